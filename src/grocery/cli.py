@@ -1,0 +1,3 @@
+"""placeholder, replaced below"""
+def main():
+    pass

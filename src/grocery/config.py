@@ -1,0 +1,194 @@
+"""`PipelineSpec`: the one description of a pipeline.
+
+The same model is the `spec` of a `GroceryPipeline` custom resource, the `grocery.yaml` file the CLI
+reads, and the configuration the Airflow DAG factory turns into a DAG. Field names are camelCase on
+the outside (Kubernetes style) and snake_case in Python. Every field has a default, so no file at
+all is a valid pipeline: generated data, a local lake, DuckDB, Spark in local mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from grocery.errors import ConfigError
+
+CONFIG_FILE = "grocery.yaml"
+
+
+class Model(BaseModel):
+    """Base for every spec model: camelCase aliases, unknown fields refused, values validated."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+
+class SourceSpec(Model):
+    """Where the raw files come from."""
+
+    kind: Literal["generator", "kaggle", "path"] = Field(
+        "generator", description="generator: synthetic data of the real shape; kaggle: the public dataset; path: a folder."
+    )
+    scale: float = Field(
+        0.05, gt=0, le=100, description="Generator size as a fraction of the real dataset (1 = 6,758,125 sales)."
+    )
+    seed: int = Field(42, ge=0, description="Generator seed: the same seed gives the same files.")
+    path: str | None = Field(None, description="Folder holding the seven CSV files (kind: path).")
+    dataset: str = Field(
+        "andrexibiza/grocery-sales-dataset", description="Kaggle dataset handle (kind: kaggle)."
+    )
+
+    @model_validator(mode="after")
+    def _path_needs_a_folder(self) -> SourceSpec:
+        if self.kind == "path" and not self.path:
+            raise ValueError("source.path is required when source.kind is 'path'")
+        return self
+
+
+class DuckDBWarehouseSpec(Model):
+    """The embedded warehouse: one DuckDB file."""
+
+    kind: Literal["duckdb"] = "duckdb"
+    path: str | None = Field(None, description="DuckDB file; default: <home>/warehouse.duckdb.")
+
+
+class BigQueryWarehouseSpec(Model):
+    """BigQuery: one dataset per layer (raw, quarantine, staging, core, marts, analytics)."""
+
+    kind: Literal["bigquery"] = "bigquery"
+    project: str = Field(..., min_length=1, description="Google Cloud project that holds the datasets.")
+    location: str = Field("EU", description="BigQuery location of the datasets.")
+    dataset_prefix: str = Field(
+        "", pattern=r"^[A-Za-z0-9_]*$", description="Prefix for the layer datasets, e.g. 'dev_' gives dev_raw."
+    )
+    api_endpoint: str | None = Field(
+        None, description="BigQuery API endpoint; only for emulators, empty for Google's."
+    )
+
+
+WarehouseSpec = Annotated[DuckDBWarehouseSpec | BigQueryWarehouseSpec, Field(discriminator="kind")]
+
+
+class Resources(Model):
+    """CPU and memory of one process (Kubernetes quantities)."""
+
+    cores: int = Field(1, ge=1, le=64, description="CPU cores.")
+    memory: str = Field("2g", pattern=r"^[0-9]+[kmgKMG]?$", description="Memory, Spark style: 512m, 4g.")
+
+
+class SparkSpec(Model):
+    """How the Spark stages are submitted."""
+
+    submitter: Literal["local", "operator", "livy"] = Field(
+        "local", description="local: spark in this process; operator: SparkApplication; livy: a Livy batch."
+    )
+    image: str = Field("grocery-pipeline-spark:latest", description="Container image for the driver and executors.")
+    driver: Resources = Field(default_factory=Resources, description="Driver resources.")
+    executor: Resources = Field(default_factory=lambda: Resources(cores=2, memory="4g"), description="Executor resources.")
+    executor_instances: int = Field(2, ge=1, le=100, description="Number of executors on a cluster.")
+
+
+class RfmSpec(Model):
+    """Customer segmentation by recency, frequency and monetary value."""
+
+    bins: int = Field(5, ge=2, le=10, description="Score bins (5 gives quintile scores 1-5).")
+
+
+class AlsSpec(Model):
+    """Product recommendations by implicit-feedback ALS."""
+
+    rank: int = Field(10, ge=1, le=500, description="Latent factors.")
+    max_iter: int = Field(10, ge=1, le=100, description="ALS iterations.")
+    reg_param: float = Field(0.1, ge=0, description="Regularization.")
+    alpha: float = Field(10.0, gt=0, description="Confidence scaling of implicit feedback.")
+    top_n: int = Field(10, ge=1, le=100, description="Recommendations per customer.")
+    exclude_purchased: bool = Field(True, description="Never recommend a product the customer already bought.")
+    holdout_days: int = Field(14, ge=1, le=365, description="Days at the end of the interval held out for evaluation.")
+    eval_k: int = Field(10, ge=1, le=100, description="K of precision@K, recall@K and NDCG@K.")
+
+
+class ModelsSpec(Model):
+    """Parameters of the Spark models."""
+
+    rfm: RfmSpec = Field(default_factory=RfmSpec)
+    als: AlsSpec = Field(default_factory=AlsSpec)
+
+
+class DashboardSpec(Model):
+    """The published dashboard."""
+
+    title: str = Field("Grocery sales", description="Page title.")
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of the amounts.")
+
+
+class PipelineSpec(Model):
+    """A whole pipeline: where data comes from, where it lands, how it is modelled and shown."""
+
+    source: SourceSpec = Field(default_factory=SourceSpec)
+    lake: str | None = Field(
+        None, pattern=r"^(file|gs)://.+", description="Lake URI, file:///path or gs://bucket/prefix; default: <home>/lake."
+    )
+    warehouse: WarehouseSpec = Field(default_factory=DuckDBWarehouseSpec)
+    schedule: str | None = Field("@daily", description="Cron expression or Airflow preset; null: only on request.")
+    suspend: bool = Field(False, description="Pause scheduled runs.")
+    spark: SparkSpec = Field(default_factory=SparkSpec)
+    models: ModelsSpec = Field(default_factory=ModelsSpec)
+    dashboard: DashboardSpec = Field(default_factory=DashboardSpec)
+
+    def with_overrides(self, **changes: object) -> PipelineSpec:
+        """A copy with dotted-path overrides applied, e.g. {"source.scale": 0.1}; None values are skipped."""
+        data = self.model_dump(by_alias=False)
+        for dotted, value in changes.items():
+            if value is None:
+                continue
+            *parents, leaf = dotted.split(".")
+            node = data
+            for part in parents:
+                node = node[part]
+            node[leaf] = value
+        return parse_spec(data, origin="command-line options")
+
+
+def _format_error(exc: ValidationError, origin: str) -> str:
+    first = exc.errors()[0]
+    path = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{origin}: {path}: {first['msg']}{more}"
+
+
+def parse_spec(data: object, origin: str = "pipeline spec") -> PipelineSpec:
+    """Validate a mapping into a spec; errors name the field's path and the origin."""
+    try:
+        return PipelineSpec.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, origin), hint="fix that field; `grocery config` shows the effective spec") from None
+
+
+def load_spec(path: Path | None = None) -> PipelineSpec:
+    """Read a `grocery.yaml`; with no path, use ./grocery.yaml when it exists, else the defaults."""
+    if path is None:
+        default = Path(CONFIG_FILE)
+        if not default.exists():
+            return PipelineSpec()
+        path = default
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist", hint="pass an existing file with --config")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})", hint="check the file's syntax") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields at the top level", hint="see grocery.example.yaml")
+    # A GroceryPipeline manifest can be read directly: its spec is the pipeline.
+    if isinstance(data, dict) and data.get("kind") == "GroceryPipeline":
+        data = data.get("spec") or {}
+    return parse_spec(data, origin=str(path))

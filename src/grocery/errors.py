@@ -1,0 +1,35 @@
+"""Errors the pipeline raises on purpose: each says in one line what is wrong and what to do.
+
+The CLI prints `error: <message> (<hint>)` for these and exits non-zero; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class GroceryError(Exception):
+    """A failure with a message for people and a hint on what to do about it."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(GroceryError):
+    """The pipeline spec or the command's options are invalid."""
+
+
+class InputError(GroceryError):
+    """Raw input cannot be used at all: a missing file, a wrong header, an empty or non-CSV file."""
+
+
+class SourceError(GroceryError):
+    """The source could not deliver its files (download failed, folder missing, checksum mismatch)."""
+
+
+class StageError(GroceryError):
+    """A stage could not complete (a failed dbt test, a reconciliation that does not add up)."""

@@ -1,0 +1,179 @@
+"""The lake: one layout in a local folder (`file://`) or a GCS bucket (`gs://`), through fsspec.
+
+Paths inside the lake are relative strings such as `raw/sales/ingest_date=2018-05-09/sales.csv`;
+`Lake.uri()` turns one into the absolute URI that DuckDB, Spark or BigQuery read. Writers build a
+folder locally and publish it with `publish_dir`, which swaps a whole partition at once on a local
+lake, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+RAW = "raw"
+MANIFESTS = "raw/_manifests"
+STAGED = "staged"
+QUARANTINE = "quarantine"
+EXPORTS = "exports"
+ANALYTICS = "analytics"
+
+
+def partition(name: str, value: date | str) -> str:
+    """A Hive-style partition folder name, e.g. ingest_date=2018-05-09."""
+    text = value.isoformat() if isinstance(value, date) else value
+    return f"{name}={text}"
+
+
+def ingest_partition(day: date) -> str:
+    return partition("ingest_date", day)
+
+
+class Lake:
+    """A lake rooted at a `file://` or `gs://` URI."""
+
+    def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
+        if "://" not in uri:
+            uri = Path(uri).resolve().as_uri()
+        self.protocol, _, rest = uri.partition("://")
+        if self.protocol not in ("file", "gs"):
+            raise ValueError(f"lake URI must start with file:// or gs://, got {uri!r}")
+        self.root = rest.rstrip("/")
+        self.fs = fsspec.filesystem(self.protocol, **(storage_options or {}))
+        if self.is_local:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri()!r})"
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol == "file"
+
+    def _path(self, rel: str) -> str:
+        return f"{self.root}/{rel}".rstrip("/") if rel else self.root
+
+    def uri(self, rel: str = "") -> str:
+        """The absolute URI of a lake path (file:///... or gs://...)."""
+        return f"{self.protocol}://{self._path(rel)}"
+
+    def local_path(self, rel: str = "") -> Path:
+        """The filesystem path of a lake path; only for a local lake."""
+        if not self.is_local:
+            raise ValueError(f"{self.uri(rel)} is not on the local filesystem")
+        return Path(self._path(rel))
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self._path(rel))
+
+    def listdir(self, rel: str) -> list[str]:
+        """Names directly under a lake folder, sorted; empty when it does not exist."""
+        path = self._path(rel)
+        if not self.fs.exists(path):
+            return []
+        return sorted(Path(p.rstrip("/")).name for p in self.fs.ls(path, detail=False))
+
+    def files(self, rel: str, suffix: str = "") -> list[str]:
+        """Lake paths of every file below a folder whose name ends with suffix, sorted."""
+        base = self._path(rel)
+        if not self.fs.exists(base):
+            return []
+        found = self.fs.find(base)
+        prefix = self.root + "/"
+        return sorted(p[len(prefix):] if p.startswith(prefix) else p for p in found if p.endswith(suffix))
+
+    def read_bytes(self, rel: str) -> bytes:
+        return self.fs.cat_file(self._path(rel))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write a file whole: a reader sees the old content or the new, never a part."""
+        path = self._path(rel)
+        if self.is_local:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        else:
+            self.fs.pipe_file(path, data)
+
+    def read_json(self, rel: str) -> Any:
+        return json.loads(self.read_bytes(rel))
+
+    def write_json(self, rel: str, value: Any) -> None:
+        self.write_bytes(rel, (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+    def remove(self, rel: str) -> None:
+        path = self._path(rel)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    @contextmanager
+    def local_copy(self, rel: str) -> Iterator[Path]:
+        """A local path holding a lake file or folder: the file itself on a local lake, a download otherwise."""
+        if self.is_local:
+            yield self.local_path(rel)
+            return
+        tmp = Path(_scratch_dir())
+        try:
+            target = tmp / Path(rel).name
+            self.fs.get(self._path(rel), str(target), recursive=True)
+            yield target
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @contextmanager
+    def staging_dir(self, rel: str) -> Iterator[Path]:
+        """A local scratch folder to build `rel` in; published to the lake when the block succeeds."""
+        if self.is_local:
+            target = self.local_path(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            scratch = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        else:
+            scratch = Path(_scratch_dir()) / "out"
+        scratch.mkdir(parents=True)
+        try:
+            yield scratch
+            self.publish_dir(scratch, rel)
+        finally:
+            shutil.rmtree(scratch if self.is_local else scratch.parent, ignore_errors=True)
+
+    def publish_dir(self, local_dir: Path, rel: str) -> None:
+        """Replace the lake folder `rel` by the content of local_dir.
+
+        On a local lake the new folder is renamed into place, so the swap is atomic for readers. On
+        GCS, objects are uploaded first and the old objects that the new folder does not hold are
+        deleted after, so a reader sees the old files, then the new ones.
+        """
+        if self.is_local:
+            target = self.local_path(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+            if target.exists():
+                os.replace(target, old)
+            os.replace(local_dir, target)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        dest = self._path(rel)
+        new_names = {str(p.relative_to(local_dir)) for p in local_dir.rglob("*") if p.is_file()}
+        for name in sorted(new_names):
+            self.fs.put_file(str(local_dir / name), f"{dest}/{name}")
+        if self.fs.exists(dest):
+            for existing in self.fs.find(dest):
+                if existing[len(dest) + 1:] not in new_names:
+                    self.fs.rm_file(existing)
+
+
+def _scratch_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="grocery-lake-")

@@ -1,0 +1,38 @@
+"""Progress for long work: rich status lines on a terminal, nothing when quiet (tests, Airflow logs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+
+
+@dataclass
+class Progress:
+    console: Console | None = None
+
+    @classmethod
+    def quiet(cls) -> Progress:
+        return cls(None)
+
+    @classmethod
+    def to_terminal(cls) -> Progress:
+        return cls(Console(stderr=True))
+
+    def info(self, message: str) -> None:
+        if self.console:
+            self.console.print(message, highlight=False)
+
+    @contextmanager
+    def step(self, message: str) -> Iterator[None]:
+        """Show a spinner while a step runs, then its duration."""
+        started = time.perf_counter()
+        if self.console is None:
+            yield
+            return
+        with self.console.status(f"{message}..."):
+            yield
+        self.console.print(f"  [green]done[/green] {message} [dim]({time.perf_counter() - started:.1f}s)[/dim]", highlight=False)

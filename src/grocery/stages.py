@@ -1,0 +1,105 @@
+"""The stage registry: every stage listed once, in order.
+
+The CLI (`grocery run`, `grocery <stage>`), the Airflow DAG factory (one task per stage), the
+operator (per-stage status) and the Helm chart all read this list. A stage's code is named by a
+dotted path and imported only when the stage runs, so reading the registry stays cheap (a DAG file
+imports it on every parse).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from grocery.context import Context
+
+Engine = Literal["python", "dbt", "spark"]
+
+
+@dataclass(frozen=True)
+class StageResources:
+    """Default resources of a stage's pod (Kubernetes quantities)."""
+
+    cpu: str = "500m"
+    memory: str = "1Gi"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage reports: a one-line summary and its figures."""
+
+    summary: str
+    metrics: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    summary: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    engine: Engine
+    entry: str  # "module:function" taking a Context and returning a StageResult
+    resources: StageResources = StageResources()
+
+    def load(self) -> Callable[[Context], StageResult]:
+        module, _, func = self.entry.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+    def run(self, ctx: Context) -> StageResult:
+        return self.load()(ctx)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "extract",
+        "Fetch the raw files from the source into raw/, unchanged, with a manifest.",
+        reads=("source",),
+        writes=("raw/", "raw/_manifests/"),
+        engine="python",
+        entry="grocery.extract:run",
+        resources=StageResources(cpu="500m", memory="512Mi"),
+    ),
+    Stage(
+        "load",
+        "Check every raw row against the contract; stage accepted rows, quarantine the rest, load both.",
+        reads=("raw/",),
+        writes=("staged/", "quarantine/", "warehouse:raw", "warehouse:quarantine"),
+        engine="python",
+        entry="grocery.load:run",
+        resources=StageResources(cpu="1", memory="2Gi"),
+    ),
+    Stage(
+        "transform",
+        "dbt build: staging, dimensions, fct_sales and the sales marts, with their tests.",
+        reads=("warehouse:raw",),
+        writes=("warehouse:staging", "warehouse:core", "warehouse:marts"),
+        engine="dbt",
+        entry="grocery.transform:run",
+        resources=StageResources(cpu="1", memory="2Gi"),
+    ),
+)
+
+BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
+
+
+def stage_names() -> list[str]:
+    return [s.name for s in STAGES]
+
+
+def select(names: list[str] | None) -> list[Stage]:
+    """The stages to run, in registry order; unknown names are an error that lists the known ones."""
+    from grocery.errors import ConfigError
+
+    if not names:
+        return list(STAGES)
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise ConfigError(
+            f"unknown stage {', '.join(unknown)}", hint=f"known stages: {', '.join(stage_names())}"
+        )
+    wanted = set(names)
+    return [s for s in STAGES if s.name in wanted]

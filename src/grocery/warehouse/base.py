@@ -1,0 +1,82 @@
+"""The warehouse interface the stages use, and the raw and quarantine table layouts it holds.
+
+Schemas (BigQuery datasets): raw, quarantine, staging, core, marts, analytics. Raw tables keep the
+Kaggle column names plus `ingest_date`; quarantine tables keep every field as text plus the line
+number, the raw line when it could not be split, and the reason.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from grocery.tables import INGEST_DATE, LINE_NUMBER, RAW_LINE, REASON, Kind, Table
+
+SCHEMAS = ("raw", "quarantine", "staging", "core", "marts", "analytics")
+
+
+@dataclass(frozen=True)
+class IngestLoad:
+    """Replace one ingest partition of a raw or quarantine table with the rows of Parquet files."""
+
+    schema: str  # "raw" or "quarantine"
+    table: Table
+    ingest_date: date
+    parquet_uri: str  # a file, or a glob of files, in the lake
+
+    @property
+    def columns(self) -> list[tuple[str, Kind]]:
+        return table_columns(self.schema, self.table)
+
+
+def table_columns(schema: str, table: Table) -> list[tuple[str, Kind]]:
+    """The columns of `raw.<table>` or `quarantine.<table>`, in order."""
+    if schema == "raw":
+        return [(c.name, c.kind) for c in table.columns] + [(INGEST_DATE, Kind.DATE)]
+    if schema == "quarantine":
+        return (
+            [(c.name, Kind.TEXT) for c in table.columns]
+            + [(LINE_NUMBER, Kind.INT), (RAW_LINE, Kind.TEXT), (REASON, Kind.TEXT), (INGEST_DATE, Kind.DATE)]
+        )
+    raise ValueError(f"no fixed layout for schema {schema!r}")
+
+
+class Warehouse(ABC):
+    """What the stages need from a warehouse."""
+
+    kind: str
+
+    @abstractmethod
+    def replace_ingest(self, loads: list[IngestLoad]) -> None:
+        """Replace each load's ingest partition with its Parquet rows; a reader never sees half of it."""
+
+    @abstractmethod
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Run a query; `{schema}` placeholders in relation names are resolved by the adapter."""
+
+    @abstractmethod
+    def export_table(self, relation: str, lake_uri: str) -> None:
+        """Write a table (e.g. core.fct_sales) to a lake folder as Parquet."""
+
+    @abstractmethod
+    def relation(self, schema: str, name: str) -> str:
+        """The quoted, fully qualified name of a table in one of the SCHEMAS."""
+
+    @abstractmethod
+    def dbt_target(self) -> tuple[str, dict[str, str]]:
+        """The dbt target name and the environment variables its profile reads."""
+
+    def count(self, schema: str, name: str, where: str = "true") -> int:
+        rows = self.query(f"select count(*) as n from {self.relation(schema, name)} where {where}")
+        return int(rows[0]["n"])
+
+    def close(self) -> None:  # noqa: B027 - optional for adapters without connections
+        """Release connections (the DuckDB file lock, before dbt opens the file)."""
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
