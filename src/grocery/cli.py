@@ -1,3 +1,219 @@
-"""placeholder, replaced below"""
-def main():
-    pass
+"""The `grocery` command: thin wrappers over the library.
+
+    grocery run                        every registered stage, in order
+    grocery run --stages load,transform
+    grocery extract|load|transform...  one stage (one command per registered stage)
+    grocery generate OUT               write generated files without running anything
+    grocery config                     print the effective pipeline spec
+
+Errors the pipeline expects (bad input, bad config, a failed dbt test) print one line and exit 1;
+`--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from grocery import stages as registry
+from grocery.config import load_spec
+from grocery.context import DEFAULT_HOME, Context
+from grocery.errors import GroceryError
+from grocery.interval import DataInterval
+from grocery.progress import Progress
+
+app = typer.Typer(
+    name="grocery",
+    help="Retail sales analytics pipeline: extract, load, transform, segment, recommend, publish.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+Home = Annotated[Path, typer.Option("--home", help="Working folder: lake at HOME/lake, warehouse at HOME/warehouse.duckdb.")]
+Config = Annotated[Path | None, typer.Option("--config", "-c", help="Pipeline spec (grocery.yaml or a GroceryPipeline manifest).")]
+Day = Annotated[str | None, typer.Option("--date", help="One day of data (YYYY-MM-DD).")]
+Start = Annotated[str | None, typer.Option("--start", help="First day of a range (with --end).")]
+End = Annotated[str | None, typer.Option("--end", help="Last day of a range (with --start).")]
+SourceKind = Annotated[str | None, typer.Option("--source", help="generator | kaggle | path.")]
+Input = Annotated[Path | None, typer.Option("--input", help="Folder of the seven CSV files (with --source path).")]
+Scale = Annotated[float | None, typer.Option("--scale", help="Generator size; 1 = the real dataset (6.76 M sales).")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Generator seed.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print stage results as JSON.")]
+
+
+def build_context(
+    home: Path, config: Path | None, day: str | None, start: str | None, end: str | None,
+    source: str | None, input_dir: Path | None, scale: float | None, seed: int | None, quiet: bool,
+) -> Context:  # fmt: skip
+    """Merge the spec file with the command's options."""
+    if input_dir is not None and source is None:
+        source = "path"
+    spec = load_spec(config).with_overrides(
+        **{
+            "source.kind": source,
+            "source.path": str(input_dir.resolve()) if input_dir else None,
+            "source.scale": scale,
+            "source.seed": seed,
+        }
+    )
+    interval = DataInterval.from_options(_date(day), _date(start), _date(end))
+    progress = Progress.quiet() if quiet else Progress.to_terminal()
+    return Context(spec=spec, home=home, interval=interval, progress=progress)
+
+
+def _fail(exc: GroceryError, debug: bool) -> None:
+    if debug:
+        raise exc
+    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> dict[str, dict]:
+    """Run stages in registry order, reporting each; returns their results."""
+    results: dict[str, dict] = {}
+    try:
+        for stage in registry.select(names):
+            ctx.progress.info(f"[bold]{stage.name}[/bold]: {stage.summary}")
+            started = time.perf_counter()
+            result = stage.run(ctx)
+            seconds = time.perf_counter() - started
+            results[stage.name] = {"summary": result.summary, "seconds": round(seconds, 2), **result.metrics}
+            ctx.progress.info(f"  {result.summary} [dim]({seconds:.1f}s)[/dim]")
+    finally:
+        ctx.close()
+    if as_json:
+        out.print_json(json.dumps(results, default=str))
+    return results
+
+
+@app.command()
+def run(
+    stages: Annotated[str | None, typer.Option("--stages", help="Comma-separated stages to run (default: all).")] = None,
+    home: Home = DEFAULT_HOME, config: Config = None, day: Day = None, start: Start = None, end: End = None,
+    source: SourceKind = None, input_dir: Input = None, scale: Scale = None, seed: Seed = None,
+    debug: Debug = False, quiet: Quiet = False, as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """Run the pipeline: every registered stage in order, then show the top answers."""
+    try:
+        ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
+        names = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
+        run_stages(ctx, names, as_json)
+        if not as_json and (names is None or "transform" in names):
+            show_answers(ctx)
+    except GroceryError as exc:
+        _fail(exc, debug)
+
+
+def _stage_command(stage: registry.Stage) -> None:
+    def command(
+        home: Home = DEFAULT_HOME, config: Config = None, day: Day = None, start: Start = None, end: End = None,
+        source: SourceKind = None, input_dir: Input = None, scale: Scale = None, seed: Seed = None,
+        debug: Debug = False, quiet: Quiet = False, as_json: AsJson = False,
+    ) -> None:  # fmt: skip
+        try:
+            ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
+            results = run_stages(ctx, [stage.name], as_json)
+            if not as_json and quiet:
+                out.print(results[stage.name]["summary"], highlight=False)
+        except GroceryError as exc:
+            _fail(exc, debug)
+
+    command.__doc__ = stage.summary
+    app.command(name=stage.name)(command)
+
+
+for _stage in registry.STAGES:
+    _stage_command(_stage)
+
+
+@app.command()
+def generate(
+    output: Annotated[Path, typer.Argument(help="Folder to write the seven CSV files into.")],
+    scale: Annotated[float, typer.Option(help="1 = the real dataset's size.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
+    day: Day = None, start: Start = None, end: End = None, debug: Debug = False,
+) -> None:  # fmt: skip
+    """Write generated files with the Kaggle dataset's shape (one day's sales with --date)."""
+    from grocery.sources.generator import generate as write
+
+    try:
+        interval = DataInterval.from_options(_date(day), _date(start), _date(end))
+        started = time.perf_counter()
+        write(output, scale=scale, seed=seed, interval=interval)
+        out.print(f"wrote 7 files to {output} in {time.perf_counter() - started:.1f}s", highlight=False)
+    except GroceryError as exc:
+        _fail(exc, debug)
+
+
+@app.command("config")
+def show_config(config: Config = None, debug: Debug = False) -> None:
+    """Print the effective pipeline spec (defaults merged with grocery.yaml) as YAML."""
+    try:
+        spec = load_spec(config)
+    except GroceryError as exc:
+        _fail(exc, debug)
+    out.print(yaml.safe_dump(spec.model_dump(mode="json", by_alias=True), sort_keys=False), highlight=False)
+
+
+def _rich_table(title: str, rows: list[dict], money: set[str]) -> RichTable:
+    table = RichTable(title=title, title_justify="left", title_style="bold")
+    if not rows:
+        table.add_column("(no rows)")
+        return table
+    for name in rows[0]:
+        table.add_column(name.replace("_", " "), justify="right" if name in money or name in ("units", "rank") else "left")
+    for row in rows:
+        table.add_row(*(_fmt(v, k in money) for k, v in row.items()))
+    return table
+
+
+def _fmt(value: object, money: bool) -> str:
+    if value is None:
+        return ""
+    if money and isinstance(value, int | float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def show_answers(ctx: Context) -> None:
+    """Print the top answers from the marts as terminal tables."""
+    from grocery.answers import top_answers
+
+    for title, rows in top_answers(ctx.warehouse).items():
+        out.print(_rich_table(title, rows, money={"net_revenue", "revenue", "total_spent"}))
+    ctx.close()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

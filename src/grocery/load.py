@@ -1,0 +1,333 @@
+"""The `load` stage: check every raw row against the data contract, stage it, and load the warehouse.
+
+For one ingest date, in order:
+1. Every file must be there, non-empty, and start with its table's exact header; otherwise the
+   stage stops before anything is written (one line naming each problem).
+2. Each table is read with DuckDB as text. A line that cannot be split into the right number of
+   fields is kept as it is, with DuckDB's reason; every other row is typed and checked against
+   `grocery.tables` (required fields, types, ranges, allowed values, unique key, known foreign
+   keys, checked against the same delivery's accepted dimension rows). Rows failing a check keep
+   all their fields and every reason, joined by "; ".
+3. Accepted rows are written as typed Parquet to `staged/<table>/ingest_date=D/`, rejected rows to
+   `quarantine/<table>/ingest_date=D/`. Rows in must equal rows accepted plus rows quarantined.
+4. The warehouse replaces the ingest date's partition of every `raw.<table>` and
+   `quarantine.<table>` in one transaction: a killed load leaves the warehouse as it was, and a
+   re-run gives the same warehouse, never a duplicate.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from grocery import lake as layout
+from grocery.context import Context
+from grocery.errors import InputError, StageError
+from grocery.extract import raw_dir, read_manifest
+from grocery.stages import StageResult
+from grocery.tables import (
+    INGEST_DATE,
+    LINE_NUMBER,
+    RAW_LINE,
+    REASON,
+    TABLES,
+    Column,
+    Kind,
+    Table,
+)
+from grocery.warehouse import IngestLoad
+
+VALIDATION_MEMORY = "1GB"
+# Formats accepted for dates besides ISO: spreadsheet exports of the published files use DD-MM-YYYY.
+_ALT_DATE_FORMAT = "%d-%m-%Y"
+
+
+@dataclass(frozen=True)
+class TableReport:
+    table: str
+    rows_in: int
+    accepted: int
+    quarantined: int
+    flagged: dict[str, int]
+    reasons: dict[str, int]
+
+
+def staged_dir(table: str, day: date) -> str:
+    return f"{layout.STAGED}/{table}/{layout.ingest_partition(day)}"
+
+
+def quarantine_dir(table: str, day: date) -> str:
+    return f"{layout.QUARANTINE}/{table}/{layout.ingest_partition(day)}"
+
+
+# -- file checks ---------------------------------------------------------------------------------
+
+
+def _header_problem(path: Path, table: Table) -> str | None:
+    """Why a file cannot be read as this table at all, or None."""
+    if path.stat().st_size == 0:
+        return f"{path.name} is empty"
+    with open(path, "rb") as f:
+        first = f.readline(64 * 1024)
+    try:
+        header = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return f"{path.name} is not a UTF-8 CSV file"
+    expected = ",".join(table.column_names)
+    if header.replace('"', "") != expected:
+        shown = header if len(header) <= 120 else header[:117] + "..."
+        return f"{path.name} has header {shown!r}, expected {expected!r}"
+    return None
+
+
+def check_files(files: dict[str, Path | None]) -> None:
+    """Stop before loading anything when any file is missing, empty, or has the wrong header."""
+    problems = []
+    for table in TABLES:
+        path = files.get(table.name)
+        if path is None:
+            problems.append(f"{table.file_name} is missing")
+        elif problem := _header_problem(path, table):
+            problems.append(problem)
+    if problems:
+        raise InputError(
+            "cannot load: " + "; ".join(problems),
+            hint="fix the delivery and run extract and load again; nothing was loaded",
+        )
+
+
+# -- row checks, as SQL generated from the contract ------------------------------------------------
+
+
+def _q(name: str) -> str:
+    return '"' + name + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _typed(column: Column) -> str:
+    """SQL that types a text field; NULL when it does not parse."""
+    v = _q(column.name)
+    if column.kind is Kind.TEXT:
+        return v
+    if column.kind is Kind.TIMESTAMP:
+        return f"coalesce(try_cast({v} as timestamp), try_strptime({v}, {_lit(_ALT_DATE_FORMAT)}))"
+    if column.kind is Kind.DATE:
+        return f"cast(coalesce(try_cast({v} as timestamp), try_strptime({v}, {_lit(_ALT_DATE_FORMAT)})) as date)"
+    return f"try_cast({v} as {column.kind.value})"
+
+
+def _violations(column: Column, typed: str) -> list[str]:
+    """SQL expressions, one per rule, each giving the rule's reason text or NULL."""
+    v, n = _q(column.name), column.name
+    rules = []
+    if column.required:
+        rules.append(f"case when {v} is null then {_lit(f'{n} is missing')} end")
+    if column.kind is not Kind.TEXT:
+        rules.append(
+            f"case when {v} is not null and {typed} is null "
+            f"then {_lit(f'{n} is not a valid {column.kind.name.lower()}: ')} || {v} end"
+        )
+    if column.min is not None:
+        rules.append(f"case when {typed} < {column.min} then {_lit(f'{n} is below {column.min:g}: ')} || {v} end")
+    if column.max is not None:
+        rules.append(f"case when {typed} > {column.max} then {_lit(f'{n} is above {column.max:g}: ')} || {v} end")
+    if column.below is not None:
+        rules.append(
+            f"case when {typed} >= {column.below} then {_lit(f'{n} must be below {column.below:g}: ')} || {v} end"
+        )
+    if column.allowed:
+        allowed = ", ".join(_lit(a) for a in column.allowed)
+        choices = "/".join(column.allowed)
+        rules.append(
+            f"case when {v} is not null and {v} not in ({allowed}) "
+            f"then {_lit(f'{n} is not one of {choices}: ')} || {v} end"
+        )
+    if column.references:
+        ref_table, ref_col = column.references.split(".")
+        rules.append(
+            f"case when {typed} is not null and {typed} not in (select k from keys_{ref_table}) "
+            f"then {_lit(f'{n} has no matching {column.references}: ')} || {v} end"
+        )
+    return rules
+
+
+def _render(column: Column) -> str:
+    """SQL that turns a typed value back into text in the dataset's format (for duplicate rows)."""
+    t = _q("t_" + column.name)
+    if column.kind is Kind.TIMESTAMP:
+        return f"strftime({t}, '%Y-%m-%d %H:%M:%S.%g')"
+    return f"cast({t} as varchar)"
+
+
+def _checked_sql(table: Table, source: str) -> str:
+    """Select every record typed, with its reasons (NULL when it passes) and, only when it fails, its text."""
+    typed = {c.name: _typed(c) for c in table.columns}
+    rules = [r for c in table.columns for r in _violations(c, typed[c.name])]
+    typed_cols = ", ".join(f"{typed[c.name]} as {_q('t_' + c.name)}" for c in table.columns)
+    text_cols = ", ".join(_q(c.name) for c in table.columns)
+    checked = f"select {typed_cols}, nullif(concat_ws('; ', {', '.join(rules)}), '') as {REASON}, {text_cols} from ({source})"
+    # The text of a row is only kept when the row fails: accepted rows need their typed values alone.
+    kept = ", ".join(f"case when {REASON} is not null then {_q(c.name)} end as {_q('x_' + c.name)}" for c in table.columns)
+    typed_names = ", ".join(_q("t_" + c.name) for c in table.columns)
+    return f"select {typed_names}, {REASON}, {kept} from ({checked})"
+
+
+# -- one table -------------------------------------------------------------------------------------
+
+
+def _read_csv_sql(table: Table, path: Path) -> str:
+    columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in table.column_names) + "}"
+    return (
+        f"select * from read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={columns}, "
+        f"delim=',', quote='\"', escape='\"', store_rejects=true, "
+        f"rejects_table='rejected_{table.name}', rejects_scan='scans_{table.name}')"
+    )
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Reject every occurrence of a key after its first one in the file."""
+    checked, key = f"checked_{table.name}", _q("t_" + table.key)
+    has_duplicates = con.execute(f"select count({key}) <> count(distinct {key}) from {checked}").fetchone()[0]
+    if not has_duplicates:
+        return
+    reason = _lit(f"duplicate {table.key}, first occurrence kept: ")
+    texts = ", ".join(f"{_q('x_' + c.name)} = coalesce({_q('x_' + c.name)}, {_render(c)})" for c in table.columns)
+    con.execute(
+        f"update {checked} set {REASON} = concat_ws('; ', {REASON}, {reason} || cast({key} as varchar)), {texts} "
+        f"where rowid in (select rowid from (select rowid, row_number() over (partition by {key} order by rowid) as n "
+        f"from {checked} where {key} in (select {key} from {checked} group by 1 having count(*) > 1)) where n > 1)"
+    )
+
+
+def validate_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, staged: Path, quarantined: Path) -> TableReport:
+    """Check one file; write its accepted and rejected rows as Parquet files."""
+    checked = f"checked_{table.name}"
+    # The checked table keeps the file's order, so its rowid is the record's position in the file.
+    con.execute("set preserve_insertion_order = true")
+    con.execute(f"create or replace table {checked} as {_checked_sql(table, _read_csv_sql(table, path))}")
+    con.execute("set preserve_insertion_order = false")
+    _mark_duplicates(con, table)
+    # Lines DuckDB could not split, one row per line with its first error.
+    con.execute(
+        f"create or replace table malformed_{table.name} as "
+        f"select line, any_value(ltrim(csv_line, chr(10) || chr(13))) as raw_line, "
+        f"'malformed line: ' || arg_min(error_message, column_idx) as reason "
+        f"from rejected_{table.name} group by line"
+    )
+    # The file line of a split record: its position plus the header and the malformed lines before it.
+    # Exact when the file has no blank lines (DuckDB skips those).
+    con.execute(
+        f"create or replace table skips_{table.name} as select line - 2 - (row_number() over (order by line) - 1) "
+        f"as records_before from malformed_{table.name}"
+    )
+    names = table.column_names
+    ingest = f"date {_lit(day.isoformat())}"
+    typed_out = ", ".join(f"{_q('t_' + n)} as {_q(n)}" for n in names)
+    con.execute(
+        f"copy (select {typed_out}, {ingest} as {INGEST_DATE} from {checked} where {REASON} is null) "
+        f"to {_lit(str(staged / 'part-0.parquet'))} (format parquet, compression snappy)"
+    )
+    text_out = ", ".join(f"{_q('x_' + n)} as {_q(n)}" for n in names)
+    nulls = ", ".join(f"null::varchar as {_q(n)}" for n in names)
+    con.execute(
+        f"copy (select {text_out}, c.rowid + 2 + (select count(*) from skips_{table.name} s where s.records_before <= c.rowid) "
+        f"as {LINE_NUMBER}, null::varchar as {RAW_LINE}, {REASON}, {ingest} as {INGEST_DATE} "
+        f"from {checked} c where {REASON} is not null "
+        f"union all select {nulls}, line, raw_line, reason, {ingest} from malformed_{table.name} "
+        f"order by {LINE_NUMBER}) to {_lit(str(quarantined / 'part-0.parquet'))} (format parquet, compression zstd)"
+    )
+    con.execute(
+        f"create or replace table keys_{table.name} as select {_q('t_' + table.key)} as k "
+        f"from {checked} where {REASON} is null"
+    )
+    flagged_sql = "".join(
+        f", count(*) filter (where {REASON} is null and {_q('t_' + c)} is null)" for c in table.flagged_when_empty
+    )
+    split, accepted, *flags = con.execute(
+        f"select count(*), count(*) filter (where {REASON} is null){flagged_sql} from {checked}"
+    ).fetchone()
+    malformed = con.execute(f"select count(*) from malformed_{table.name}").fetchone()[0]
+    reasons = dict(
+        con.execute(
+            f"select split_part(r, ':', 1), count(*) from (select unnest(string_split({REASON}, '; ')) as r "
+            f"from {checked} where {REASON} is not null) group by 1 order by 2 desc"
+        ).fetchall()
+    )
+    if malformed:
+        reasons["malformed line"] = malformed
+    for scratch in ("checked", "malformed", "skips", "rejected", "scans"):
+        con.execute(f"drop table if exists {scratch}_{table.name}")
+    return TableReport(
+        table.name, split + malformed, accepted, split - accepted + malformed,
+        dict(zip(table.flagged_when_empty, flags, strict=True)), reasons,
+    )  # fmt: skip
+
+
+# -- the stage -------------------------------------------------------------------------------------
+
+
+def _landed_files(ctx: Context, day: date, stack: ExitStack) -> dict[str, Path | None]:
+    manifest = read_manifest(ctx, day)
+    by_table = {f["table"]: f for f in manifest["files"]}
+    files: dict[str, Path | None] = {}
+    for table in TABLES:
+        entry = by_table.get(table.name)
+        files[table.name] = stack.enter_context(ctx.lake.local_copy(entry["path"])) if entry else None
+    return files
+
+
+def run(ctx: Context) -> StageResult:
+    day = ctx.ingest_date()
+    if not ctx.lake.exists(f"{layout.MANIFESTS}/{layout.ingest_partition(day)}.json"):
+        raise StageError(f"no extract for ingest_date={day} in {ctx.lake.uri()}", hint=f"run `grocery extract --date {day}` first")
+    manifest_rows = {f["table"]: f["rows"] for f in read_manifest(ctx, day)["files"]}
+    reports: list[TableReport] = []
+    loads: list[IngestLoad] = []
+    with ExitStack() as stack:
+        files = _landed_files(ctx, day, stack)
+        check_files(files)
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="load-", dir=ctx.home)))
+        # In memory, spilling to the scratch folder past the limit: far faster than an on-disk database.
+        con = stack.enter_context(duckdb.connect(config={"memory_limit": VALIDATION_MEMORY, "temp_directory": str(scratch)}))
+        for table in TABLES:
+            with (
+                ctx.progress.step(f"checking {table.file_name}"),
+                ctx.lake.staging_dir(staged_dir(table.name, day)) as staged,
+                ctx.lake.staging_dir(quarantine_dir(table.name, day)) as quarantined,
+            ):
+                report = validate_table(con, table, files[table.name], day, staged, quarantined)
+            expected = manifest_rows.get(table.name)
+            if expected is not None and expected != report.rows_in:
+                raise StageError(
+                    f"{table.file_name}: the manifest counts {expected:,} rows but {report.rows_in:,} were read",
+                    hint="the raw file changed after extract or holds line breaks inside quoted fields; re-run extract",
+                )
+            reports.append(report)
+            for schema, folder in (("raw", staged_dir), ("quarantine", quarantine_dir)):
+                loads.append(IngestLoad(schema, table, day, ctx.lake.uri(f"{folder(table.name, day)}/*.parquet")))
+    with ctx.progress.step(f"loading the warehouse (ingest_date={day})"):
+        ctx.warehouse.replace_ingest(loads)
+    rows_in = sum(r.rows_in for r in reports)
+    accepted = sum(r.accepted for r in reports)
+    quarantined = sum(r.quarantined for r in reports)
+    undated = sum(r.flagged.get("SalesDate", 0) for r in reports)
+    return StageResult(
+        f"{rows_in:,} rows in = {accepted:,} accepted + {quarantined:,} quarantined "
+        f"({undated:,} sales without a date kept) for ingest_date={day}",
+        {
+            "ingest_date": day.isoformat(),
+            "rows_in": rows_in,
+            "accepted": accepted,
+            "quarantined": quarantined,
+            "sales_without_date": undated,
+            "tables": {r.table: r.__dict__ for r in reports},
+        },
+    )
