@@ -130,6 +130,25 @@ class DashboardSpec(Model):
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of the amounts.")
 
 
+class ExecutionSpec(Model):
+    """Where Airflow runs each stage: on the Airflow worker itself, or in a pod per stage."""
+
+    mode: Literal["local", "kubernetes"] = Field(
+        "local", description="local: the grocery CLI on the Airflow worker; kubernetes: one pod per stage."
+    )
+    image: str = Field("grocery-pipeline:latest", description="Pipeline image (CLI and dbt) for stage pods.")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent", description="Pull policy of stage pods.")
+    namespace: str = Field(
+        "grocery", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Namespace of stage pods and Spark jobs."
+    )
+    service_account_name: str = Field("grocery-pipeline", description="Service account of stage pods (Workload Identity).")
+    secret_env: list[str] = Field(
+        default_factory=list, description="Kubernetes Secrets whose keys become environment variables of stage pods."
+    )
+    retries: int = Field(2, ge=0, le=10, description="Retries of a failed stage, with exponential backoff.")
+    timeout_minutes: int = Field(120, ge=1, le=24 * 60, description="A stage running longer than this fails.")
+
+
 class PipelineSpec(Model):
     """A whole pipeline: where data comes from, where it lands, how it is modelled and shown."""
 
@@ -140,6 +159,17 @@ class PipelineSpec(Model):
     warehouse: WarehouseSpec = Field(default_factory=DuckDBWarehouseSpec)
     schedule: str | None = Field("@daily", description="Cron expression or Airflow preset; null: only on request.")
     suspend: bool = Field(False, description="Pause scheduled runs.")
+    start_date: str = Field(
+        "2018-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$", description="First data interval of the schedule (YYYY-MM-DD)."
+    )
+    catchup: bool = Field(False, description="Run every missed interval since startDate (a backfill).")
+    freshness_hours: int = Field(
+        36, ge=1, le=24 * 365, description="Data older than this many hours makes the pipeline Stale."
+    )
+    on_delete: Literal["Retain", "Delete"] = Field(
+        "Retain", description="What happens to the lake and warehouse when the pipeline is deleted."
+    )
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     spark: SparkSpec = Field(default_factory=SparkSpec)
     models: ModelsSpec = Field(default_factory=ModelsSpec)
     dashboard: DashboardSpec = Field(default_factory=DashboardSpec)
@@ -192,3 +222,54 @@ def load_spec(path: Path | None = None) -> PipelineSpec:
     if isinstance(data, dict) and data.get("kind") == "GroceryPipeline":
         data = data.get("spec") or {}
     return parse_spec(data, origin=str(path))
+
+
+# -- the hand-over between the operator and Airflow -------------------------------------------------
+
+API_GROUP = "grocery.io"
+API_VERSION = "v1alpha1"
+KIND = "GroceryPipeline"
+
+
+class NamedPipeline(BaseModel):
+    """A pipeline with its identity: what the operator renders and the DAG factory reads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    namespace: str = "default"
+    spec: PipelineSpec = Field(default_factory=PipelineSpec)
+
+    @property
+    def file_name(self) -> str:
+        """The file (and ConfigMap key) holding this pipeline: <namespace>__<name>.yaml."""
+        return f"{self.namespace}__{self.name}.yaml"
+
+    @property
+    def dag_id(self) -> str:
+        return f"grocery__{self.namespace}__{self.name}"
+
+    def to_yaml(self) -> str:
+        """A GroceryPipeline document; the same text for the same spec, so re-rendering changes nothing."""
+        doc = {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": KIND,
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": self.spec.model_dump(mode="json", by_alias=True),
+        }
+        return yaml.safe_dump(doc, sort_keys=True)
+
+
+def read_pipeline(text: str, origin: str) -> NamedPipeline:
+    """Parse a GroceryPipeline document (a pipeline file or a manifest); errors name the origin."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML ({exc.__class__.__name__})", hint="check the file's syntax") from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise ConfigError(f"{origin}: not a {KIND} document", hint=f"expected kind: {KIND} with metadata.name and spec")
+    meta = doc.get("metadata") or {}
+    if not meta.get("name"):
+        raise ConfigError(f"{origin}: metadata.name is missing", hint="every pipeline needs a name")
+    spec = parse_spec(doc.get("spec") or {}, origin=origin)
+    return NamedPipeline(name=meta["name"], namespace=meta.get("namespace") or "default", spec=spec)
