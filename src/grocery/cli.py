@@ -50,14 +50,24 @@ def _date(value: str | None) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
-Home = Annotated[Path, typer.Option("--home", help="Working folder: lake at HOME/lake, warehouse at HOME/warehouse.duckdb.")]
-Config = Annotated[Path | None, typer.Option("--config", "-c", help="Pipeline spec (grocery.yaml or a GroceryPipeline manifest).")]
+Home = Annotated[
+    Path,
+    typer.Option("--home", help="Working folder: lake at HOME/lake, warehouse at HOME/warehouse.duckdb."),
+]
+Config = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Pipeline spec (grocery.yaml or a GroceryPipeline manifest)."),
+]
 Day = Annotated[str | None, typer.Option("--date", help="One day of data (YYYY-MM-DD).")]
 Start = Annotated[str | None, typer.Option("--start", help="First day of a range (with --end).")]
 End = Annotated[str | None, typer.Option("--end", help="Last day of a range (with --start).")]
 SourceKind = Annotated[str | None, typer.Option("--source", help="generator | kaggle | path.")]
-Input = Annotated[Path | None, typer.Option("--input", help="Folder of the seven CSV files (with --source path).")]
-Scale = Annotated[float | None, typer.Option("--scale", help="Generator size; 1 = the real dataset (6.76 M sales).")]
+Input = Annotated[
+    Path | None, typer.Option("--input", help="Folder of the seven CSV files (with --source path).")
+]
+Scale = Annotated[
+    float | None, typer.Option("--scale", help="Generator size; 1 = the real dataset (6.76 M sales).")
+]
 Seed = Annotated[int | None, typer.Option("--seed", help="Generator seed.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
@@ -184,7 +194,9 @@ def _rich_table(title: str, rows: list[dict], money: set[str]) -> RichTable:
         table.add_column("(no rows)")
         return table
     for name in rows[0]:
-        table.add_column(name.replace("_", " "), justify="right" if name in money or name in ("units", "rank") else "left")
+        table.add_column(
+            name.replace("_", " "), justify="right" if name in money or name in ("units", "rank") else "left"
+        )
     for row in rows:
         table.add_row(*(_fmt(v, k in money) for k, v in row.items()))
     return table

@@ -36,10 +36,14 @@ class SourceSpec(Model):
     """Where the raw files come from."""
 
     kind: Literal["generator", "kaggle", "path"] = Field(
-        "generator", description="generator: synthetic data of the real shape; kaggle: the public dataset; path: a folder."
+        "generator",
+        description="generator: synthetic data of the real shape; kaggle: the public dataset; path: a folder.",
     )
     scale: float = Field(
-        0.05, gt=0, le=100, description="Generator size as a fraction of the real dataset (1 = 6,758,125 sales)."
+        0.05,
+        gt=0,
+        le=100,
+        description="Generator size as a fraction of the real dataset (1 = 6,758,125 sales).",
     )
     seed: int = Field(42, ge=0, description="Generator seed: the same seed gives the same files.")
     path: str | None = Field(None, description="Folder holding the seven CSV files (kind: path).")
@@ -68,7 +72,9 @@ class BigQueryWarehouseSpec(Model):
     project: str = Field(..., min_length=1, description="Google Cloud project that holds the datasets.")
     location: str = Field("EU", description="BigQuery location of the datasets.")
     dataset_prefix: str = Field(
-        "", pattern=r"^[A-Za-z0-9_]*$", description="Prefix for the layer datasets, e.g. 'dev_' gives dev_raw."
+        "",
+        pattern=r"^[A-Za-z0-9_]*$",
+        description="Prefix for the layer datasets, e.g. 'dev_' gives dev_raw.",
     )
     api_endpoint: str | None = Field(
         None, description="BigQuery API endpoint; only for emulators, empty for Google's."
@@ -91,9 +97,13 @@ class SparkSpec(Model):
     submitter: Literal["local", "operator", "livy"] = Field(
         "local", description="local: spark in this process; operator: SparkApplication; livy: a Livy batch."
     )
-    image: str = Field("grocery-pipeline-spark:latest", description="Container image for the driver and executors.")
+    image: str = Field(
+        "grocery-pipeline-spark:latest", description="Container image for the driver and executors."
+    )
     driver: Resources = Field(default_factory=Resources, description="Driver resources.")
-    executor: Resources = Field(default_factory=lambda: Resources(cores=2, memory="4g"), description="Executor resources.")
+    executor: Resources = Field(
+        default_factory=lambda: Resources(cores=2, memory="4g"), description="Executor resources."
+    )
     executor_instances: int = Field(2, ge=1, le=100, description="Number of executors on a cluster.")
 
 
@@ -111,8 +121,12 @@ class AlsSpec(Model):
     reg_param: float = Field(0.1, ge=0, description="Regularization.")
     alpha: float = Field(10.0, gt=0, description="Confidence scaling of implicit feedback.")
     top_n: int = Field(10, ge=1, le=100, description="Recommendations per customer.")
-    exclude_purchased: bool = Field(True, description="Never recommend a product the customer already bought.")
-    holdout_days: int = Field(14, ge=1, le=365, description="Days at the end of the interval held out for evaluation.")
+    exclude_purchased: bool = Field(
+        True, description="Never recommend a product the customer already bought."
+    )
+    holdout_days: int = Field(
+        14, ge=1, le=365, description="Days at the end of the interval held out for evaluation."
+    )
     eval_k: int = Field(10, ge=1, le=100, description="K of precision@K, recall@K and NDCG@K.")
 
 
@@ -137,13 +151,20 @@ class ExecutionSpec(Model):
         "local", description="local: the grocery CLI on the Airflow worker; kubernetes: one pod per stage."
     )
     image: str = Field("grocery-pipeline:latest", description="Pipeline image (CLI and dbt) for stage pods.")
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent", description="Pull policy of stage pods.")
-    namespace: str = Field(
-        "grocery", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Namespace of stage pods and Spark jobs."
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="Pull policy of stage pods."
     )
-    service_account_name: str = Field("grocery-pipeline", description="Service account of stage pods (Workload Identity).")
+    namespace: str = Field(
+        "grocery",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Namespace of stage pods and Spark jobs.",
+    )
+    service_account_name: str = Field(
+        "grocery-pipeline", description="Service account of stage pods (Workload Identity)."
+    )
     secret_env: list[str] = Field(
-        default_factory=list, description="Kubernetes Secrets whose keys become environment variables of stage pods."
+        default_factory=list,
+        description="Kubernetes Secrets whose keys become environment variables of stage pods.",
     )
     retries: int = Field(2, ge=0, le=10, description="Retries of a failed stage, with exponential backoff.")
     timeout_minutes: int = Field(120, ge=1, le=24 * 60, description="A stage running longer than this fails.")
@@ -154,13 +175,19 @@ class PipelineSpec(Model):
 
     source: SourceSpec = Field(default_factory=SourceSpec)
     lake: str | None = Field(
-        None, pattern=r"^(file|gs)://.+", description="Lake URI, file:///path or gs://bucket/prefix; default: <home>/lake."
+        None,
+        pattern=r"^(file|gs)://.+",
+        description="Lake URI, file:///path or gs://bucket/prefix; default: <home>/lake.",
     )
     warehouse: WarehouseSpec = Field(default_factory=DuckDBWarehouseSpec)
-    schedule: str | None = Field("@daily", description="Cron expression or Airflow preset; null: only on request.")
+    schedule: str | None = Field(
+        "@daily", description="Cron expression or Airflow preset; null: only on request."
+    )
     suspend: bool = Field(False, description="Pause scheduled runs.")
     start_date: str = Field(
-        "2018-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$", description="First data interval of the schedule (YYYY-MM-DD)."
+        "2018-01-01",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="First data interval of the schedule (YYYY-MM-DD).",
     )
     catchup: bool = Field(False, description="Run every missed interval since startDate (a backfill).")
     freshness_hours: int = Field(
@@ -200,7 +227,9 @@ def parse_spec(data: object, origin: str = "pipeline spec") -> PipelineSpec:
     try:
         return PipelineSpec.model_validate(data or {})
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, origin), hint="fix that field; `grocery config` shows the effective spec") from None
+        raise ConfigError(
+            _format_error(exc, origin), hint="fix that field; `grocery config` shows the effective spec"
+        ) from None
 
 
 def load_spec(path: Path | None = None) -> PipelineSpec:
@@ -215,9 +244,13 @@ def load_spec(path: Path | None = None) -> PipelineSpec:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})", hint="check the file's syntax") from None
+        raise ConfigError(
+            f"{path}: not valid YAML ({exc.__class__.__name__})", hint="check the file's syntax"
+        ) from None
     if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields at the top level", hint="see grocery.example.yaml")
+        raise ConfigError(
+            f"{path}: expected a mapping of fields at the top level", hint="see grocery.example.yaml"
+        )
     # A GroceryPipeline manifest can be read directly: its spec is the pipeline.
     if isinstance(data, dict) and data.get("kind") == "GroceryPipeline":
         data = data.get("spec") or {}
@@ -265,9 +298,13 @@ def read_pipeline(text: str, origin: str) -> NamedPipeline:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML ({exc.__class__.__name__})", hint="check the file's syntax") from None
+        raise ConfigError(
+            f"{origin}: not valid YAML ({exc.__class__.__name__})", hint="check the file's syntax"
+        ) from None
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
-        raise ConfigError(f"{origin}: not a {KIND} document", hint=f"expected kind: {KIND} with metadata.name and spec")
+        raise ConfigError(
+            f"{origin}: not a {KIND} document", hint=f"expected kind: {KIND} with metadata.name and spec"
+        )
     meta = doc.get("metadata") or {}
     if not meta.get("name"):
         raise ConfigError(f"{origin}: metadata.name is missing", hint="every pipeline needs a name")

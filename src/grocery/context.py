@@ -64,5 +64,7 @@ class Context:
             return self.interval.end
         landed = self.ingest_dates()
         if not landed:
-            raise StageError(f"nothing has been extracted into {self.lake.uri()} yet", hint="run `grocery extract` first")
+            raise StageError(
+                f"nothing has been extracted into {self.lake.uri()} yet", hint="run `grocery extract` first"
+            )
         return landed[-1]

@@ -118,7 +118,9 @@ def run(ctx: Context) -> StageResult:
     try:
         with ctx.progress.step(f"fetching {ctx.spec.source.kind} data for {ctx.interval}"):
             delivery = source.fetch(work, ctx.interval)
-        day = ctx.interval.end or delivery.last_sales_date or last_sales_date(delivery.folder / SALES.file_name)
+        day = (
+            ctx.interval.end or delivery.last_sales_date or last_sales_date(delivery.folder / SALES.file_name)
+        )
         day = day or datetime.now(UTC).date()
         with ctx.progress.step(f"landing files in {ctx.lake.uri(layout.RAW)} (ingest_date={day})"):
             landed = land(ctx, delivery.folder, day, delivery.description)

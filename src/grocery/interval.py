@@ -17,7 +17,9 @@ class DataInterval:
 
     def __post_init__(self) -> None:
         if (self.start is None) != (self.end is None):
-            raise ConfigError("a data interval needs both --start and --end", hint="or use --date for one day")
+            raise ConfigError(
+                "a data interval needs both --start and --end", hint="or use --date for one day"
+            )
         if self.start and self.end and self.start > self.end:
             raise ConfigError(
                 f"--start {self.start} is after --end {self.end}", hint="give the earlier date first"

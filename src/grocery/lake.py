@@ -89,7 +89,7 @@ class Lake:
             return []
         found = self.fs.find(base)
         prefix = self.root + "/"
-        return sorted(p[len(prefix):] if p.startswith(prefix) else p for p in found if p.endswith(suffix))
+        return sorted(p[len(prefix) :] if p.startswith(prefix) else p for p in found if p.endswith(suffix))
 
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self._path(rel))
@@ -169,7 +169,7 @@ class Lake:
             self.fs.put_file(str(local_dir / name), f"{dest}/{name}")
         if self.fs.exists(dest):
             for existing in self.fs.find(dest):
-                if existing[len(dest) + 1:] not in new_names:
+                if existing[len(dest) + 1 :] not in new_names:
                     self.fs.rm_file(existing)
 
 

@@ -28,7 +28,7 @@ import duckdb
 from grocery import lake as layout
 from grocery.context import Context
 from grocery.errors import InputError, StageError
-from grocery.extract import raw_dir, read_manifest
+from grocery.extract import read_manifest
 from grocery.stages import StageResult
 from grocery.tables import (
     INGEST_DATE,
@@ -120,7 +120,9 @@ def _typed(column: Column) -> str:
     if column.kind is Kind.TIMESTAMP:
         return f"coalesce(try_cast({v} as timestamp), try_strptime({v}, {_lit(_ALT_DATE_FORMAT)}))"
     if column.kind is Kind.DATE:
-        return f"cast(coalesce(try_cast({v} as timestamp), try_strptime({v}, {_lit(_ALT_DATE_FORMAT)})) as date)"
+        return (
+            f"cast(coalesce(try_cast({v} as timestamp), try_strptime({v}, {_lit(_ALT_DATE_FORMAT)})) as date)"
+        )
     return f"try_cast({v} as {column.kind.value})"
 
 
@@ -136,9 +138,13 @@ def _violations(column: Column, typed: str) -> list[str]:
             f"then {_lit(f'{n} is not a valid {column.kind.name.lower()}: ')} || {v} end"
         )
     if column.min is not None:
-        rules.append(f"case when {typed} < {column.min} then {_lit(f'{n} is below {column.min:g}: ')} || {v} end")
+        rules.append(
+            f"case when {typed} < {column.min} then {_lit(f'{n} is below {column.min:g}: ')} || {v} end"
+        )
     if column.max is not None:
-        rules.append(f"case when {typed} > {column.max} then {_lit(f'{n} is above {column.max:g}: ')} || {v} end")
+        rules.append(
+            f"case when {typed} > {column.max} then {_lit(f'{n} is above {column.max:g}: ')} || {v} end"
+        )
     if column.below is not None:
         rules.append(
             f"case when {typed} >= {column.below} then {_lit(f'{n} must be below {column.below:g}: ')} || {v} end"
@@ -151,7 +157,7 @@ def _violations(column: Column, typed: str) -> list[str]:
             f"then {_lit(f'{n} is not one of {choices}: ')} || {v} end"
         )
     if column.references:
-        ref_table, ref_col = column.references.split(".")
+        ref_table, _ref_col = column.references.split(".")
         rules.append(
             f"case when {typed} is not null and {typed} not in (select k from keys_{ref_table}) "
             f"then {_lit(f'{n} has no matching {column.references}: ')} || {v} end"
@@ -175,7 +181,9 @@ def _checked_sql(table: Table, source: str) -> str:
     text_cols = ", ".join(_q(c.name) for c in table.columns)
     checked = f"select {typed_cols}, nullif(concat_ws('; ', {', '.join(rules)}), '') as {REASON}, {text_cols} from ({source})"
     # The text of a row is only kept when the row fails: accepted rows need their typed values alone.
-    kept = ", ".join(f"case when {REASON} is not null then {_q(c.name)} end as {_q('x_' + c.name)}" for c in table.columns)
+    kept = ", ".join(
+        f"case when {REASON} is not null then {_q(c.name)} end as {_q('x_' + c.name)}" for c in table.columns
+    )
     typed_names = ", ".join(_q("t_" + c.name) for c in table.columns)
     return f"select {typed_names}, {REASON}, {kept} from ({checked})"
 
@@ -199,7 +207,9 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     if not has_duplicates:
         return
     reason = _lit(f"duplicate {table.key}, first occurrence kept: ")
-    texts = ", ".join(f"{_q('x_' + c.name)} = coalesce({_q('x_' + c.name)}, {_render(c)})" for c in table.columns)
+    texts = ", ".join(
+        f"{_q('x_' + c.name)} = coalesce({_q('x_' + c.name)}, {_render(c)})" for c in table.columns
+    )
     con.execute(
         f"update {checked} set {REASON} = concat_ws('; ', {REASON}, {reason} || cast({key} as varchar)), {texts} "
         f"where rowid in (select rowid from (select rowid, row_number() over (partition by {key} order by rowid) as n "
@@ -207,7 +217,9 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     )
 
 
-def validate_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, staged: Path, quarantined: Path) -> TableReport:
+def validate_table(
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, staged: Path, quarantined: Path
+) -> TableReport:
     """Check one file; write its accepted and rejected rows as Parquet files."""
     checked = f"checked_{table.name}"
     # The checked table keeps the file's order, so its rowid is the record's position in the file.
@@ -249,7 +261,8 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, day
         f"from {checked} where {REASON} is null"
     )
     flagged_sql = "".join(
-        f", count(*) filter (where {REASON} is null and {_q('t_' + c)} is null)" for c in table.flagged_when_empty
+        f", count(*) filter (where {REASON} is null and {_q('t_' + c)} is null)"
+        for c in table.flagged_when_empty
     )
     split, accepted, *flags = con.execute(
         f"select count(*), count(*) filter (where {REASON} is null){flagged_sql} from {checked}"
@@ -287,7 +300,10 @@ def _landed_files(ctx: Context, day: date, stack: ExitStack) -> dict[str, Path |
 def run(ctx: Context) -> StageResult:
     day = ctx.ingest_date()
     if not ctx.lake.exists(f"{layout.MANIFESTS}/{layout.ingest_partition(day)}.json"):
-        raise StageError(f"no extract for ingest_date={day} in {ctx.lake.uri()}", hint=f"run `grocery extract --date {day}` first")
+        raise StageError(
+            f"no extract for ingest_date={day} in {ctx.lake.uri()}",
+            hint=f"run `grocery extract --date {day}` first",
+        )
     manifest_rows = {f["table"]: f["rows"] for f in read_manifest(ctx, day)["files"]}
     reports: list[TableReport] = []
     loads: list[IngestLoad] = []
@@ -296,7 +312,9 @@ def run(ctx: Context) -> StageResult:
         check_files(files)
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="load-", dir=ctx.home)))
         # In memory, spilling to the scratch folder past the limit: far faster than an on-disk database.
-        con = stack.enter_context(duckdb.connect(config={"memory_limit": VALIDATION_MEMORY, "temp_directory": str(scratch)}))
+        con = stack.enter_context(
+            duckdb.connect(config={"memory_limit": VALIDATION_MEMORY, "temp_directory": str(scratch)})
+        )
         for table in TABLES:
             with (
                 ctx.progress.step(f"checking {table.file_name}"),
@@ -312,7 +330,9 @@ def run(ctx: Context) -> StageResult:
                 )
             reports.append(report)
             for schema, folder in (("raw", staged_dir), ("quarantine", quarantine_dir)):
-                loads.append(IngestLoad(schema, table, day, ctx.lake.uri(f"{folder(table.name, day)}/*.parquet")))
+                loads.append(
+                    IngestLoad(schema, table, day, ctx.lake.uri(f"{folder(table.name, day)}/*.parquet"))
+                )
     with ctx.progress.step(f"loading the warehouse (ingest_date={day})"):
         ctx.warehouse.replace_ingest(loads)
     rows_in = sum(r.rows_in for r in reports)

@@ -35,4 +35,7 @@ class Progress:
             return
         with self.console.status(f"{message}..."):
             yield
-        self.console.print(f"  [green]done[/green] {message} [dim]({time.perf_counter() - started:.1f}s)[/dim]", highlight=False)
+        self.console.print(
+            f"  [green]done[/green] {message} [dim]({time.perf_counter() - started:.1f}s)[/dim]",
+            highlight=False,
+        )

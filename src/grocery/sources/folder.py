@@ -16,5 +16,8 @@ class FolderSource:
 
     def fetch(self, workdir: Path, interval: DataInterval) -> Delivery:
         if not self.path.is_dir():
-            raise SourceError(f"input folder {self.path} does not exist", hint="pass a folder holding the seven CSV files with --input")
+            raise SourceError(
+                f"input folder {self.path} does not exist",
+                hint="pass a folder holding the seven CSV files with --input",
+            )
         return Delivery(folder=self.path, description=f"path {self.path.resolve()}")

@@ -163,7 +163,9 @@ class GeneratorSource:
         days = interval.days() if not interval.is_everything else None
         World(self.scale, self.seed).write(workdir, days)
         last = interval.end if interval.end else HISTORY_END
-        return Delivery(folder=workdir, description=f"generator scale={self.scale} seed={self.seed}", last_sales_date=last)
+        return Delivery(
+            folder=workdir, description=f"generator scale={self.scale} seed={self.seed}", last_sales_date=last
+        )
 
 
 class World:
@@ -177,19 +179,29 @@ class World:
         rng = np.random.default_rng([seed, 0])
         self.product_category = rng.integers(0, len(CATEGORIES), N_PRODUCTS)  # 0-based category index
         self.product_weight = _zipf_weights(N_PRODUCTS, 0.9, rng)
-        self.category_weight = np.bincount(self.product_category, weights=self.product_weight, minlength=len(CATEGORIES))
+        self.category_weight = np.bincount(
+            self.product_category, weights=self.product_weight, minlength=len(CATEGORIES)
+        )
         self.price = np.round(rng.uniform(0.04, 99.9, N_PRODUCTS), 4)
         # Customers: activity, active window (joining late, churning), preferred category, favourites.
         self.activity = rng.lognormal(0.0, 1.0, self.n_customers)
         joins_late = rng.random(self.n_customers) < 0.25
         self.first_day = np.where(joins_late, rng.integers(0, HISTORY_DAYS, self.n_customers), 0)
         churns = rng.random(self.n_customers) < 0.2
-        churn_day = self.first_day + (rng.random(self.n_customers) * (HISTORY_DAYS - self.first_day)).astype(int)
+        churn_day = self.first_day + (rng.random(self.n_customers) * (HISTORY_DAYS - self.first_day)).astype(
+            int
+        )
         self.last_day = np.where(churns, churn_day, np.iinfo(np.int32).max)
-        self.preferred = rng.choice(len(CATEGORIES), self.n_customers, p=self.category_weight / self.category_weight.sum())
-        self.favourites = np.stack([self._draw_in_category(self.preferred, rng) for _ in range(FAVOURITES)], axis=1)
+        self.preferred = rng.choice(
+            len(CATEGORIES), self.n_customers, p=self.category_weight / self.category_weight.sum()
+        )
+        self.favourites = np.stack(
+            [self._draw_in_category(self.preferred, rng) for _ in range(FAVOURITES)], axis=1
+        )
         self.employee_weight = rng.lognormal(0.0, 0.4, N_EMPLOYEES)
-        self.usual_employee = rng.choice(N_EMPLOYEES, self.n_customers, p=self.employee_weight / self.employee_weight.sum())
+        self.usual_employee = rng.choice(
+            N_EMPLOYEES, self.n_customers, p=self.employee_weight / self.employee_weight.sum()
+        )
         self.customer_city = rng.choice(N_CITIES, self.n_customers, p=self._city_weights(rng))
 
     # -- sampling helpers -------------------------------------------------------------------------
@@ -265,9 +277,13 @@ class World:
         rng = np.random.default_rng([self.seed, 1])
         letters = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
         codes = ["".join(rng.choice(letters, 2)) for _ in range(N_COUNTRIES)]
-        codes[COUNTRY_NAMES.index("Australia")] = "NA"  # as published: a code that naive readers turn into NULL
+        codes[COUNTRY_NAMES.index("Australia")] = (
+            "NA"  # as published: a code that naive readers turn into NULL
+        )
         countries = [(i + 1, name, codes[i]) for i, name in enumerate(COUNTRY_NAMES[:N_COUNTRIES])]
-        cities = [(i + 1, name, f"{rng.integers(10000, 99999)}", US_COUNTRY_ID) for i, name in enumerate(US_CITIES)]
+        cities = [
+            (i + 1, name, f"{rng.integers(10000, 99999)}", US_COUNTRY_ID) for i, name in enumerate(US_CITIES)
+        ]
         categories = [(i + 1, name) for i, name in enumerate(CATEGORIES)]
         products = []
         modified = datetime(2017, 1, 1)
@@ -285,7 +301,9 @@ class World:
         employees = []
         for e in range(N_EMPLOYEES):
             born = datetime(1955, 1, 1) + timedelta(days=int(rng.integers(0, 35 * 365)))
-            hired = datetime(2010, 1, 1) + timedelta(seconds=int(rng.integers(0, 8 * 365 * 86400)), milliseconds=int(rng.integers(1000)))
+            hired = datetime(2010, 1, 1) + timedelta(
+                seconds=int(rng.integers(0, 8 * 365 * 86400)), milliseconds=int(rng.integers(1000))
+            )
             employees.append((
                 e + 1, FIRST_NAMES[rng.integers(len(FIRST_NAMES))], letters[rng.integers(26)],
                 LAST_NAMES[rng.integers(len(LAST_NAMES))], _fmt_ts(born), ("M", "F")[rng.integers(2)],
@@ -300,7 +318,14 @@ class World:
         street = np.array(STREETS)[rng.integers(len(STREETS), size=n)]
         kind = np.array(STREET_KINDS)[rng.integers(len(STREET_KINDS), size=n)]
         customers = [
-            (i + 1, first[i], middle[i], last[i], int(self.customer_city[i]) + 1, f"{number[i]} {street[i]} {kind[i]}")
+            (
+                i + 1,
+                first[i],
+                middle[i],
+                last[i],
+                int(self.customer_city[i]) + 1,
+                f"{number[i]} {street[i]} {kind[i]}",
+            )
             for i in range(n)
         ]
         return {
@@ -321,10 +346,14 @@ class World:
         how = rng.random(n)
         products = self._draw_in_category(self.preferred[customers], rng)
         favourite = how < P_FAVOURITE
-        products[favourite] = self.favourites[customers[favourite], rng.integers(0, FAVOURITES, favourite.sum())]
+        products[favourite] = self.favourites[
+            customers[favourite], rng.integers(0, FAVOURITES, favourite.sum())
+        ]
         anything = how >= P_FAVOURITE + P_PREFERRED
         global_cdf = np.cumsum(self.product_weight) / self.product_weight.sum()
-        products[anything] = np.minimum(np.searchsorted(global_cdf, rng.random(anything.sum())), N_PRODUCTS - 1)
+        products[anything] = np.minimum(
+            np.searchsorted(global_cdf, rng.random(anything.sum())), N_PRODUCTS - 1
+        )
         employees = np.where(
             rng.random(n) < 0.6, self.usual_employee[customers],
             rng.choice(N_EMPLOYEES, n, p=self.employee_weight / self.employee_weight.sum()),
@@ -359,6 +388,8 @@ class World:
                 pacsv.write_csv(self.sales_on(day_index), f, options)
 
 
-def generate(folder: Path, scale: float = 0.05, seed: int = 42, interval: DataInterval | None = None) -> Delivery:
+def generate(
+    folder: Path, scale: float = 0.05, seed: int = 42, interval: DataInterval | None = None
+) -> Delivery:
     """Write the seven files into folder (the `grocery generate` command)."""
     return GeneratorSource(scale, seed).fetch(folder, interval or DataInterval.everything())

@@ -36,10 +36,12 @@ def table_columns(schema: str, table: Table) -> list[tuple[str, Kind]]:
     if schema == "raw":
         return [(c.name, c.kind) for c in table.columns] + [(INGEST_DATE, Kind.DATE)]
     if schema == "quarantine":
-        return (
-            [(c.name, Kind.TEXT) for c in table.columns]
-            + [(LINE_NUMBER, Kind.INT), (RAW_LINE, Kind.TEXT), (REASON, Kind.TEXT), (INGEST_DATE, Kind.DATE)]
-        )
+        return [(c.name, Kind.TEXT) for c in table.columns] + [
+            (LINE_NUMBER, Kind.INT),
+            (RAW_LINE, Kind.TEXT),
+            (REASON, Kind.TEXT),
+            (INGEST_DATE, Kind.DATE),
+        ]
     raise ValueError(f"no fixed layout for schema {schema!r}")
 
 

@@ -1,0 +1,54 @@
+"""Fixtures shared by every test: loopback-only settings and small generated datasets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Loopback only: Spark binds 127.0.0.1, Google clients never probe the metadata server, dbt phones nowhere.
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("NO_GCE_CHECK", "True")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+REAL_DIMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-grocery-dims"
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seven files at scale 0.005 (about 34,000 sales), seed 7; shared, never modify it."""
+    from grocery.sources.generator import generate
+
+    folder = tmp_path_factory.mktemp("generated")
+    generate(folder, scale=0.005, seed=7)
+    return folder
+
+
+@pytest.fixture
+def delivery(generated: Path, tmp_path: Path) -> Path:
+    """A private copy of the generated files that a test may break."""
+    folder = tmp_path / "delivery"
+    shutil.copytree(generated, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_dims() -> Path:
+    """The five real dimension files of the Kaggle dataset, from ../shared (skipped when absent)."""
+    if not (REAL_DIMS / "products.csv").exists():
+        pytest.skip(f"real Kaggle dimension files not found in {REAL_DIMS}")
+    return REAL_DIMS
+
+
+def make_context(home: Path, source_folder: Path | None = None, interval=None, **spec_changes):
+    """A Context over a private home; the source is the given folder, or the generator."""
+    from grocery.config import PipelineSpec
+    from grocery.context import Context
+    from grocery.interval import DataInterval
+
+    changes = {"source.kind": "path", "source.path": str(source_folder)} if source_folder else {}
+    spec = PipelineSpec().with_overrides(**changes, **spec_changes)
+    return Context(spec=spec, home=home, interval=interval or DataInterval.everything())

@@ -1,0 +1,94 @@
+"""PipelineSpec: defaults with no file, overrides from grocery.yaml, errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grocery.config import NamedPipeline, PipelineSpec, load_spec, read_pipeline
+from grocery.errors import ConfigError
+
+
+def test_no_file_at_all_gives_the_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = load_spec()
+    assert spec.source.kind == "generator"
+    assert spec.warehouse.kind == "duckdb"
+    assert spec.spark.submitter == "local"
+    assert spec.lake is None
+
+
+def test_a_yaml_file_overrides_with_camel_case_fields(tmp_path: Path) -> None:
+    path = tmp_path / "grocery.yaml"
+    path.write_text(
+        "source: {kind: generator, scale: 0.5, seed: 3}\n"
+        "warehouse: {kind: bigquery, project: shop-prod, datasetPrefix: dev_}\n"
+        "models: {als: {holdoutDays: 7, topN: 5}}\n"
+    )
+    spec = load_spec(path)
+    assert spec.source.scale == 0.5
+    assert spec.warehouse.kind == "bigquery"
+    assert spec.warehouse.dataset_prefix == "dev_"
+    assert spec.models.als.holdout_days == 7
+    assert spec.models.als.top_n == 5
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "path_in_message"),
+    [
+        ("source: {kind: ftp}\n", "source.kind"),
+        ("source: {scale: -1}\n", "source.scale"),
+        ("models: {als: {rank: 0}}\n", "models.als.rank"),
+        ("spark: {submiter: livy}\n", "spark.submiter"),
+        ("colour: blue\n", "colour"),
+        ("warehouse: {kind: bigquery}\n", "warehouse.bigquery.project"),
+        ("source: {kind: path}\n", "source"),
+    ],
+)
+def test_invalid_or_unknown_fields_are_refused_with_their_path(
+    tmp_path: Path, yaml_text: str, path_in_message: str
+) -> None:
+    path = tmp_path / "grocery.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_spec(path)
+    assert path_in_message in str(info.value)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_grocerypipeline_manifest_is_read_as_its_spec(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "apiVersion: grocery.io/v1alpha1\nkind: GroceryPipeline\nmetadata: {name: x}\nspec: {schedule: '@hourly'}\n"
+    )
+    assert load_spec(path).schedule == "@hourly"
+
+
+def test_missing_and_malformed_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_spec(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_spec(bad)
+
+
+def test_overrides_are_validated_like_the_file() -> None:
+    spec = PipelineSpec().with_overrides(**{"source.scale": 0.2, "source.seed": None})
+    assert spec.source.scale == 0.2
+    assert spec.source.seed == PipelineSpec().source.seed
+    with pytest.raises(ConfigError, match=r"source\.scale"):
+        PipelineSpec().with_overrides(**{"source.scale": 0})
+
+
+def test_a_named_pipeline_round_trips_through_its_file_form() -> None:
+    pipeline = NamedPipeline(name="daily", namespace="shop", spec=PipelineSpec(schedule="0 3 * * *"))
+    text = pipeline.to_yaml()
+    assert read_pipeline(text, "x") == pipeline
+    assert pipeline.to_yaml() == text  # rendering is deterministic
+    assert pipeline.file_name == "shop__daily.yaml"
+    assert pipeline.dag_id == "grocery__shop__daily"
+    with pytest.raises(ConfigError, match=r"metadata\.name"):
+        read_pipeline("kind: GroceryPipeline\nmetadata: {}\n", "cm/key")

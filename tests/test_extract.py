@@ -1,0 +1,61 @@
+"""extract: files land unchanged under raw/, with a manifest of sizes, checksums and row counts."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from pathlib import Path
+
+from conftest import make_context
+
+from grocery import extract
+from grocery.interval import DataInterval
+from grocery.tables import TABLES
+
+
+def test_files_land_byte_for_byte_with_a_manifest(tmp_path: Path, generated: Path) -> None:
+    ctx = make_context(tmp_path / "home", generated)
+    result = extract.run(ctx)
+    day = date(2018, 5, 9)  # the last sales date delivered
+    assert result.metrics["ingest_date"] == day.isoformat()
+    manifest = extract.read_manifest(ctx, day)
+    assert {f["table"] for f in manifest["files"]} == {t.name for t in TABLES}
+    for entry in manifest["files"]:
+        landed = ctx.lake.local_path(entry["path"])
+        original = generated / entry["name"]
+        assert landed.read_bytes() == original.read_bytes()
+        assert entry["sha256"] == hashlib.sha256(original.read_bytes()).hexdigest()
+        assert entry["bytes"] == original.stat().st_size
+        assert entry["rows"] == len(original.read_text().splitlines()) - 1
+    assert landed.parent.name == "ingest_date=2018-05-09"
+
+
+def test_extracting_the_same_date_again_replaces_it(tmp_path: Path, delivery: Path) -> None:
+    ctx = make_context(tmp_path / "home", delivery)
+    extract.run(ctx)
+    (delivery / "sales.csv").write_text(
+        (delivery / "sales.csv").read_text().splitlines()[0]
+        + "\n1,1,1,1,1,0.0,0.0,2018-05-09 10:00:00.000,A\n"
+    )
+    extract.run(ctx)
+    folder = ctx.lake.local_path("raw/sales/ingest_date=2018-05-09")
+    assert [p.name for p in folder.iterdir()] == ["sales.csv"]
+    assert extract.read_manifest(ctx, date(2018, 5, 9))["files"][-1]["rows"] == 1
+    assert ctx.ingest_dates() == [date(2018, 5, 9)]
+
+
+def test_a_daily_run_lands_under_its_own_date(tmp_path: Path) -> None:
+    ctx = make_context(
+        tmp_path / "home", interval=DataInterval.day(date(2018, 5, 10)), **{"source.scale": 0.001}
+    )
+    extract.run(ctx)
+    assert ctx.ingest_dates() == [date(2018, 5, 10)]
+    assert ctx.ingest_date() == date(2018, 5, 10)
+
+
+def test_row_counts_ignore_blank_lines_and_a_missing_final_newline(tmp_path: Path) -> None:
+    src = tmp_path / "x.csv"
+    src.write_bytes(b"a,b\r\n1,2\r\n\r\n3,4\n\n\n5,6")
+    size, _, rows = extract.copy_and_measure(src, tmp_path / "y.csv")
+    assert (size, rows) == (src.stat().st_size, 3)
+    assert (tmp_path / "y.csv").read_bytes() == src.read_bytes()

@@ -1,0 +1,210 @@
+"""load: every row accepted or quarantined with its reason, nothing partial, re-runs replace."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import make_context
+
+from grocery import extract, load
+from grocery.errors import InputError
+from grocery.tables import TABLES
+from grocery.warehouse.duckdb import DuckDBWarehouse
+
+DAY = date(2018, 5, 9)
+HEADER = "SalesID,SalesPersonID,CustomerID,ProductID,Quantity,Discount,TotalPrice,SalesDate,TransactionNumber"
+
+
+def _append(path: Path, *lines: str) -> None:
+    with open(path, "a") as f:
+        f.write("".join(line + "\n" for line in lines))
+
+
+def _extract_and_load(home: Path, folder: Path):
+    ctx = make_context(home, folder)
+    extract.run(ctx)
+    result = load.run(ctx)
+    ctx.close()
+    return ctx, result
+
+
+def _query(home: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_clean_files_are_all_accepted_and_typed(tmp_path: Path, generated: Path) -> None:
+    home = tmp_path / "home"
+    _, result = _extract_and_load(home, generated)
+    manifest_rows = sum(f["rows"] for f in extract.read_manifest(make_context(home, generated), DAY)["files"])
+    assert result.metrics["rows_in"] == manifest_rows == result.metrics["accepted"]
+    assert result.metrics["quarantined"] == 0
+    types = dict(
+        _query(
+            home,
+            "select column_name, data_type from information_schema.columns where table_schema='raw' and table_name='sales'",
+        )
+    )
+    assert (
+        types["SalesDate"] == "TIMESTAMP" and types["Discount"] == "DOUBLE" and types["ingest_date"] == "DATE"
+    )
+    undated = _query(home, "select count(*) from raw.sales where SalesDate is null")[0][0]
+    assert undated == result.metrics["sales_without_date"] > 0  # kept, flagged, counted
+
+
+def test_bad_rows_are_quarantined_with_their_reasons_and_nothing_is_lost(
+    tmp_path: Path, delivery: Path
+) -> None:
+    sales = delivery / "sales.csv"
+    good_rows = len(sales.read_text().splitlines()) - 1
+    _append(
+        sales,
+        "900001,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000",  # a field short
+        "900002,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,A,extra",  # a field too many
+        "900003,1,2,3,4,1.5,0.0,2018-05-01 10:00:00.000,B",  # discount out of [0, 1)
+        "900004,1,2,3,four,0.0,0.0,2018-05-01 10:00:00.000,C",  # not a number
+        "900005,1,999999,3,4,0.0,0.0,2018-05-01 10:00:00.000,D",  # unknown customer
+        "900006,1,2,3,4,0.0,0.0,yesterday,E",  # not a timestamp
+        "1,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,F",  # SalesID 1 again
+        ",1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,G",  # no key
+        "900007,1,2,3,0,0.0,0.0,,H",  # quantity below 1, and no date (the date alone is fine)
+    )
+    home = tmp_path / "home"
+    _, result = _extract_and_load(home, delivery)
+    report = result.metrics["tables"]["sales"]
+    assert report["rows_in"] == good_rows + 9
+    assert report["accepted"] == good_rows
+    assert report["quarantined"] == 9
+    rows = {
+        r[0] or r[2]: (r[1], r[3])
+        for r in _query(home, "select SalesID, line_number, raw_line, reason from quarantine.sales")
+    }
+    first_bad_line = good_rows + 2
+    assert rows["900001,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000"] == (
+        first_bad_line,
+        "malformed line: Expected Number of Columns: 9 Found: 8",
+    )
+    assert rows["900002,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,A,extra"][1].startswith("malformed line:")
+    assert rows["900003"] == (first_bad_line + 2, "Discount must be below 1: 1.5")
+    assert rows["900004"][1] == "Quantity is not a valid int: four"
+    assert rows["900005"][1] == "CustomerID has no matching customers.CustomerID: 999999"
+    assert rows["900006"][1] == "SalesDate is not a valid timestamp: yesterday"
+    assert rows["1"] == (first_bad_line + 6, "duplicate SalesID, first occurrence kept: 1")
+    assert rows["900007"][1] == "Quantity is below 1: 0"
+    assert (
+        _query(home, "select count(*) from quarantine.sales where SalesID is null and raw_line is null")[0][0]
+        == 1
+    )
+    assert (
+        _query(home, "select reason from quarantine.sales where SalesID is null and raw_line is null")[0][0]
+        == "SalesID is missing"
+    )
+    # The same rows are in the lake's quarantine, as Parquet.
+    lake_rows = duckdb.sql(
+        f"select count(*) from '{home}/lake/quarantine/sales/ingest_date=2018-05-09/*.parquet'"
+    ).fetchall()[0][0]
+    assert lake_rows == 9
+
+
+def test_the_real_dimension_files_are_accepted_as_published(
+    tmp_path: Path, delivery: Path, real_dims: Path
+) -> None:
+    """CRLF line ends, Australia's code NA, DD-MM-YYYY dates, quoted names with commas."""
+    for path in real_dims.glob("*.csv"):
+        shutil.copy(path, delivery / path.name)
+    # Keep the generated sales consistent with the real products and employees: same id ranges.
+    home = tmp_path / "home"
+    _, result = _extract_and_load(home, delivery)
+    tables = result.metrics["tables"]
+    for name, rows in {
+        "categories": 11,
+        "countries": 206,
+        "cities": 96,
+        "employees": 23,
+        "products": 452,
+    }.items():
+        assert (tables[name]["accepted"], tables[name]["quarantined"]) == (rows, 0), name
+    assert _query(home, "select CountryCode from raw.countries where CountryName = 'Australia'") == [("NA",)]
+    assert _query(
+        home, "select BirthDate::varchar, HireDate::varchar from raw.employees where EmployeeID = 1"
+    ) == [("1981-03-07", "2011-06-20 00:00:00")]
+    assert (
+        _query(
+            home,
+            "select ProductName from raw.products where ProductName like '%,%' order by ProductID limit 1",
+        )[0][0].count(",")
+        >= 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda d: (d / "products.csv").unlink(), "products.csv is missing"),
+        (lambda d: (d / "sales.csv").write_text(""), "sales.csv is empty"),
+        (lambda d: (d / "cities.csv").write_text("id;name\n1;x\n"), "cities.csv has header 'id;name'"),
+        (
+            lambda d: (d / "customers.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"),
+            "customers.csv is not a UTF-8 CSV file",
+        ),
+    ],
+)
+def test_unusable_files_stop_the_stage_and_load_nothing(
+    tmp_path: Path, delivery: Path, breakage, message: str
+) -> None:
+    home = tmp_path / "home"
+    _extract_and_load(home, delivery)
+    before = _query(home, "select count(*) from raw.sales")[0][0]
+    breakage(delivery)
+    ctx = make_context(home, delivery)
+    extract.run(ctx)
+    with pytest.raises(InputError) as info:
+        load.run(ctx)
+    assert message in str(info.value)
+    assert "nothing was loaded" in str(info.value)
+    ctx.close()
+    assert _query(home, "select count(*) from raw.sales")[0][0] == before
+
+
+def test_loading_the_same_ingest_date_twice_replaces_it(tmp_path: Path, generated: Path) -> None:
+    home = tmp_path / "home"
+    _extract_and_load(home, generated)
+    counts = {t.name: _query(home, f"select count(*) from raw.{t.name}")[0][0] for t in TABLES}
+    _extract_and_load(home, generated)
+    assert {t.name: _query(home, f"select count(*) from raw.{t.name}")[0][0] for t in TABLES} == counts
+
+
+def test_a_load_killed_halfway_leaves_the_warehouse_as_it_was(
+    tmp_path: Path, delivery: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    _extract_and_load(home, delivery)
+    before = {t.name: _query(home, f"select count(*) from raw.{t.name}")[0][0] for t in TABLES}
+    _append(delivery / "sales.csv", "900001,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,X")
+
+    # The last partition of the transaction fails after the others were written inside it.
+    original = DuckDBWarehouse.replace_ingest
+    ctx = make_context(home, delivery)
+    extract.run(ctx)
+    monkeypatch.setattr(
+        DuckDBWarehouse,
+        "replace_ingest",
+        lambda self, loads: original(self, [*loads[:-1], _broken(loads[-1])]),
+    )
+    with pytest.raises(duckdb.IOException):
+        load.run(ctx)
+    ctx.close()
+    assert {t.name: _query(home, f"select count(*) from raw.{t.name}")[0][0] for t in TABLES} == before
+    monkeypatch.setattr(DuckDBWarehouse, "replace_ingest", original)
+    _extract_and_load(home, delivery)  # the next run completes it
+    assert _query(home, "select count(*) from raw.sales")[0][0] == before["sales"] + 1
+
+
+def _broken(last_load):
+    from dataclasses import replace
+
+    return replace(last_load, parquet_uri=last_load.parquet_uri.replace("*.parquet", "missing-*.parquet"))
