@@ -178,6 +178,22 @@ def generate(
         _fail(exc, debug)
 
 
+benchmark_app = typer.Typer(help="Benchmarks: figures as ratios against a baseline measured in the same run.")
+app.add_typer(benchmark_app, name="benchmark")
+
+
+@benchmark_app.command("elt")
+def benchmark_elt(
+    scale: Annotated[float, typer.Option(help="Dataset size; 1 = the real 6.76 M sales.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 42,
+    workdir: Annotated[Path, typer.Option(help="Where data and runs go (data is reused).")] = Path(".bench"),
+) -> None:
+    """extract + load + transform against DuckDB's own CSV load, peak memory, one more day."""
+    from grocery.benchmarks import elt
+
+    out.print(elt.report(elt.measure(workdir.resolve(), scale, seed)), highlight=False)
+
+
 @app.command("config")
 def show_config(config: Config = None, debug: Debug = False) -> None:
     """Print the effective pipeline spec (defaults merged with grocery.yaml) as YAML."""

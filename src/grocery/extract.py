@@ -12,20 +12,23 @@ import hashlib
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from grocery import lake as layout
 from grocery.context import Context
-from grocery.sources import open_source
+from grocery.sources import Delivery, open_source
 from grocery.stages import StageResult
 from grocery.tables import SALES
 
 _CHUNK = 8 << 20
 _BLANK_LINE = re.compile(rb"\n(?=\r?\n)")
+_NEWLINE = ord("\n")
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def copy_and_measure(src: Path, dst: Path) -> tuple[int, str, int]:
             fout.write(chunk)
             digest.update(chunk)
             size += len(chunk)
-            newlines += chunk.count(b"\n")
+            newlines += int(np.count_nonzero(np.frombuffer(chunk, np.uint8) == _NEWLINE))
             window = tail + chunk
             if b"\n\n" in window or b"\n\r\n" in window:
                 # Matches starting inside the carried-over tail were counted with the previous chunk.
@@ -85,26 +88,47 @@ def last_sales_date(sales_csv: Path) -> date | None:
     return row[0] if row else None
 
 
-def land(ctx: Context, folder: Path, day: date, description: str) -> list[LandedFile]:
-    """Copy every CSV of a delivery folder into the lake and write the manifest."""
+def land(ctx: Context, delivery: Delivery, scratch: Path) -> tuple[date, list[LandedFile]]:
+    """Copy every CSV of a delivery into the lake under its ingest date, and write the manifest.
+
+    Files are copied and measured into a local scratch folder while the ingest date is worked out
+    alongside (reading the newest sales date takes a full scan when the source does not know it),
+    then each table's folder is published into the lake at once.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        day_future = pool.submit(_ingest_day, ctx, delivery)
+        measured = []
+        for src in sorted(delivery.folder.glob("*.csv")):
+            table_dir = scratch / src.stem.lower()
+            table_dir.mkdir(parents=True)
+            measured.append((src, table_dir, *copy_and_measure(src, table_dir / src.name)))
+        day = day_future.result()
     landed = []
-    for src in sorted(folder.glob("*.csv")):
-        table = src.stem.lower()
-        target = raw_dir(table, day)
-        with ctx.lake.staging_dir(target) as scratch:
-            size, sha, rows = copy_and_measure(src, scratch / src.name)
-        landed.append(LandedFile(table, src.name, f"{target}/{src.name}", size, sha, rows))
+    for src, table_dir, size, sha, rows in measured:
+        target = raw_dir(table_dir.name, day)
+        ctx.lake.publish_dir(table_dir, target)
+        landed.append(LandedFile(table_dir.name, src.name, f"{target}/{src.name}", size, sha, rows))
     ctx.lake.write_json(
         manifest_path(day),
         {
             "ingest_date": day.isoformat(),
             "interval": str(ctx.interval),
-            "source": description,
+            "source": delivery.description,
             "extracted_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "files": [asdict(f) for f in landed],
         },
     )
-    return landed
+    return day, landed
+
+
+def _ingest_day(ctx: Context, delivery: Delivery) -> date:
+    """The interval's end; for a run over everything, the last sales date delivered (today if none)."""
+    return (
+        ctx.interval.end
+        or delivery.last_sales_date
+        or last_sales_date(delivery.folder / SALES.file_name)
+        or datetime.now(UTC).date()
+    )
 
 
 def read_manifest(ctx: Context, day: date) -> dict:
@@ -117,13 +141,9 @@ def run(ctx: Context) -> StageResult:
     work = Path(tempfile.mkdtemp(prefix="extract-", dir=ctx.home))
     try:
         with ctx.progress.step(f"fetching {ctx.spec.source.kind} data for {ctx.interval}"):
-            delivery = source.fetch(work, ctx.interval)
-        day = (
-            ctx.interval.end or delivery.last_sales_date or last_sales_date(delivery.folder / SALES.file_name)
-        )
-        day = day or datetime.now(UTC).date()
-        with ctx.progress.step(f"landing files in {ctx.lake.uri(layout.RAW)} (ingest_date={day})"):
-            landed = land(ctx, delivery.folder, day, delivery.description)
+            delivery = source.fetch(work / "delivery", ctx.interval)
+        with ctx.progress.step(f"landing files in {ctx.lake.uri(layout.RAW)}"):
+            day, landed = land(ctx, delivery, work / "landing")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = sum(f.rows for f in landed)

@@ -160,7 +160,12 @@ class Lake:
             old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
             if target.exists():
                 os.replace(target, old)
-            os.replace(local_dir, target)
+            try:
+                os.replace(local_dir, target)
+            except OSError:  # another filesystem: copy next to the target first, then rename
+                sibling = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+                shutil.copytree(local_dir, sibling)
+                os.replace(sibling, target)
             shutil.rmtree(old, ignore_errors=True)
             return
         dest = self._path(rel)

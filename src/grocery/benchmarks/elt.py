@@ -1,0 +1,126 @@
+"""Benchmark of extract + load + transform at full scale against DuckDB's floor.
+
+    grocery benchmark elt [--scale 1] [--workdir .bench]
+
+1. Generates the dataset once into WORKDIR/source (cached by scale and seed; not timed).
+2. Floor: DuckDB creating a table straight from the same sales.csv, in a fresh database file.
+3. Pipeline: `grocery run --stages extract,load,transform` over those files, in a fresh home,
+   with the peak resident memory of the whole process tree.
+4. One more day of sales on top of the full history: the same three stages for 2018-05-10.
+
+Targets: pipeline / floor <= 3; peak memory <= 2 GiB; one more day <= 0.1 of the full run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from grocery.benchmarks import grocery_command, run_measured
+
+STAGES = "extract,load,transform"
+NEXT_DAY = date(2018, 5, 10)
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class EltFigures:
+    floor_seconds: float
+    pipeline_seconds: float
+    stage_seconds: dict[str, float]
+    peak_rss_bytes: int
+    next_day_seconds: float
+    next_day_stage_seconds: dict[str, float]
+    sales_rows: int
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline_seconds / self.floor_seconds
+
+    @property
+    def next_day_ratio(self) -> float:
+        return self.next_day_seconds / self.pipeline_seconds
+
+
+_FLOOR = """
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1])
+started = time.perf_counter()
+con.execute("create table sales as select * from read_csv(?)", [sys.argv[2]])
+print(time.perf_counter() - started)
+"""
+
+
+def _dataset(workdir: Path, scale: float, seed: int, interval: list[str]) -> Path:
+    """Generated files, reused when an earlier run made the same ones."""
+    tag = f"scale={scale}-seed={seed}" + ("-" + "-".join(interval) if interval else "")
+    folder = workdir / "data" / tag
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"generating {tag} (not timed)...", file=sys.stderr)
+        run_measured(
+            grocery_command("generate", str(folder), "--scale", str(scale), "--seed", str(seed), *interval)
+        )
+        (folder / ".complete").touch()
+    return folder
+
+
+def _stage_seconds(stdout: str) -> dict[str, float]:
+    return {name: result["seconds"] for name, result in json.loads(stdout).items()}
+
+
+def measure(workdir: Path, scale: float = 1.0, seed: int = 42) -> EltFigures:
+    source = _dataset(workdir, scale, seed, [])
+    next_day = _dataset(workdir, scale, seed, ["--date", NEXT_DAY.isoformat()])
+    runs = workdir / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    runs.mkdir(parents=True)
+
+    floor = run_measured(
+        [sys.executable, "-c", _FLOOR, str(runs / "floor.duckdb"), str(source / "sales.csv")]
+    )
+    home = runs / "home"
+    full = run_measured(
+        grocery_command(
+            "run", "--stages", STAGES, "--home", str(home), "--input", str(source), "--json", "--quiet"
+        )
+    )
+    day = run_measured(
+        grocery_command(
+            "run", "--stages", STAGES, "--home", str(home), "--input", str(next_day),
+            "--date", NEXT_DAY.isoformat(), "--json", "--quiet",
+        )
+    )  # fmt: skip
+    sales_rows = sum(1 for _ in open(source / "sales.csv", "rb")) - 1
+    return EltFigures(
+        floor_seconds=float(floor.stdout.strip()),
+        pipeline_seconds=full.seconds,
+        stage_seconds=_stage_seconds(full.stdout),
+        peak_rss_bytes=full.peak_rss_bytes,
+        next_day_seconds=day.seconds,
+        next_day_stage_seconds=_stage_seconds(day.stdout),
+        sales_rows=sales_rows,
+    )
+
+
+def report(f: EltFigures) -> str:
+    def verdict(ok: bool) -> str:
+        return "meets target" if ok else "MISSES target"
+
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in f.stage_seconds.items())
+    day_stages = ", ".join(f"{k} {v:.1f}s" for k, v in f.next_day_stage_seconds.items())
+    return "\n".join(
+        [
+            f"sales rows                     {f.sales_rows:,}",
+            f"floor: duckdb table from CSV   {f.floor_seconds:.1f}s",
+            f"pipeline: {STAGES:<20} {f.pipeline_seconds:.1f}s  ({stages}; process start included)",
+            f"pipeline / floor               {f.ratio:.2f}  (target <= 3: {verdict(f.ratio <= 3)})",
+            f"peak memory                    {f.peak_rss_bytes / GIB:.2f} GiB  (target <= 2: {verdict(f.peak_rss_bytes <= 2 * GIB)})",
+            f"one more day on top            {f.next_day_seconds:.1f}s  ({day_stages})",
+            f"one more day / full run        {f.next_day_ratio:.3f}  (target <= 0.1: {verdict(f.next_day_ratio <= 0.1)})",
+        ]
+    )
