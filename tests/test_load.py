@@ -208,3 +208,15 @@ def _broken(last_load):
     from dataclasses import replace
 
     return replace(last_load, parquet_uri=last_load.parquet_uri.replace("*.parquet", "missing-*.parquet"))
+
+
+def test_quarantine_parquet_has_the_warehouse_column_types(tmp_path: Path, delivery: Path) -> None:
+    """BigQuery refuses a DOUBLE into an INT64 column: line numbers must be written as integers."""
+    _append(delivery / "sales.csv", "900001,1,2,3", "900002,1,2,3,4,1.5,0.0,,X")
+    home = tmp_path / "home"
+    _extract_and_load(home, delivery)
+    schema = duckdb.sql(f"describe select * from '{home}/lake/quarantine/sales/ingest_date=2018-05-09/*.parquet'").fetchall()
+    types = {row[0]: row[1] for row in schema}
+    assert types["line_number"] == "BIGINT"
+    assert types["ingest_date"] == "DATE"
+    assert {types[c] for c in ("SalesID", "reason", "raw_line")} == {"VARCHAR"}

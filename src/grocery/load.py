@@ -250,10 +250,10 @@ def validate_table(
     text_out = ", ".join(f"{_q('x_' + n)} as {_q(n)}" for n in names)
     nulls = ", ".join(f"null::varchar as {_q(n)}" for n in names)
     con.execute(
-        f"copy (select {text_out}, c.rowid + 2 + (select count(*) from skips_{table.name} s where s.records_before <= c.rowid) "
-        f"as {LINE_NUMBER}, null::varchar as {RAW_LINE}, {REASON}, {ingest} as {INGEST_DATE} "
+        f"copy (select {text_out}, cast(c.rowid + 2 + (select count(*) from skips_{table.name} s "
+        f"where s.records_before <= c.rowid) as bigint) as {LINE_NUMBER}, null::varchar as {RAW_LINE}, {REASON}, {ingest} as {INGEST_DATE} "
         f"from {checked} c where {REASON} is not null "
-        f"union all select {nulls}, line, raw_line, reason, {ingest} from malformed_{table.name} "
+        f"union all select {nulls}, cast(line as bigint), raw_line, reason, {ingest} from malformed_{table.name} "
         f"order by {LINE_NUMBER}) to {_lit(str(quarantined / 'part-0.parquet'))} (format parquet, compression zstd)"
     )
     con.execute(

@@ -1,0 +1,457 @@
+"""BigQueryWarehouse: the cluster warehouse, one BigQuery dataset per layer in one project.
+
+The layer datasets are `<dataset_prefix><schema>` (e.g. `dev_raw`, `dev_core`) in `spec.location`.
+Raw and quarantine tables are created from the contract in `grocery.tables`, partitioned by day on
+`ingest_date`; the `load` stage replaces one ingest partition per table from Parquet in the lake
+(`gs://...`). Everything from staging on is built by dbt (`dbt_target()` hands it the settings).
+
+Credentials come from Application Default Credentials (Workload Identity on GKE). The client is
+created on first use, so building the adapter from a spec never touches the network. With
+`spec.api_endpoint` set (only for a local emulator) the client talks to that endpoint with
+anonymous credentials, and dbt is told to do the same.
+
+How a partition is replaced is a strategy (`partition_method`), because the emulator has no partition
+decorators; see `replace_ingest`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from google.api_core.exceptions import GoogleAPIError
+from google.api_core.retry import Retry
+from google.cloud import bigquery
+from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
+
+from grocery.errors import StageError
+from grocery.tables import INGEST_DATE, Kind, Table
+from grocery.warehouse.base import SCHEMAS, IngestLoad, Warehouse, table_columns
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+    from grocery.config import BigQueryWarehouseSpec
+
+# TIMESTAMP rather than DATETIME: the Kaggle times carry no zone and the project reads them as UTC
+# (`_at` columns are UTC timestamps, the same instants DuckDB's TIMESTAMP holds), so date() and
+# comparisons with current_timestamp() mean the same on both warehouses. BigQuery loads a Parquet
+# timestamp written without a zone (isAdjustedToUTC=false, as DuckDB writes it) into a TIMESTAMP
+# column as that wall-clock time in UTC.
+BQ_TYPES: dict[Kind, str] = {
+    Kind.INT: "INT64",
+    Kind.FLOAT: "FLOAT64",
+    Kind.TEXT: "STRING",
+    Kind.TIMESTAMP: "TIMESTAMP",
+    Kind.DATE: "DATE",
+}
+
+PartitionMethod = Literal["staging_table", "decorator"]
+PARTITION_METHODS: tuple[str, ...] = get_args(PartitionMethod)
+DEFAULT_PARTITION_METHOD: PartitionMethod = "staging_table"
+
+# A staging table left behind by a killed load disappears on its own after this long.
+STAGING_TABLE_TTL = timedelta(days=1)
+STAGING_TABLE_PREFIX = "_load_"
+EMULATOR_TOKEN = "emulator"
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """How a table is partitioned (by day on a DATE column) and clustered on BigQuery."""
+
+    field: str
+    cluster_by: tuple[str, ...] = ()
+    require_partition_filter: bool = False
+
+    def time_partitioning(self) -> bigquery.TimePartitioning:
+        return bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=self.field)
+
+    def dbt_config(self) -> dict[str, Any]:
+        """The same layout as dbt-bigquery's `partition_by` and `cluster_by` model configs."""
+        config: dict[str, Any] = {
+            "partition_by": {"field": self.field, "data_type": "date", "granularity": "day"}
+        }
+        if self.cluster_by:
+            config["cluster_by"] = list(self.cluster_by)
+        return config
+
+
+# Raw and quarantine tables: one partition per delivery; readers may scan all of them.
+INGEST_PARTITIONING = Partitioning(INGEST_DATE)
+# core.fct_sales, built by dbt (models/core/fct_sales.sql) with this layout.
+FCT_SALES_PARTITIONING = Partitioning("sales_date", cluster_by=("customer_id",))
+
+
+def schema_fields(columns: Sequence[tuple[str, Kind]]) -> list[bigquery.SchemaField]:
+    """BigQuery columns for contract columns; all NULLABLE (the load stage enforces the contract)."""
+    return [bigquery.SchemaField(name, BQ_TYPES[kind], mode="NULLABLE") for name, kind in columns]
+
+
+def quote(identifier: str) -> str:
+    """A backquoted BigQuery identifier (a column, or a whole `project.dataset.table` path)."""
+    if "`" in identifier or "\\" in identifier:
+        raise ValueError(f"unsupported character in BigQuery identifier {identifier!r}")
+    return f"`{identifier}`"
+
+
+def date_literal(day: date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+def partition_decorator(table_id: str, day: date) -> str:
+    """`project.dataset.table$YYYYMMDD`: one day's partition, as a load job destination."""
+    return f"{table_id}${day:%Y%m%d}"
+
+
+def ingest_load_config(columns: Sequence[tuple[str, Kind]], *, partitioned: bool) -> bigquery.LoadJobConfig:
+    """A Parquet load that replaces its destination (a table, or one partition of it) with the files."""
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET,
+        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+        # The table is created beforehand with the contract's schema (the emulator cannot create one
+        # from Parquet); a load that would create or reshape it is a mistake.
+        create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
+        schema=schema_fields(columns),
+    )
+    if partitioned:
+        config.time_partitioning = INGEST_PARTITIONING.time_partitioning()
+    return config
+
+
+@dataclass(frozen=True)
+class PartitionSwap:
+    """Replace one day of `target` with every row of `staging`, that day set as the partition value."""
+
+    target: str  # table id, project.dataset.table
+    staging: str
+    columns: list[str]
+    day: date
+    partition_column: str = INGEST_DATE
+
+
+def swap_partitions_script(swaps: Sequence[PartitionSwap]) -> str:
+    """One multi-statement transaction replacing every partition: all become visible at once, or none.
+
+    The partition value comes from the load (the lake folder `ingest_date=D` the files came from),
+    not from the files, so a row can never land in, or duplicate into, another day's partition.
+    A failing statement aborts the script, and BigQuery rolls back a transaction a script leaves open.
+    """
+    lines = ["BEGIN TRANSACTION;"]
+    for swap in swaps:
+        target, day = quote(swap.target), date_literal(swap.day)
+        names = [c for c in swap.columns if c != swap.partition_column]
+        into = ", ".join(quote(c) for c in [*names, swap.partition_column])
+        select = ", ".join([*(quote(c) for c in names), day])
+        lines.append(f"DELETE FROM {target} WHERE {quote(swap.partition_column)} = {day};")
+        lines.append(f"INSERT INTO {target} ({into}) SELECT {select} FROM {quote(swap.staging)};")
+    lines.append("COMMIT TRANSACTION;")
+    return "\n".join(lines)
+
+
+def export_sql(relation: str, lake_uri: str) -> str:
+    """EXPORT DATA of a whole table to Parquet files `part-*.parquet` in a gs:// folder."""
+    if not lake_uri.startswith("gs://"):
+        raise ValueError(f"BigQuery exports to Cloud Storage only (gs://...), got {lake_uri!r}")
+    if "'" in lake_uri or "*" in lake_uri:
+        raise ValueError(f"unsupported character in export URI {lake_uri!r}")
+    uri = lake_uri.rstrip("/") + "/part-*.parquet"
+    return f"EXPORT DATA OPTIONS(uri='{uri}', format='PARQUET', overwrite=true) AS SELECT * FROM {relation}"
+
+
+class BigQueryWarehouse(Warehouse):
+    """The `Warehouse` interface on BigQuery; see the module docstring.
+
+    `retry` (API requests), `job_retry` (whole query jobs) and `timeout` (seconds per request and per
+    wait for a job) are passed to every call: against an emulator, `retry=Retry(timeout=20)` and
+    `job_retry=None` keep a failing call from being retried for ten minutes.
+    """
+
+    kind = "bigquery"
+
+    def __init__(
+        self,
+        project: str,
+        *,
+        location: str = "EU",
+        dataset_prefix: str = "",
+        api_endpoint: str | None = None,
+        partition_method: PartitionMethod = DEFAULT_PARTITION_METHOD,
+        client: bigquery.Client | None = None,
+        credentials: Credentials | None = None,
+        retry: Retry = DEFAULT_RETRY,
+        job_retry: Retry | None = DEFAULT_JOB_RETRY,
+        timeout: float | None = None,
+    ) -> None:
+        if partition_method not in PARTITION_METHODS:
+            raise ValueError(
+                f"partition_method must be one of {', '.join(PARTITION_METHODS)}, got {partition_method!r}"
+            )
+        self.project = project
+        self.location = location
+        self.dataset_prefix = dataset_prefix
+        self.api_endpoint = api_endpoint or None
+        self.partition_method = partition_method
+        self.retry = retry
+        self.job_retry = job_retry
+        self.timeout = timeout
+        self._credentials = credentials
+        self._client = client
+        self._owns_client = client is None  # an injected client is closed by whoever made it
+        self._datasets_ready = False
+
+    def __repr__(self) -> str:
+        return (
+            f"BigQueryWarehouse(project={self.project!r}, location={self.location!r}, "
+            f"dataset_prefix={self.dataset_prefix!r}, partition_method={self.partition_method!r})"
+        )
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: BigQueryWarehouseSpec,
+        *,
+        client: bigquery.Client | None = None,
+        credentials: Credentials | None = None,
+        **options: Any,
+    ) -> BigQueryWarehouse:
+        """The adapter a spec describes; `client` (tests) replaces the lazily created one."""
+        return cls(
+            spec.project,
+            location=spec.location,
+            dataset_prefix=spec.dataset_prefix,
+            api_endpoint=spec.api_endpoint,
+            client=client,
+            credentials=credentials,
+            **options,
+        )
+
+    # -- the client ---------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> bigquery.Client:
+        """The BigQuery client, created on first use (Application Default Credentials)."""
+        if self._client is None:
+            credentials = self._credentials
+            options = None
+            if self.api_endpoint:
+                options = {"api_endpoint": self.api_endpoint}
+                if credentials is None:
+                    # An emulator takes no credentials; looking for some would probe the metadata server.
+                    from google.auth.credentials import AnonymousCredentials
+
+                    credentials = AnonymousCredentials()
+            self._client = bigquery.Client(
+                project=self.project, credentials=credentials, location=self.location, client_options=options
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None and self._owns_client:
+            self._client.close()
+            self._client = None
+
+    # -- names --------------------------------------------------------------------------------------
+
+    def dataset_id(self, schema: str) -> str:
+        """The dataset of a layer: `<dataset_prefix><schema>`."""
+        if schema not in SCHEMAS:
+            raise ValueError(f"unknown schema {schema!r}; the layers are {', '.join(SCHEMAS)}")
+        return f"{self.dataset_prefix}{schema}"
+
+    def table_id(self, schema: str, name: str) -> str:
+        """`project.dataset.table`, as the API takes it."""
+        return f"{self.project}.{self.dataset_id(schema)}.{name}"
+
+    def relation(self, schema: str, name: str) -> str:
+        return quote(self.table_id(schema, name))
+
+    # -- datasets and tables ------------------------------------------------------------------------
+
+    def ensure_datasets(self) -> None:
+        """Create every layer dataset in the warehouse's location; existing ones are left as they are."""
+        for schema in SCHEMAS:
+            dataset = bigquery.Dataset(f"{self.project}.{self.dataset_id(schema)}")
+            dataset.location = self.location
+            self.client.create_dataset(dataset, exists_ok=True, retry=self.retry, timeout=self.timeout)
+        self._datasets_ready = True
+
+    def ingest_table(self, schema: str, table: Table) -> bigquery.Table:
+        """The definition of `raw.<table>` or `quarantine.<table>`: the contract's columns, by ingest day."""
+        definition = bigquery.Table(
+            self.table_id(schema, table.name), schema=schema_fields(table_columns(schema, table))
+        )
+        definition.time_partitioning = INGEST_PARTITIONING.time_partitioning()
+        definition.require_partition_filter = INGEST_PARTITIONING.require_partition_filter
+        return definition
+
+    def ensure_ingest_table(self, schema: str, table: Table) -> None:
+        """Create a raw or quarantine table when it does not exist yet."""
+        self.client.create_table(
+            self.ingest_table(schema, table), exists_ok=True, retry=self.retry, timeout=self.timeout
+        )
+
+    # -- loading ------------------------------------------------------------------------------------
+
+    def replace_ingest(self, loads: list[IngestLoad]) -> None:
+        """Replace each load's ingest partition with its Parquet files, by `partition_method`.
+
+        `staging_table` (the default): each load's files go into a staging table of their own (a
+        WRITE_TRUNCATE load job, free like any load), then ONE multi-statement transaction deletes and
+        re-inserts every partition, and the staging tables are dropped. All tables of a delivery change
+        together or not at all, which is what the load stage promises (and what DuckDB does); the
+        price is the INSERT's scan of the staging tables, a few hundred MB a day at most. Real
+        BigQuery and the emulator both run it, so the tested path is the production path.
+
+        `decorator`: one WRITE_TRUNCATE load job per table into `table$YYYYMMDD`. Each table's swap is
+        atomic and costs nothing, but a reader can see raw.sales of the new delivery next to
+        raw.products of the old one, and a failure can leave some tables replaced (a re-run repairs
+        it). The emulator has no partition decorators, so this path is only ever run on BigQuery.
+        """
+        if not loads:
+            return
+        try:
+            if not self._datasets_ready:
+                self.ensure_datasets()
+            for load in loads:
+                self.ensure_ingest_table(load.schema, load.table)
+            if self.partition_method == "decorator":
+                self._replace_by_decorator(loads)
+            else:
+                self._replace_by_staging_table(loads)
+        except GoogleAPIError as exc:  # a request refused (a failed job is reported by _wait)
+            days = ", ".join(sorted({load.ingest_date.isoformat() for load in loads}))
+            raise StageError(
+                f"BigQuery refused the load of ingest_date={days}: {_one_line(exc)}",
+                hint=f"check the datasets of {self.project} and the service account's roles, then run the load again",
+            ) from exc
+
+    def _load(self, uri: str, destination: str, config: bigquery.LoadJobConfig) -> bigquery.LoadJob:
+        return self.client.load_table_from_uri(
+            uri,
+            destination,
+            job_config=config,
+            job_id_prefix="grocery_load_",
+            location=self.location,
+            retry=self.retry,
+            timeout=self.timeout,
+        )
+
+    def _wait(self, job: bigquery.LoadJob | bigquery.QueryJob, what: str) -> None:
+        try:
+            if isinstance(job, bigquery.QueryJob):
+                job.result(retry=self.retry, timeout=self.timeout, job_retry=self.job_retry)
+            else:
+                job.result(retry=self.retry, timeout=self.timeout)
+        except GoogleAPIError as exc:
+            raise StageError(
+                f"BigQuery could not {what}: {_one_line(exc)}",
+                hint=f"see job {job.job_id} in {self.project}; re-running the load replaces the same partitions",
+            ) from exc
+
+    def _replace_by_decorator(self, loads: list[IngestLoad]) -> None:
+        # Start every job first: BigQuery runs them side by side.
+        jobs = [
+            (
+                load,
+                self._load(
+                    load.parquet_uri,
+                    partition_decorator(self.table_id(load.schema, load.table.name), load.ingest_date),
+                    ingest_load_config(load.columns, partitioned=True),
+                ),
+            )
+            for load in loads
+        ]
+        for load, job in jobs:
+            self._wait(job, f"load {_describe(load)} from {load.parquet_uri}")
+
+    def staging_table_id(self, load: IngestLoad, token: str) -> str:
+        """A load's own staging table, next to its target (so in the same location)."""
+        name = f"{STAGING_TABLE_PREFIX}{load.table.name}_{load.ingest_date:%Y%m%d}_{token}"
+        return self.table_id(load.schema, name)
+
+    def _replace_by_staging_table(self, loads: list[IngestLoad]) -> None:
+        token = uuid.uuid4().hex[:12]
+        staged: list[str] = []
+        try:
+            jobs = []
+            for load in loads:
+                staging = self.staging_table_id(load, token)
+                definition = bigquery.Table(staging, schema=schema_fields(load.columns))
+                definition.expires = datetime.now(UTC) + STAGING_TABLE_TTL
+                self.client.create_table(definition, retry=self.retry, timeout=self.timeout)
+                staged.append(staging)
+                config = ingest_load_config(load.columns, partitioned=False)
+                jobs.append((load, self._load(load.parquet_uri, staging, config)))
+            for load, job in jobs:
+                self._wait(job, f"stage {_describe(load)} from {load.parquet_uri}")
+            swaps = [
+                PartitionSwap(
+                    target=self.table_id(load.schema, load.table.name),
+                    staging=staging,
+                    columns=[name for name, _ in load.columns],
+                    day=load.ingest_date,
+                )
+                for load, staging in zip(loads, staged, strict=True)
+            ]
+            days = ", ".join(sorted({load.ingest_date.isoformat() for load in loads}))
+            self._wait(
+                self._query_job(swap_partitions_script(swaps)),
+                f"replace ingest_date={days} of {len(loads)} tables in one transaction",
+            )
+        finally:
+            for staging in staged:
+                # A table left behind expires on its own; the load's own outcome is what matters.
+                with contextlib.suppress(GoogleAPIError):
+                    self.client.delete_table(
+                        staging, not_found_ok=True, retry=self.retry, timeout=self.timeout
+                    )
+
+    # -- queries and exports ------------------------------------------------------------------------
+
+    def _query_job(self, sql: str) -> bigquery.QueryJob:
+        return self.client.query(
+            sql,
+            job_id_prefix="grocery_",
+            location=self.location,
+            retry=self.retry,
+            timeout=self.timeout,
+            job_retry=self.job_retry,
+        )
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        job = self._query_job(sql)
+        rows = job.result(retry=self.retry, timeout=self.timeout, job_retry=self.job_retry)
+        return [dict(row.items()) for row in rows]
+
+    def export_table(self, relation: str, lake_uri: str) -> None:
+        """Write a table to `<lake_uri>/part-*.parquet`, replacing files of the same names."""
+        self._wait(self._query_job(export_sql(relation, lake_uri)), f"export {relation} to {lake_uri}")
+
+    def dbt_target(self) -> tuple[str, dict[str, str]]:
+        env = {
+            "GROCERY_BQ_PROJECT": self.project,
+            "GROCERY_BQ_LOCATION": self.location,
+            "GROCERY_BQ_DATASET_PREFIX": self.dataset_prefix,
+        }
+        if self.api_endpoint:
+            # An emulator: any token will do, and a failing job must fail at once, not be retried.
+            env |= {
+                "GROCERY_BQ_API_ENDPOINT": self.api_endpoint,
+                "GROCERY_BQ_METHOD": "oauth-secrets",
+                "GROCERY_BQ_TOKEN": EMULATOR_TOKEN,
+                "GROCERY_BQ_JOB_RETRIES": "0",
+            }
+        return "bigquery", env
+
+
+def _describe(load: IngestLoad) -> str:
+    return f"{load.schema}.{load.table.name} (ingest_date={load.ingest_date.isoformat()})"
+
+
+def _one_line(exc: GoogleAPIError) -> str:
+    return " ".join(str(getattr(exc, "message", None) or exc).split())
