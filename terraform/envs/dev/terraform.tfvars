@@ -1,0 +1,2 @@
+project_id        = "grocery-dev"
+github_repository = "grocery-pipeline/grocery-pipeline"

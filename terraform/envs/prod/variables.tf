@@ -1,0 +1,42 @@
+variable "project_id" {
+  description = "The prod project."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of everything."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "bigquery_location" {
+  description = "BigQuery location of the datasets."
+  type        = string
+  default     = "EU"
+}
+
+variable "github_repository" {
+  description = "The GitHub repository (owner/name) whose release workflow pushes images and the chart."
+  type        = string
+}
+
+variable "master_ipv4_cidr_block" {
+  description = "Private /28 of the control plane."
+  type        = string
+  default     = "172.16.0.16/28"
+}
+
+variable "master_authorized_networks" {
+  description = "Private ranges allowed to the control plane's private endpoint."
+  type = list(object({
+    cidr_block   = string
+    display_name = string
+  }))
+  default = [{ cidr_block = "10.20.0.0/20", display_name = "nodes subnet" }]
+}
+
+variable "registry_readers" {
+  description = "Other environments' GKE node service accounts that pull the released images (e.g. dev's)."
+  type        = list(string)
+  default     = []
+}
