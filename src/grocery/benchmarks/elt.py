@@ -49,6 +49,7 @@ class EltFigures:
 _FLOOR = """
 import duckdb, sys, time
 con = duckdb.connect(sys.argv[1])
+con.execute("set enable_progress_bar = false")
 started = time.perf_counter()
 con.execute("create table sales as select * from read_csv(?)", [sys.argv[2]])
 print(time.perf_counter() - started)
@@ -97,7 +98,7 @@ def measure(workdir: Path, scale: float = 1.0, seed: int = 42) -> EltFigures:
     )  # fmt: skip
     sales_rows = json.loads(full.stdout)["load"]["tables"]["sales"]["rows_in"]
     return EltFigures(
-        floor_seconds=float(floor.stdout.strip()),
+        floor_seconds=float(floor.stdout.strip().splitlines()[-1]),
         pipeline_seconds=full.seconds,
         stage_seconds=_stage_seconds(full.stdout),
         peak_rss_bytes=full.peak_rss_bytes,
