@@ -42,13 +42,3 @@ def real_dims() -> Path:
         pytest.skip(f"real Kaggle dimension files not found in {REAL_DIMS}")
     return REAL_DIMS
 
-
-def make_context(home: Path, source_folder: Path | None = None, interval=None, **spec_changes):
-    """A Context over a private home; the source is the given folder, or the generator."""
-    from grocery.config import PipelineSpec
-    from grocery.context import Context
-    from grocery.interval import DataInterval
-
-    changes = {"source.kind": "path", "source.path": str(source_folder)} if source_folder else {}
-    spec = PipelineSpec().with_overrides(**changes, **spec_changes)
-    return Context(spec=spec, home=home, interval=interval or DataInterval.everything())

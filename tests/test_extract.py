@@ -6,7 +6,7 @@ import hashlib
 from datetime import date
 from pathlib import Path
 
-from conftest import make_context
+from pipeline_support import make_context
 
 from grocery import extract
 from grocery.interval import DataInterval

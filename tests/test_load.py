@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import make_context
+from pipeline_support import make_context
 
 from grocery import extract, load
 from grocery.errors import InputError

@@ -1,0 +1,42 @@
+with
+
+sales as (
+    select * from {{ ref('fct_sales') }}
+),
+
+products as (
+    select * from {{ ref('dim_products') }}
+),
+
+-- products is joined on its primary key, so every sale line stays one row.
+sales_with_category as (
+    select
+        sales.sales_date,
+        products.category_id,
+        products.category_name,
+        sales.transaction_number,
+        sales.customer_id,
+        sales.quantity,
+        sales.gross_revenue,
+        sales.net_revenue
+    from sales
+    inner join products
+        on sales.product_id = products.product_id
+),
+
+final as (
+    select
+        sales_date,
+        category_id,
+        category_name,
+        count(*) as line_count,
+        count(distinct transaction_number) as order_count,
+        count(distinct customer_id) as customer_count,
+        sum(quantity) as units,
+        sum(gross_revenue) as gross_revenue,
+        sum(net_revenue) as net_revenue
+    from sales_with_category
+    group by sales_date, category_id, category_name
+)
+
+select * from final

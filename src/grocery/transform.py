@@ -1,0 +1,224 @@
+"""The `transform` stage: `dbt build` of the project in `dbt/` against the pipeline's warehouse.
+
+Run by `grocery transform` (or `grocery run`) through the stage registry (`grocery.transform:run`).
+The data interval becomes dbt's vars `start_date`/`end_date`: with them `core.fct_sales` replaces
+exactly those sales days, without them everything is rebuilt. Models and data tests run in one
+`dbt build`; any failure becomes a one-line `StageError` naming the failed nodes. dbt's unit tests
+check the SQL, not the data, so as dbt recommends they run in the test suite
+(`build(ctx, unit_tests=True)`) rather than in every pipeline run. Other stages that run dbt call
+`dbt_build(ctx, extra_args=["--selector", ...])`, which carries all of this plumbing.
+
+dbt's artifacts and logs go under `<home>/dbt/` (partial parsing reuses them from run to run), so the
+repository stays clean and two pipelines never share them. dbt's console output stays off unless
+`GROCERY_DBT_LOG_LEVEL` (debug, info, warn, error) asks for it. `GROCERY_DBT_PROJECT_DIR` points at
+another dbt project folder than the repository's `dbt/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grocery.errors import StageError
+from grocery.stages import StageResult
+
+if TYPE_CHECKING:
+    from grocery.context import Context
+    from grocery.interval import DataInterval
+
+PROJECT_DIR_ENV = "GROCERY_DBT_PROJECT_DIR"
+LOG_LEVEL_ENV = "GROCERY_DBT_LOG_LEVEL"
+_FAILED = {"error", "fail", "runtime error"}
+_MAX_MESSAGE = 160
+_MAX_NAMED = 5
+
+
+def project_dir() -> Path:
+    """The dbt project folder: `GROCERY_DBT_PROJECT_DIR`, else `dbt/` beside the package's source tree."""
+    override = os.environ.get(PROJECT_DIR_ENV)
+    path = Path(override) if override else Path(__file__).resolve().parents[2] / "dbt"
+    if not (path / "dbt_project.yml").is_file():
+        raise StageError(
+            f"no dbt project (dbt_project.yml) in {path}",
+            hint=f"set {PROJECT_DIR_ENV} to the folder of the grocery dbt project",
+        )
+    return path
+
+
+def dbt_vars(interval: DataInterval) -> dict[str, str | None]:
+    """dbt's vars for a data interval: ISO dates, or both None for everything."""
+    if interval.is_everything:
+        return {"start_date": None, "end_date": None}
+    assert interval.start and interval.end
+    return {"start_date": interval.start.isoformat(), "end_date": interval.end.isoformat()}
+
+
+def build_args(
+    target: str, interval: DataInterval, project: Path, work: Path, log_level: str, unit_tests: bool
+) -> list[str]:
+    """The command line of `dbt build` for one run."""
+    excluded = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
+    return [
+        "build",
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--target", target,
+        "--target-path", str(work / "target"),
+        "--log-path", str(work / "logs"),
+        "--vars", json.dumps(dbt_vars(interval)),
+        "--log-level", log_level,
+        "--log-level-file", "info",
+        "--no-use-colors",
+        "--no-send-anonymous-usage-stats",
+        # The results come back through the Python API: skip writing manifest.json and run_results.json (~1 s).
+        "--no-write-json",
+        *excluded,
+    ]  # fmt: skip
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for dbt's `env_var()` while it runs, then put the old ones back."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def _one_line(text: object) -> str:
+    """A message squeezed onto one short line."""
+    line = re.sub(r"\s+", " ", str(text)).strip()
+    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."
+
+
+def _status(result: Any) -> str:
+    return str(getattr(result.status, "value", result.status)).lower()
+
+
+def _describe_failure(result: Any) -> str:
+    node = result.node
+    kind = str(getattr(node.resource_type, "value", node.resource_type)).replace("_", " ")
+    if _status(result) == "fail" and result.failures:
+        detail = f"{result.failures} failing row{'s' if result.failures != 1 else ''}"
+    else:
+        detail = _one_line(result.message or _status(result))
+    return f"{kind} {node.name} ({detail})"
+
+
+def _release_duckdb() -> None:
+    """Close the database dbt-duckdb keeps open after a run, so its file lock goes with the run."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing was opened
+        return
+    env = DuckDBConnectionManager._ENV
+    if env is not None:
+        env.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def _progress_callback(ctx: Context):
+    """A dbt event callback that prints one line per finished model, and every failure."""
+
+    def callback(event: Any) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        info = event.data.node_info
+        status = (info.node_status or "").lower()
+        if info.resource_type == "model" or status in _FAILED:
+            seconds = event.data.run_result.execution_time
+            ctx.progress.info(f"  {info.resource_type} {info.node_name}: {status} ({seconds:.1f}s)")
+
+    return callback
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    """What one successful `dbt build` did."""
+
+    models: int
+    tests: int
+    unit_tests: int
+    warnings: int
+    seconds: float
+
+
+def dbt_build(
+    ctx: Context, *, extra_args: Sequence[str] = (), unit_tests: bool = False, label: str = "dbt build"
+) -> DbtRun:
+    """Run `dbt build` (plus `extra_args`, e.g. a selector) on the context's warehouse and interval.
+
+    Raises StageError with one line naming the failed nodes (`label` opens it) when anything fails.
+    """
+    from dbt.cli.main import dbtRunner
+
+    target, env = ctx.warehouse.dbt_target()
+    ctx.close()  # dbt opens the warehouse itself: release the DuckDB file lock first.
+
+    work = (Path(ctx.home) / "dbt").resolve()
+    log_level = os.environ.get(LOG_LEVEL_ENV, "none")
+    args = [*build_args(target, ctx.interval, project_dir(), work, log_level, unit_tests), *extra_args]
+    hint = f"see {work / 'logs' / 'dbt.log'}"
+
+    started = time.perf_counter()
+    with _environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+        try:
+            outcome = dbtRunner(callbacks=[_progress_callback(ctx)]).invoke(args)
+        finally:
+            _release_duckdb()
+    seconds = round(time.perf_counter() - started, 2)
+
+    if outcome.result is None or not hasattr(outcome.result, "results"):
+        raise StageError(f"{label} failed before running anything: {_one_line(outcome.exception)}", hint=hint)
+    results = outcome.result.results
+    failed = [r for r in results if _status(r) in _FAILED]
+    if failed or not outcome.success:
+        named = "; ".join(_describe_failure(r) for r in failed[:_MAX_NAMED]) or _one_line(outcome.exception)
+        more = f"; {len(failed) - _MAX_NAMED} more failed" if len(failed) > _MAX_NAMED else ""
+        skipped = sum(1 for r in results if _status(r) == "skipped")
+        more += f"; {skipped} skipped" if skipped else ""
+        raise StageError(f"{label} failed ({ctx.interval}): {named}{more}", hint=hint)
+
+    def count(resource_type: str) -> int:
+        return sum(1 for r in results if str(getattr(r.node.resource_type, "value", "")) == resource_type)
+
+    return DbtRun(
+        models=count("model"),
+        tests=count("test"),
+        unit_tests=count("unit_test"),
+        warnings=sum(1 for r in results if _status(r) == "warn"),
+        seconds=seconds,
+    )
+
+
+def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
+    """`dbt build` of models and data tests (and unit tests if asked) over the context's interval."""
+    done = dbt_build(ctx, unit_tests=unit_tests)
+    fct_rows = ctx.warehouse.count("core", "fct_sales")
+    ctx.close()
+    unit = f", {done.unit_tests} unit tests" if done.unit_tests else ""
+    return StageResult(
+        summary=(
+            f"dbt build ({ctx.interval}): {done.models} models, {done.tests} tests{unit} passed; "
+            f"fct_sales has {fct_rows:,} rows"
+        ),
+        metrics={**asdict(done), "fct_sales_rows": fct_rows},
+    )
+
+
+def run(ctx: Context) -> StageResult:
+    """The stage: `dbt build` of models and data tests over the context's interval."""
+    return build(ctx)

@@ -1,0 +1,89 @@
+"""The dashboard without a browser: its data, the map's sources, the command and the loopback server."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+from dashboard_browser import open_context
+from typer.testing import CliRunner
+
+from grocery.cli import app
+from grocery.dashboard import data as dashboard_data
+from grocery.dashboard import geo
+from grocery.dashboard.serve import make_server
+
+
+def test_cities_of_the_dataset_are_placed_from_the_package() -> None:
+    new_york = geo.locate_city("New York")
+    assert new_york and new_york.state == "NY" and 40 < new_york.lat < 41
+    # A name shared by several cities is the most populous one; Kaggle's shortened names are known.
+    assert geo.locate_city("Portland").state == "OR"
+    assert geo.locate_city("Kansas").name == "Kansas City"
+    assert geo.locate_city("Atlantis") is None
+    assert geo.locate_city("Paris", "France") is None
+
+
+def test_state_outlines_cover_the_country() -> None:
+    outlines = geo.state_outlines()
+    rings = outlines["lon"].count(None)
+    assert rings >= 51  # every state and DC, plus islands
+    lons = [x for x in outlines["lon"] if x is not None]
+    lats = [y for y in outlines["lat"] if y is not None]
+    assert min(lons) < -170 and max(lons) < -60 and min(lats) < 20 and max(lats) > 70
+
+
+def test_collect_matches_the_marts_and_marks_missing_spark_marts(pipeline_home: Path) -> None:
+    ctx = open_context(pipeline_home)
+    try:
+        data = dashboard_data.collect(ctx.warehouse, ctx.spec.dashboard)
+        total = ctx.warehouse.query("select sum(net_revenue) as r from marts.mart_sales_summary")[0]["r"]
+    finally:
+        ctx.close()
+    assert sum(data["daily"]["revenue"]) == pytest.approx(total, abs=0.01)
+    assert sum(data["city_sales"]["revenue"]) == pytest.approx(total, abs=0.01)
+    assert sum(data["product_sales"]["revenue"]) == pytest.approx(total, abs=0.01)
+    assert sum(data["employee_sales"]["revenue"]) == pytest.approx(total, abs=0.01)
+    assert data["segments"] is None and data["recommendations"] is None
+    assert all(c["lat"] is not None for c in data["cities"])
+    json.dumps(data, allow_nan=False)
+
+
+def test_dashboard_command_writes_one_self_contained_file(pipeline_home: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out" / "dashboard.html"
+    result = CliRunner().invoke(app, ["dashboard", "--home", str(pipeline_home), "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert str(output) in result.output
+    html = output.read_text()
+    assert html.count("<script") == 4 and "Plotly" in html and "__DATA__" not in html
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"?https?:", html)
+
+
+def test_dashboard_command_without_marts_says_what_to_run(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["dashboard", "--home", str(tmp_path), "--output", str(tmp_path / "x.html")]
+    )
+    assert result.exit_code == 1
+    assert "grocery run" in result.output and "Traceback" not in result.output
+
+
+def test_server_answers_on_loopback_only(page: Path) -> None:
+    server = make_server(page, port=0)
+    host, port = server.server_address[:2]
+    assert host == "127.0.0.1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert response.read() == page.read_bytes()
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/etc/passwd", timeout=10)
+        assert missing.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,318 @@
+"""The dbt project and the `transform` stage, on a small warehouse whose every figure is computed by hand.
+
+Two deliveries are loaded through `DuckDBWarehouse.replace_ingest` (the load stage's path):
+
+2018-01-01  s1  01-01 09:00  customer 1  Flour 2.5  x2            gross  5.00  net  5.00  employee 1  T1
+            s2  01-01 09:30  customer 1  Milk  4.0  x3  -25%      (replaced by the next delivery)
+            s3  01-01 12:00  customer 2  Cake 10.0  x1  -50%      gross 10.00  net  5.00  employee 2  T2
+            s4  no date      customer 3  Flour 2.5  x4            staged, never in fct_sales
+2018-01-02  s2  01-01 09:30  customer 1  Milk  4.0  x5  -25%      gross 20.00  net 15.00  employee 1  T1
+            s5  01-02 10:00  customer 3  Cake 10.0  x2            gross 20.00  net 20.00  employee 2  T3
+            s6  01-02 11:00  customer 1  Flour 2.5  x4  -12.5%    gross 10.00  net  8.75  employee 1  T4
+            and customer 3 is renamed Poe -> Moe in that delivery's customers.csv.
+
+Customers 1 and 2 live in Dayton, 3 in Buffalo, 4 (never buys) in Perth. Flour and Cake are
+Confections, Milk is Dairy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("dbt.cli.main", reason="dbt is not installed (pip install -e '.[dbt]')")
+
+from raw_layer import CUSTOMERS, Pipeline, make_pipeline, sale
+
+from grocery.errors import StageError
+from grocery.interval import DataInterval
+from grocery.transform import build_args, dbt_vars, project_dir
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+# fmt: off
+DAY1 = [
+    sale(1, "2018-01-01 09:00:00", customer=1, product=10, quantity=2, employee=1, transaction="T1"),
+    sale(2, "2018-01-01 09:30:00", customer=1, product=11, quantity=3, discount=0.25, employee=1, transaction="T1"),
+    sale(3, "2018-01-01 12:00:00", customer=2, product=12, quantity=1, discount=0.5, employee=2, transaction="T2"),
+    sale(4, None, customer=3, product=10, quantity=4, employee=1, transaction="T9"),
+]
+DAY2 = [
+    sale(2, "2018-01-01 09:30:00", customer=1, product=11, quantity=5, discount=0.25, employee=1, transaction="T1"),
+    sale(5, "2018-01-02 10:00:00", customer=3, product=12, quantity=2, employee=2, transaction="T3"),
+    sale(6, "2018-01-02 11:00:00", customer=1, product=10, quantity=4, discount=0.125, employee=1, transaction="T4"),
+]
+# fmt: on
+RENAMED = [dict(c, LastName="Moe") if c["CustomerID"] == 3 else c for c in CUSTOMERS]
+
+# sales_id: (sales_date, quantity, unit_price, gross_revenue, net_revenue)
+EXPECTED_FACT = {
+    1: ("2018-01-01", 2, 2.5, 5.0, 5.0),
+    2: ("2018-01-01", 5, 4.0, 20.0, 15.0),
+    3: ("2018-01-01", 1, 10.0, 10.0, 5.0),
+    5: ("2018-01-02", 2, 10.0, 20.0, 20.0),
+    6: ("2018-01-02", 4, 2.5, 10.0, 8.75),
+}
+
+
+def fact(p: Pipeline) -> dict[int, tuple[Any, ...]]:
+    rows = p.query(
+        "select sales_id, cast(sales_date as varchar) as d, quantity, unit_price, gross_revenue, net_revenue "
+        "from core.fct_sales"
+    )
+    assert len(rows) == len({r["sales_id"] for r in rows}), "duplicate sales_id in fct_sales"
+    return {
+        r["sales_id"]: (r["d"], r["quantity"], r["unit_price"], r["gross_revenue"], r["net_revenue"])
+        for r in rows
+    }
+
+
+def copy_of(p: Pipeline, tmp_path: Path) -> Pipeline:
+    """A private copy of a built pipeline home (warehouse and dbt's partial-parse state) to change."""
+    home = tmp_path / "copy"
+    shutil.copytree(p.home, home)
+    return make_pipeline(home)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pipeline, Any]:
+    """Both deliveries loaded and a full `dbt build`, unit tests included; shared, never modify it."""
+    from grocery.transform import build
+
+    p = make_pipeline(tmp_path_factory.mktemp("built"))
+    p.ingest("2018-01-01", DAY1)
+    p.ingest("2018-01-02", DAY2, customers=RENAMED)
+    ctx = p.context()
+    try:
+        result = build(ctx, unit_tests=True)
+    finally:
+        ctx.close()
+    return p, result
+
+
+def test_full_build_passes_every_model_data_test_and_unit_test(built: tuple[Pipeline, Any]) -> None:
+    p, result = built
+    # At least the staging, core and sales marts of this project (other marts may be added beside them).
+    assert result.metrics["models"] >= 17
+    assert result.metrics["unit_tests"] >= 7
+    assert result.metrics["tests"] >= 55
+    assert result.metrics["fct_sales_rows"] == 5
+    assert result.summary.startswith(f"dbt build (everything): {result.metrics['models']} models, ")
+    schemas = {
+        (r["s"], r["t"])
+        for r in p.query("select table_schema as s, table_name as t from information_schema.tables")
+    }
+    for relation in [
+        ("staging", "stg_grocery__sales"),
+        ("staging", "int_sales_priced"),
+        ("core", "fct_sales"),
+        ("core", "dim_geography"),
+        ("marts", "mart_customer_behavior"),
+        ("marts", "mart_city_revenue"),
+    ]:
+        assert relation in schemas
+
+
+def test_fct_sales_has_the_contract_columns_in_order(built: tuple[Pipeline, Any]) -> None:
+    p, _ = built
+    columns = [
+        r["column_name"]
+        for r in p.query(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'core' and table_name = 'fct_sales' order by ordinal_position"
+        )
+    ]
+    assert columns[:12] == [
+        "sales_id", "transaction_number", "sales_at", "sales_date", "customer_id", "employee_id",
+        "product_id", "quantity", "discount", "unit_price", "gross_revenue", "net_revenue",
+    ]  # fmt: skip
+
+
+def test_revenue_is_quantity_times_price_less_discount_and_the_latest_delivery_wins(
+    built: tuple[Pipeline, Any],
+) -> None:
+    p, _ = built
+    assert fact(p) == EXPECTED_FACT
+    staged = p.query(
+        "select quantity, cast(ingest_date as varchar) as i from staging.stg_grocery__sales where sales_id = 2"
+    )
+    assert staged == [{"quantity": 5, "i": "2018-01-02"}]
+
+
+def test_lines_without_a_date_stay_in_staging_flagged_but_not_in_the_fact(
+    built: tuple[Pipeline, Any],
+) -> None:
+    p, _ = built
+    staged = p.query(
+        "select sales_id, has_sales_date, sales_date from staging.stg_grocery__sales order by sales_id"
+    )
+    assert [(r["sales_id"], r["has_sales_date"]) for r in staged] == [
+        (1, True), (2, True), (3, True), (4, False), (5, True), (6, True),
+    ]  # fmt: skip
+    assert 4 not in fact(p)
+
+
+def test_dimensions_come_from_the_latest_delivery(built: tuple[Pipeline, Any]) -> None:
+    p, _ = built
+    customers = p.query(
+        "select customer_id, last_name, city_name, country_name from core.dim_customers order by 1"
+    )
+    assert len(customers) == 4
+    assert customers[2] == {
+        "customer_id": 3,
+        "last_name": "Moe",
+        "city_name": "Buffalo",
+        "country_name": "United States",
+    }
+    assert p.query("select country_code from core.dim_geography where city_id = 3") == [
+        {"country_code": "NA"}
+    ]
+    assert p.query("select category_name from core.dim_products where product_id = 11") == [
+        {"category_name": "Dairy"}
+    ]
+
+
+def test_customer_totals_count_each_line_once(built: tuple[Pipeline, Any]) -> None:
+    p, _ = built
+    rows = p.query(
+        "select customer_id, order_count, line_count, units, gross_spent, total_spent, avg_order_value, "
+        "cast(first_purchase_date as varchar) as first, cast(last_purchase_date as varchar) as last, has_purchases "
+        "from marts.mart_customer_behavior order by customer_id"
+    )
+    assert [tuple(r.values()) for r in rows] == [
+        (1, 2, 3, 11, 35.0, 28.75, 14.375, "2018-01-01", "2018-01-02", True),
+        (2, 1, 1, 1, 10.0, 5.0, 5.0, "2018-01-01", "2018-01-01", True),
+        (3, 1, 1, 2, 20.0, 20.0, 20.0, "2018-01-02", "2018-01-02", True),
+        (4, 0, 0, 0, 0.0, 0.0, None, None, None, False),
+    ]
+
+
+def test_employee_and_city_marts_add_up(built: tuple[Pipeline, Any]) -> None:
+    p, _ = built
+    employees = p.query(
+        "select employee_id, line_count, customers_served, units, total_revenue, revenue_rank "
+        "from marts.mart_employee_performance order by employee_id"
+    )
+    assert [tuple(r.values()) for r in employees] == [(1, 3, 1, 11, 28.75, 1), (2, 2, 2, 3, 25.0, 2)]
+    cities = p.query(
+        "select city_name, line_count, net_revenue, revenue_rank from marts.mart_city_revenue order by revenue_rank"
+    )
+    assert [tuple(r.values()) for r in cities] == [("Dayton", 4, 33.75, 1), ("Buffalo", 1, 20.0, 2)]
+    summary = p.query(
+        "select cast(sales_date as varchar) as d, city_id, category_id, line_count, units, net_revenue "
+        "from marts.mart_sales_summary order by 1, 2, 3"
+    )
+    assert [tuple(r.values()) for r in summary] == [
+        ("2018-01-01", 1, 1, 2, 3, 10.0),
+        ("2018-01-01", 1, 2, 1, 5, 15.0),
+        ("2018-01-02", 1, 1, 1, 4, 8.75),
+        ("2018-01-02", 2, 1, 1, 2, 20.0),
+    ]
+
+
+def test_running_an_interval_again_leaves_the_fact_unchanged(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    # The full build already took in 2018-01-02; running that day again must change nothing.
+    p = copy_of(built[0], tmp_path)
+    result = p.transform("2018-01-02", "2018-01-02")
+    assert result.summary.startswith("dbt build (2018-01-02): ")
+    assert fact(p) == EXPECTED_FACT
+    assert p.query("select count(*) as n from marts.mart_sales_summary") == [{"n": 4}]
+
+
+def test_an_interval_run_replaces_exactly_its_days(built: tuple[Pipeline, Any], tmp_path: Path) -> None:
+    p = copy_of(built[0], tmp_path)
+    # A third delivery: s1 again with a new quantity (its day, 01-01, is outside the interval), both
+    # lines of 01-02 again without a date (that day must end up empty), and a new line on 01-03.
+    p.ingest(
+        "2018-01-03",
+        [
+            sale(1, "2018-01-01 09:00:00", customer=1, product=10, quantity=6, employee=1, transaction="T1"),
+            sale(5, None, customer=3, product=12, quantity=2, employee=2, transaction="T3"),
+            sale(6, None, customer=1, product=10, quantity=4, discount=0.125, employee=1, transaction="T4"),
+            sale(7, "2018-01-03 08:00:00", customer=4, product=11, quantity=1, employee=2, transaction="T5"),
+        ],
+        customers=RENAMED,
+    )
+    p.transform("2018-01-02", "2018-01-03")
+    assert fact(p) == {
+        1: EXPECTED_FACT[1],  # 01-01 was not in the interval: the old version stays
+        2: EXPECTED_FACT[2],
+        3: EXPECTED_FACT[3],
+        7: ("2018-01-03", 1, 4.0, 4.0, 4.0),
+    }
+    days = p.query(
+        "select distinct cast(sales_date as varchar) as d from marts.mart_sales_summary order by 1"
+    )
+    assert [r["d"] for r in days] == ["2018-01-01", "2018-01-03"]
+    perth = p.query("select total_spent from marts.mart_customer_behavior where customer_id = 4")
+    assert perth == [{"total_spent": 4.0}]
+
+
+def test_a_data_problem_fails_the_stage_with_one_line_naming_the_failed_tests(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    p = copy_of(built[0], tmp_path)
+    # Customer 2 disappears from the latest snapshot while sale s3 still refers to them: every
+    # delivery is consistent on its own, so only the warehouse-wide tests can see it.
+    p.ingest("2018-01-03", [], customers=[c for c in RENAMED if c["CustomerID"] != 2])
+    with pytest.raises(StageError) as raised:
+        p.transform()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("dbt build failed (everything): ")
+    assert "relationships_fct_sales_customer_id" in message
+    assert "1 failing row" in message
+
+
+def test_dbt_vars_carry_the_interval() -> None:
+    assert dbt_vars(DataInterval.everything()) == {"start_date": None, "end_date": None}
+    from datetime import date
+
+    day = DataInterval.day(date(2018, 5, 9))
+    assert dbt_vars(day) == {"start_date": "2018-05-09", "end_date": "2018-05-09"}
+    args = build_args("duckdb", day, Path("/p"), Path("/w"), "none", unit_tests=False)
+    assert args[args.index("--vars") + 1] == '{"start_date": "2018-05-09", "end_date": "2018-05-09"}'
+    assert args[args.index("--target-path") + 1] == "/w/target"
+    assert "unit_test" in args
+
+
+def test_project_dir_is_the_repository_dbt_folder_unless_overridden(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GROCERY_DBT_PROJECT_DIR", raising=False)
+    assert (project_dir() / "dbt_project.yml").is_file()
+    monkeypatch.setenv("GROCERY_DBT_PROJECT_DIR", str(tmp_path))
+    with pytest.raises(StageError, match="no dbt project"):
+        project_dir()
+
+
+def test_bigquery_profile_renders_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+
+    def render(output: dict[str, Any]) -> dict[str, Any]:
+        set_invocation_context(dict(os.environ))  # what dbt does when a command starts
+        return ProfileRenderer({}).render_data(output)
+
+    monkeypatch.setenv("GROCERY_BQ_PROJECT", "acme")
+    monkeypatch.setenv("GROCERY_BQ_DATASET_PREFIX", "dev_")
+    monkeypatch.setenv("GROCERY_BQ_LOCATION", "US")
+    monkeypatch.delenv("GROCERY_BQ_API_ENDPOINT", raising=False)
+    monkeypatch.setenv("GROCERY_BQ_JOB_RETRIES", "0")
+    profile = yaml.safe_load((project_dir() / "profiles.yml").read_text())["grocery"]
+    output = render(profile["outputs"]["bigquery"])
+    assert output["project"] == "acme"
+    assert output["dataset"] == "dev_core"
+    assert output["location"] == "US"
+    assert output["method"] == "oauth"
+    assert output["api_endpoint"] is None
+    assert output["job_retries"] == 0
+    monkeypatch.setenv("GROCERY_BQ_API_ENDPOINT", "http://127.0.0.1:9050")
+    assert render(profile["outputs"]["bigquery"])["api_endpoint"] == "http://127.0.0.1:9050"

@@ -1,0 +1,361 @@
+"""The real operator (kopf + our handlers) against kmock and a fake Airflow: create, update, suspend,
+run-now, a failed run, Airflow down and back, delete, a restart in the middle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import kmock as km
+import pytest
+from fakes.airflow_api import FakeAirflow
+from opbench import (
+    Kubectl,
+    condition,
+    eventually,
+    make_settings,
+    operator_running,
+    pipeline_manifest,
+    wait_for,
+    writes,
+)  # fmt: skip
+from opfixtures import *  # noqa: F403 (the fixtures airflow, kmock_options, kubectl)
+
+from grocery.config import read_pipeline
+from grocery.operator.resources import RUN_NOW, configmap_name, deletion_request_name, run_now_id
+from grocery.stages import stage_names
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+
+NAME = "nightly"
+DAG = f"grocery__default__{NAME}"
+CM = configmap_name("default", NAME)
+STAGES = stage_names()  # the registry grows (segment, recommend, publish): tests follow it
+
+
+def phase(expected: str):
+    def is_phase(obj: dict) -> bool:
+        return (obj.get("status") or {}).get("phase") == expected
+
+    is_phase.__name__ = f"phase {expected}"
+    return is_phase
+
+
+async def configmap(kubectl: Kubectl, name: str = CM, namespace: str = "default") -> dict | None:
+    return next((cm for cm in await kubectl.configmaps(namespace) if cm["metadata"]["name"] == name), None)
+
+
+async def reasons(kubectl: Kubectl) -> list[str]:
+    return [e.get("reason") for e in await kubectl.events()]
+
+
+async def test_create_renders_an_owned_configmap_and_reports_ready(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        created = await kubectl.apply(
+            pipeline_manifest(NAME, {"schedule": "0 3 * * *", "source": {"scale": 0.01}})
+        )
+        cm = await eventually(lambda: configmap(kubectl), what="the ConfigMap")
+
+        owner = cm["metadata"]["ownerReferences"][0]
+        assert (owner["kind"], owner["name"], owner["uid"]) == (
+            "GroceryPipeline",
+            NAME,
+            created["metadata"]["uid"],
+        )
+        assert cm["metadata"]["labels"]["grocery.io/pipeline-config"] == "true"
+        rendered = read_pipeline(cm["data"][f"default__{NAME}.yaml"], origin="configmap")
+        assert (rendered.dag_id, rendered.spec.schedule, rendered.spec.source.scale) == (
+            DAG,
+            "0 3 * * *",
+            0.01,
+        )
+
+        pending = await wait_for(
+            kubectl, NAME, lambda o: condition(o, "Ready").get("reason") == "DagNotLoaded"
+        )
+        assert pending["status"]["phase"] == "Pending"
+
+        airflow.load_dag(DAG)  # the DAG processor has read the ConfigMap; Airflow creates DAGs paused
+        ready = await wait_for(kubectl, NAME, phase("Ready"))
+        assert not airflow.is_paused(DAG)
+        status = ready["status"]
+        assert (status["observedGeneration"], status["dagId"], status["configMap"]) == (
+            1,
+            DAG,
+            f"default/{CM}",
+        )
+        assert condition(ready, "Ready")["status"] == "True"
+        assert condition(ready, "Degraded")["status"] == "False"
+        assert condition(ready, "Fresh") | {"lastTransitionTime": None} == {
+            "type": "Fresh", "status": "False", "reason": "NeverSucceeded", "message": "no successful run yet",
+            "lastTransitionTime": None, "observedGeneration": 1,
+        }  # fmt: skip
+        await eventually(lambda: _has(reasons(kubectl), "ConfigMapCreated", "PhaseReady"), what="events")
+
+    # A repeated handler changes nothing: one create, no patch, however often the timer ran.
+    assert len(writes(kmock, "v1/configmaps", km.action.CREATE)) == 1
+    assert writes(kmock, "v1/configmaps", km.action.UPDATE) == []
+
+
+async def _has(awaitable, *wanted: str) -> bool:
+    got = await awaitable
+    return all(w in got for w in wanted)
+
+
+async def test_update_moves_observed_generation_and_rerenders_the_configmap(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME))
+        await wait_for(kubectl, NAME, phase("Ready"))
+
+        await kubectl.patch(NAME, {"spec": {"models": {"rfm": {"bins": 4}}, "freshnessHours": 12}})
+        updated = await wait_for(
+            kubectl, NAME, lambda o: o["status"]["observedGeneration"] == 2, what="generation 2"
+        )
+        assert updated["metadata"]["generation"] == 2
+        cm = await configmap(kubectl)
+        rendered = read_pipeline(cm["data"][f"default__{NAME}.yaml"], origin="configmap")
+        assert (rendered.spec.models.rfm.bins, rendered.spec.freshness_hours) == (4, 12)
+        await wait_for(kubectl, NAME, lambda o: condition(o, "Fresh")["observedGeneration"] == 2)
+
+        # A change outside the spec (a label) re-renders nothing.
+        await kubectl.patch(NAME, {"metadata": {"labels": {"team": "analytics"}}})
+        await wait_for(kubectl, NAME, lambda o: o["metadata"].get("labels", {}).get("team") == "analytics")
+    assert len(writes(kmock, "v1/configmaps", km.action.UPDATE)) == 1
+
+
+async def test_suspend_and_resume_pause_and_unpause_the_dag(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME))
+        await wait_for(kubectl, NAME, phase("Ready"))
+        assert not airflow.is_paused(DAG)
+
+        await kubectl.patch(NAME, {"spec": {"suspend": True}})
+        suspended = await wait_for(kubectl, NAME, phase("Suspended"))
+        assert airflow.is_paused(DAG)
+        assert condition(suspended, "Ready")["reason"] == "Suspended"
+
+        airflow.dags[DAG].is_paused = False  # someone unpaused it in Airflow's UI
+        await eventually(lambda: _true(airflow.is_paused(DAG)), what="the operator to pause it again")
+
+        await kubectl.patch(NAME, {"spec": {"suspend": False}})
+        await wait_for(kubectl, NAME, phase("Ready"))
+        assert not airflow.is_paused(DAG)
+        await eventually(lambda: _has(reasons(kubectl), "Paused", "Resumed", "PhaseSuspended"), what="events")
+    patches = [(m, p) for m, p in airflow.requests if m == "PATCH"]
+    assert patches, "is_paused went through Airflow's REST API"
+
+
+async def _true(value: object) -> bool:
+    return bool(value)
+
+
+async def test_run_now_triggers_exactly_one_run_and_is_acknowledged(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        created = await kubectl.apply(pipeline_manifest(NAME, {"schedule": None}))
+        await wait_for(kubectl, NAME, phase("Ready"))
+        assert airflow.runs(DAG) == []
+
+        await kubectl.patch(NAME, {"metadata": {"annotations": {RUN_NOW: "2024-06-01T10:00"}}})
+        acked = await wait_for(
+            kubectl, NAME, lambda o: o["status"].get("lastRunRequest") == "2024-06-01T10:00"
+        )
+        run_id = run_now_id(created["metadata"]["uid"], "2024-06-01T10:00")
+        assert acked["status"]["lastRunRequestId"] == run_id
+        assert [r.run_id for r in airflow.runs(DAG)] == [run_id]
+        running = await wait_for(kubectl, NAME, phase("Running"))
+        assert running["status"]["lastRun"]["id"] == run_id
+
+        # Other changes to the resource do not trigger the same request again.
+        await kubectl.patch(
+            NAME, {"metadata": {"annotations": {"note": "unrelated"}}, "spec": {"catchup": False}}
+        )
+        await kubectl.patch(NAME, {"spec": {"freshnessHours": 48}})
+        await wait_for(kubectl, NAME, lambda o: o["status"]["observedGeneration"] == 2)
+        assert len(airflow.runs(DAG)) == 1
+
+        await kubectl.patch(NAME, {"metadata": {"annotations": {RUN_NOW: "again"}}})
+        await wait_for(kubectl, NAME, lambda o: o["status"].get("lastRunRequest") == "again")
+        assert len(airflow.runs(DAG)) == 2
+        assert "RunTriggered" in await reasons(kubectl)
+
+
+async def test_a_failed_run_is_phase_failed_and_degraded_then_a_success_recovers(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG, paused=False)
+    airflow.finish_run(
+        DAG,
+        "scheduled__2024-06-01",
+        "failed",
+        {"extract": "success", "load": "failed", "transform": "upstream_failed"},
+    )
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME, {"freshnessHours": 24}))
+        failed = await wait_for(kubectl, NAME, phase("Failed"))
+        assert failed["status"]["lastRun"]["id"] == "scheduled__2024-06-01"
+        assert failed["status"]["lastRun"]["state"] == "failed"
+        expected = {"extract": "success", "load": "failed", "transform": "upstream_failed"}
+        assert failed["status"]["stages"] == [{"name": n, "state": expected.get(n)} for n in STAGES]
+        degraded = condition(failed, "Degraded")
+        assert (degraded["status"], degraded["reason"]) == ("True", "RunFailed")
+        assert "load" in degraded["message"]
+        events = await kubectl.events()
+        assert any(e["reason"] == "PhaseFailed" and e["type"] == "Warning" for e in events)
+
+        # A later success: Succeeded, not degraded, fresh.
+        airflow.add_run(DAG, "scheduled__2024-06-02").run_after = "2999-01-01T00:00:00Z"
+        airflow.finish_run(DAG, "scheduled__2024-06-02", "success", dict.fromkeys(STAGES, "success"))
+        ok = await wait_for(kubectl, NAME, phase("Succeeded"))
+        assert ok["status"]["lastSuccessfulRun"]["id"] == "scheduled__2024-06-02"
+        assert condition(ok, "Degraded")["status"] == "False"
+        assert (condition(ok, "Fresh")["status"], condition(ok, "Fresh")["reason"]) == (
+            "True",
+            "WithinTarget",
+        )
+
+
+async def test_data_older_than_the_freshness_target_is_stale(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG, paused=False)
+    two_days_ago = (datetime.now(UTC) - timedelta(hours=48)).isoformat().replace("+00:00", "Z")
+    airflow.finish_run(DAG, "scheduled__old", "success", dict.fromkeys(STAGES, "success"), end=two_days_ago)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME, {"freshnessHours": 24}))
+        stale = await wait_for(kubectl, NAME, lambda o: condition(o, "Fresh").get("reason") == "Stale")
+        assert condition(stale, "Fresh")["status"] == "False"
+        assert "older than the 24h target" in condition(stale, "Fresh")["message"]
+        await eventually(lambda: _has(reasons(kubectl), "Stale"), what="a Stale event")
+
+
+async def test_airflow_down_or_failing_is_a_condition_and_recovers(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG, paused=False)
+    airflow.finish_run(DAG, "scheduled__2024-06-01", "success", dict.fromkeys(STAGES, "success"))
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME))
+        await wait_for(kubectl, NAME, phase("Succeeded"))
+
+        airflow.down()
+        down = await wait_for(
+            kubectl, NAME, lambda o: condition(o, "Degraded").get("reason") == "AirflowUnreachable"
+        )
+        assert condition(down, "Degraded")["status"] == "True"
+        assert (condition(down, "Ready")["status"], condition(down, "Ready")["reason"]) == (
+            "False",
+            "AirflowUnreachable",
+        )
+        assert down["status"]["phase"] == "Succeeded"  # the last known state is kept
+        assert down["status"]["lastSuccessfulRun"]["id"] == "scheduled__2024-06-01"
+
+        airflow.up()
+        await wait_for(
+            kubectl, NAME, lambda o: condition(o, "Degraded").get("status") == "False", what="recovery"
+        )
+
+        airflow.failing = 500
+        failing = await wait_for(
+            kubectl, NAME, lambda o: condition(o, "Degraded").get("reason") == "AirflowError"
+        )
+        assert "500" in condition(failing, "Degraded")["message"]
+        airflow.failing = None
+        recovered = await wait_for(kubectl, NAME, lambda o: condition(o, "Ready").get("status") == "True")
+        assert recovered["status"]["phase"] == "Succeeded"
+
+
+async def test_missing_airflow_credentials_are_a_condition(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    settings = make_settings(str(kmock.url), airflow.url, airflow_secret="no-such-secret")
+    async with operator_running(kmock, settings):
+        await kubectl.apply(pipeline_manifest(NAME))
+        obj = await wait_for(
+            kubectl, NAME, lambda o: condition(o, "Ready").get("reason") == "CredentialsMissing"
+        )
+        assert "grocery-system/no-such-secret" in condition(obj, "Ready")["message"]
+        assert await configmap(kubectl) is not None  # Kubernetes-side work does not wait for Airflow
+
+
+async def test_delete_removes_the_configmap_and_pauses_the_dag_keeping_data(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME))
+        obj = await wait_for(kubectl, NAME, phase("Ready"))
+        assert "grocery.io/finalizer" in obj["metadata"]["finalizers"]
+        assert not airflow.is_paused(DAG)
+
+        await kubectl.delete(NAME)
+        await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
+        assert await configmap(kubectl) is None
+        assert airflow.is_paused(DAG)
+        assert await configmap(kubectl, deletion_request_name("default", NAME)) is None  # Retain: no request
+
+
+async def kubectl_gone(kubectl: Kubectl) -> bool:
+    return await kubectl.get(NAME) is None
+
+
+async def test_delete_with_on_delete_delete_records_a_data_deletion_request(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    spec = {"onDelete": "Delete", "lake": "gs://grocery-lake/prod"}
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME, spec))
+        await wait_for(kubectl, NAME, phase("Ready"))
+        await kubectl.delete(NAME)
+        request = await eventually(
+            lambda: configmap(kubectl, deletion_request_name("default", NAME)), what="the request"
+        )
+        assert request["data"]["lake"] == "gs://grocery-lake/prod"
+        assert "ownerReferences" not in request["metadata"]  # it outlives the pipeline
+        await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
+        assert await configmap(kubectl) is None
+        assert "DataDeletionRequested" in await reasons(kubectl)
+
+
+async def test_a_restart_in_the_middle_makes_no_duplicate_configmap_or_run(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    settings = make_settings(str(kmock.url), airflow.url)
+    async with operator_running(kmock, settings):
+        created = await kubectl.apply(pipeline_manifest(NAME, annotations={RUN_NOW: "first"}))
+        await eventually(lambda: configmap(kubectl), what="the ConfigMap")
+        # The DAG is not loaded: run-now keeps retrying. The operator stops here.
+    assert airflow.runs(DAG) == []
+
+    # Meanwhile Airflow loads the DAG, and (say) the first operator's trigger did reach Airflow but its
+    # acknowledgement never reached Kubernetes: the run exists, status.lastRunRequest does not.
+    run_id = run_now_id(created["metadata"]["uid"], "first")
+    airflow.load_dag(DAG)
+    airflow.add_run(DAG, run_id)
+
+    async with operator_running(kmock, settings):
+        acked = await wait_for(kubectl, NAME, lambda o: o["status"].get("lastRunRequest") == "first")
+        assert acked["status"]["lastRunRequestId"] == run_id
+        await wait_for(kubectl, NAME, phase("Running"))
+    assert [r.run_id for r in airflow.runs(DAG)] == [run_id]
+
+    # A third start re-delivers everything (kmock replays all objects): still nothing new.
+    checked = (await kubectl.get(NAME))["status"]["lastChecked"]
+    async with operator_running(kmock, settings):
+        await wait_for(
+            kubectl, NAME, lambda o: o["status"]["lastChecked"] != checked, what="a status refresh"
+        )
+    assert len(airflow.runs(DAG)) == 1
+    assert len(writes(kmock, "v1/configmaps", km.action.CREATE)) == 1
+    assert writes(kmock, "v1/configmaps", km.action.UPDATE) == []
+    assert len([cm for cm in await kubectl.configmaps() if cm["metadata"]["name"] == CM]) == 1

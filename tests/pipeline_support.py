@@ -1,0 +1,16 @@
+"""Helpers for tests that run stages: import them as `from pipeline_support import make_context`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def make_context(home: Path, source_folder: Path | None = None, interval=None, **spec_changes):
+    """A Context over a private home; the source is the given folder, or the generator."""
+    from grocery.config import PipelineSpec
+    from grocery.context import Context
+    from grocery.interval import DataInterval
+
+    changes = {"source.kind": "path", "source.path": str(source_folder)} if source_folder else {}
+    spec = PipelineSpec().with_overrides(**changes, **spec_changes)
+    return Context(spec=spec, home=home, interval=interval or DataInterval.everything())
