@@ -284,7 +284,8 @@ async def test_missing_airflow_credentials_are_a_condition(
             kubectl, NAME, lambda o: condition(o, "Ready").get("reason") == "CredentialsMissing"
         )
         assert "grocery-system/no-such-secret" in condition(obj, "Ready")["message"]
-        assert await configmap(kubectl) is not None  # Kubernetes-side work does not wait for Airflow
+        # Kubernetes-side work does not wait for Airflow (the create handler and the timer run side by side).
+        assert await eventually(lambda: configmap(kubectl), what="the ConfigMap despite missing credentials")
 
 
 async def test_delete_removes_the_configmap_and_pauses_the_dag_keeping_data(
