@@ -1,0 +1,50 @@
+"""The command line a stage task runs: `grocery <stage> --date {{ ds }} --home H --config F`.
+
+Both execution modes run the same command: on the Airflow worker (local mode) it is a shell command
+whose `--home` comes from `$GROCERY_HOME` at run time; in a pod (kubernetes mode) it is the
+container's arguments, with the pipeline file projected into the pod and the home on its `/tmp`.
+
+`{{ ds }}` is the first day of the run's data interval: the DAG's timetable gives every scheduled
+run a one-day interval (see `grocery.airflow.factory`), and a run triggered for a logical date
+processes that date.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+DATE = "{{ ds }}"
+HOME_ENV = "GROCERY_HOME"
+DEFAULT_LOCAL_HOME = "$HOME/.grocery"
+# The pipeline document (YAML) handed to Spark jobs in their environment.
+PIPELINE_ENV = "GROCERY_PIPELINE"
+# Inside stage pods: the pipeline file (projected from a pod annotation) and the working folder.
+POD_CONFIG_DIR = "/etc/grocery"
+POD_CONFIG_FILE = f"{POD_CONFIG_DIR}/pipeline.yaml"
+POD_HOME = "/tmp/grocery"
+
+
+def stage_args(stage: str, *, home: str, config: str) -> list[str]:
+    """The `grocery` arguments of one stage over the run's data interval."""
+    return [stage, "--date", DATE, "--home", home, "--config", config]
+
+
+def grocery_executable() -> str:
+    """The `grocery` command beside this Python (the environment Airflow runs in), else from PATH."""
+    beside = Path(sys.executable).with_name("grocery")
+    return str(beside) if beside.exists() else "grocery"
+
+
+def local_command(stage: str, config: Path) -> str:
+    """The shell command of a local-mode task; `$GROCERY_HOME` (default ~/.grocery) is read on the worker."""
+    args = stage_args(stage, home="@HOME@", config=str(config))
+    quoted = " ".join(shlex.quote(a) if a not in (DATE, "@HOME@") else a for a in args)
+    home = f'"${{{HOME_ENV}:-{DEFAULT_LOCAL_HOME}}}"'
+    return f"{shlex.quote(grocery_executable())} {quoted.replace('@HOME@', home)}"
+
+
+def pod_args(stage: str) -> list[str]:
+    """The container arguments of a stage pod (its command is `grocery`)."""
+    return stage_args(stage, home=POD_HOME, config=POD_CONFIG_FILE)

@@ -1,0 +1,202 @@
+"""Pure renderers of what a pipeline's stages submit to Kubernetes: pod settings, SparkApplications, Livy batches.
+
+Plain dicts from a `NamedPipeline` and a registry `Stage`, with no Airflow import, so tests check them
+field by field and against the schemas (the Kubernetes pod schema, the Spark operator's CRD).
+`grocery.airflow.factory` turns them into operators.
+
+How a stage gets its pipeline file:
+- a stage pod mounts it from a `downwardAPI` volume that projects the pod's own annotation
+  `grocery.io/pipeline` (the pipeline document) as `/etc/grocery/pipeline.yaml`: no ConfigMap to keep
+  in step, no shell, and the root filesystem stays read-only;
+- a Spark job (SparkApplication or Livy batch) runs `spark_apps/<stage>.py --date D` and reads the
+  document from its `GROCERY_PIPELINE` environment variable (Livy cannot mount volumes).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from grocery.airflow.commands import DATE, PIPELINE_ENV, POD_CONFIG_DIR, POD_CONFIG_FILE
+from grocery.config import NamedPipeline
+from grocery.stages import Stage
+
+SPARK_API_VERSION = "sparkoperator.k8s.io/v1beta2"
+SPARK_KIND = "SparkApplication"
+# Where the images put the Spark entry files (spark_apps/<stage>.py).
+SPARK_APPS_DIR = "/opt/grocery/spark_apps"
+SPARK_VERSION = "4.0.0"
+PIPELINE_ANNOTATION = "grocery.io/pipeline"
+# A finished SparkApplication is removed after a day even if Airflow never came back for it.
+SPARK_TTL_SECONDS = 24 * 3600
+_NOT_IN_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+def k8s_name(*parts: str, max_len: int = 63) -> str:
+    """A DNS-1123 label from parts joined by '-' (lowercase, at most max_len, alphanumeric ends)."""
+    name = _NOT_IN_NAME.sub("-", "-".join(parts).lower())
+    return name[:max_len].strip("-") or "grocery"
+
+
+def labels(pipeline: NamedPipeline, stage: Stage) -> dict[str, str]:
+    """The standard labels of everything a stage creates."""
+    return {
+        "app.kubernetes.io/name": "grocery-pipeline",
+        "app.kubernetes.io/instance": k8s_name(pipeline.name),
+        "app.kubernetes.io/component": k8s_name(stage.name),
+        "app.kubernetes.io/part-of": "grocery",
+        "app.kubernetes.io/managed-by": "airflow",
+        "grocery.io/pipeline-namespace": k8s_name(pipeline.namespace),
+    }
+
+
+# -- stage pods -----------------------------------------------------------------------------------
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Pod level of the `restricted` Pod Security Standard."""
+    return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def container_security_context(read_only_root: bool = True) -> dict[str, Any]:
+    """Container level of the `restricted` Pod Security Standard."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": read_only_root,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_volumes() -> list[dict[str, Any]]:
+    """A writable /tmp (the root filesystem is read-only) and the pipeline file from the pod's annotation."""
+    return [
+        {"name": "tmp", "emptyDir": {}},
+        {
+            "name": "pipeline",
+            "downwardAPI": {
+                "items": [
+                    {
+                        "path": POD_CONFIG_FILE.rsplit("/", 1)[1],
+                        "fieldRef": {"fieldPath": f"metadata.annotations['{PIPELINE_ANNOTATION}']"},
+                    }
+                ]
+            },
+        },
+    ]
+
+
+def pod_volume_mounts() -> list[dict[str, Any]]:
+    return [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "pipeline", "mountPath": POD_CONFIG_DIR, "readOnly": True},
+    ]
+
+
+def pod_resources(stage: Stage) -> dict[str, dict[str, str]]:
+    """Requests from the registry; memory is also the limit (no CPU limit: no throttling of short bursts)."""
+    return {
+        "requests": {"cpu": stage.resources.cpu, "memory": stage.resources.memory},
+        "limits": {"memory": stage.resources.memory},
+    }
+
+
+def pod_env() -> list[dict[str, str]]:
+    """Tools that write under $HOME (caches, dbt's user folder) write to the writable /tmp."""
+    return [{"name": "HOME", "value": "/tmp"}]
+
+
+# -- Spark ----------------------------------------------------------------------------------------
+
+
+def spark_app_file(stage: Stage) -> str:
+    return f"local://{SPARK_APPS_DIR}/{stage.name}.py"
+
+
+def spark_args() -> list[str]:
+    return ["--date", DATE]
+
+
+def spark_application(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any = None) -> dict[str, Any]:
+    """The SparkApplication (sparkoperator.k8s.io/v1beta2) of a Spark stage.
+
+    `pipeline_text` is the document put in the driver's environment (default: the pipeline's YAML);
+    the factory passes it wrapped so that Airflow does not render it as a template.
+    """
+    spark, execution = pipeline.spec.spark, pipeline.spec.execution
+    text = pipeline.to_yaml() if pipeline_text is None else pipeline_text
+    stage_labels = labels(pipeline, stage)
+    secrets = [{"secretRef": {"name": name}} for name in execution.secret_env]
+
+    def role(resources: Any, env: list[dict[str, Any]]) -> dict[str, Any]:
+        part: dict[str, Any] = {
+            "cores": resources.cores,
+            "memory": resources.memory,
+            "labels": dict(stage_labels),
+            "serviceAccount": execution.service_account_name,
+            "env": env,
+            "podSecurityContext": pod_security_context(),
+            # Spark writes its scratch and work folders in the image: the root filesystem stays writable.
+            "securityContext": container_security_context(read_only_root=False),
+        }
+        if secrets:
+            part["envFrom"] = [dict(s) for s in secrets]
+        return part
+
+    return {
+        "apiVersion": SPARK_API_VERSION,
+        "kind": SPARK_KIND,
+        "metadata": {
+            "name": k8s_name(pipeline.name, stage.name),
+            "namespace": execution.namespace,
+            "labels": stage_labels,
+        },
+        "spec": {
+            "type": "Python",
+            "pythonVersion": "3",
+            "mode": "cluster",
+            "image": spark.image,
+            "imagePullPolicy": execution.image_pull_policy,
+            "mainApplicationFile": spark_app_file(stage),
+            "arguments": spark_args(),
+            "sparkVersion": SPARK_VERSION,
+            # Airflow owns retries (with backoff); the Spark operator must not retry on its own.
+            "restartPolicy": {"type": "Never"},
+            "timeToLiveSeconds": SPARK_TTL_SECONDS,
+            "driver": role(spark.driver, [{"name": PIPELINE_ENV, "value": text}]),
+            "executor": {**role(spark.executor, []), "instances": spark.executor_instances},
+        },
+    }
+
+
+def livy_batch(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any = None) -> dict[str, Any]:
+    """The keyword arguments of a LivyOperator for a Spark stage (a Livy batch on Spark-on-Kubernetes).
+
+    Spark's configuration has no `envFrom`, so `execution.secretEnv` does not reach Livy batches:
+    they authenticate through the service account (Workload Identity).
+    """
+    spark, execution = pipeline.spec.spark, pipeline.spec.execution
+    text = pipeline.to_yaml() if pipeline_text is None else pipeline_text
+    conf: dict[str, Any] = {
+        "spark.kubernetes.namespace": execution.namespace,
+        "spark.kubernetes.container.image": spark.image,
+        "spark.kubernetes.container.image.pullPolicy": execution.image_pull_policy,
+        "spark.kubernetes.authenticate.driver.serviceAccountName": execution.service_account_name,
+        f"spark.kubernetes.driverEnv.{PIPELINE_ENV}": text,
+    }
+    for key, value in labels(pipeline, stage).items():
+        conf[f"spark.kubernetes.driver.label.{key}"] = value
+        conf[f"spark.kubernetes.executor.label.{key}"] = value
+    return {
+        "file": spark_app_file(stage),
+        "args": spark_args(),
+        # Livy wants batch names unique among its live batches: one per pipeline, stage and day.
+        "name": k8s_name(pipeline.namespace, pipeline.name, stage.name, max_len=200) + "-{{ ds_nodash }}",
+        "driver_memory": spark.driver.memory,
+        "driver_cores": spark.driver.cores,
+        "executor_memory": spark.executor.memory,
+        "executor_cores": spark.executor.cores,
+        "num_executors": spark.executor_instances,
+        "conf": conf,
+    }

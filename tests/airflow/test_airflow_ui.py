@@ -1,0 +1,120 @@
+"""The documented local Airflow (scripts/airflow-standalone): it serves the project's DAGs on 127.0.0.1.
+
+Starts the script on a free port with a copy of dags/ plus one broken pipeline file, waits until the
+REST API lists the project's DAG and the broken file's import error, checks that nothing listens
+beyond loopback, and stops it. About a minute, mostly Airflow starting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("airflow", reason="the airflow extra is not installed (scripts/setup.d/30-airflow.sh)")
+
+import psutil  # an Airflow dependency
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_ID = "grocery__default__grocery"
+STARTUP_SECONDS = 240
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _listening(pid: int) -> list[tuple[str, int, str]]:
+    """(address, port, process) of every listening socket of a process and its children."""
+    found = []
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return found
+    for process in processes:
+        try:
+            for conn in process.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.append((conn.laddr.ip, conn.laddr.port, process.name()))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_the_standalone_command_serves_the_project_dags_on_loopback(tmp_path: Path, write_pipeline):
+    dags = tmp_path / "dags"
+    shutil.copytree(REPO / "dags", dags)
+    write_pipeline(dags, "broken", {"execution": {"mode": "everywhere"}})
+    port = _free_port()
+    log_path = tmp_path / "airflow.log"
+    env = {
+        **os.environ,
+        "AIRFLOW_PORT": str(port),
+        "GROCERY_DAGS_FOLDER": str(dags),
+        "GROCERY_HOME": str(tmp_path / "grocery-home"),
+        "GROCERY_VENV": str(Path(sys.executable).parents[1]),  # the environment running these tests
+    }
+    for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:
+        del env[name]  # the script makes its own AIRFLOW_HOME, as it does for a user
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(REPO / "scripts" / "airflow-standalone")],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        dag, errors, deadline = None, [], time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                dags_listed = {d["dag_id"]: d for d in _get(f"{base}/dags")["dags"]}
+                errors = _get(f"{base}/importErrors")["import_errors"]
+            except OSError:
+                dags_listed = {}
+            dag = dags_listed.get(DAG_ID)
+            if dag and errors:
+                break
+            time.sleep(2)
+        log_tail = log_path.read_text(errors="replace")[-4000:]
+        assert process.poll() is None, f"airflow-standalone exited early:\n{log_tail}"
+        assert dag is not None, f"{DAG_ID} not listed after {STARTUP_SECONDS}s:\n{log_tail}"
+
+        # The project's DAG is there, paused as its spec says, and the broken file beside it does
+        # not take it down: its error is its own, naming the pipeline file.
+        assert dag["is_paused"] is True
+        assert dag["is_stale"] is False and dag["has_import_errors"] is False
+        assert [e["filename"] for e in errors] == ["default__broken.py"]
+        assert "default__broken.yaml" in errors[0]["stack_trace"]
+        assert "execution.mode" in errors[0]["stack_trace"]
+
+        listeners = _listening(process.pid)
+        assert (("127.0.0.1", port)) in {(ip, p) for ip, p, _ in listeners}
+        beyond = [entry for entry in listeners if entry[0] not in ("127.0.0.1", "::1")]
+        assert beyond == [], f"listening beyond loopback: {beyond}"
+    finally:
+        process.send_signal(signal.SIGTERM)  # the script stops its three Airflow processes itself
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    homes = [line.split("AIRFLOW_HOME=", 1)[1].split(",", 1)[0] for line in log_path.read_text().splitlines()
+             if "AIRFLOW_HOME=" in line]  # fmt: skip
+    assert homes and not Path(homes[0]).exists(), "the temporary AIRFLOW_HOME is removed on exit"
