@@ -521,3 +521,27 @@ def test_airflow_overlay_wires_the_official_chart_to_the_pipeline():
     )
     assert overlay["securityContexts"]["pod"]["runAsNonRoot"] is True
     assert overlay["securityContexts"]["containers"]["capabilities"]["drop"] == ["ALL"]
+
+
+def test_airflow_collects_the_operators_pipeline_configmaps(chart):
+    """Operator -> ConfigMap (label, namespace) -> Airflow's sidecar -> a DAG bundle: every link agrees."""
+    from grocery.operator.resources import CONFIG_LABEL
+
+    overlay = yaml.safe_load((ROOT / "charts" / "airflow-values.yaml").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    config_ns = values["operator"]["configNamespace"]
+    bundles = json.loads(overlay["config"]["dag_processor"]["dag_bundle_config_list"])
+    pipelines_bundle = next(b for b in bundles if b["name"] == "grocery-pipelines")
+    for collector in (overlay["dagProcessor"]["extraContainers"][0], overlay["workers"]["extraInitContainers"][0]):
+        env = {e["name"]: e["value"] for e in collector["env"]}
+        assert env["LABEL"] == CONFIG_LABEL and env["LABEL_VALUE"] == "true"
+        assert env["NAMESPACE"] == config_ns
+        assert env["FOLDER"] == pipelines_bundle["kwargs"]["path"]
+    assert overlay["workers"]["extraInitContainers"][0]["env"][-1] == {"name": "METHOD", "value": "LIST"}
+    objects = render(chart)
+    (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"].endswith("pipeline-config-reader")]
+    assert role["metadata"]["namespace"] == config_ns
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]
+    (binding,) = [o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["name"] == role["metadata"]["name"]]
+    readers = {(s["name"], s["namespace"]) for s in binding["subjects"]}
+    assert {(overlay["dagProcessor"]["serviceAccount"]["name"], "airflow"), ("airflow-worker", "airflow")} <= readers

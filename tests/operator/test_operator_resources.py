@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from grocery.airflow.dagfile import DAG_FILE
 from grocery.config import NamedPipeline, PipelineSpec, read_pipeline
 from grocery.operator.resources import (
     CONFIG_LABEL,
@@ -22,9 +23,10 @@ def test_the_configmap_holds_the_document_the_dag_factory_reads() -> None:
     assert cm["metadata"]["namespace"] == "airflow"
     assert cm["metadata"]["labels"][CONFIG_LABEL] == "true"
     assert cm["metadata"]["annotations"]["grocery.io/dag-id"] == "grocery__team-a__nightly"
-    (key,) = cm["data"]
-    assert key == PIPELINE.file_name == "team-a__nightly.yaml"
+    key = PIPELINE.file_name
+    assert sorted(cm["data"]) == ["team-a__nightly.py", "team-a__nightly.yaml"]
     assert read_pipeline(cm["data"][key], origin=key) == PIPELINE
+    assert cm["data"]["team-a__nightly.py"] == DAG_FILE  # the folder collecting these is a DAG folder
     assert build_configmap(PIPELINE, "airflow") == cm  # deterministic
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from grocery.airflow.dagfile import DAG_FILE, dag_file_name
 from grocery.config import API_GROUP, NamedPipeline
 
 PLURAL = "grocerypipelines"
@@ -66,7 +67,11 @@ def identity(pipeline: NamedPipeline) -> dict[str, str]:
 
 
 def build_configmap(pipeline: NamedPipeline, namespace: str) -> dict:
-    """The ConfigMap the DAG factory reads; the same text for the same spec."""
+    """The ConfigMap the DAG factory reads; the same text for the same spec.
+
+    It holds the pipeline file and its DAG file, so a folder that collects the labelled ConfigMaps
+    (the k8s-sidecar of charts/airflow-values.yaml) is a ready DAG folder for Airflow.
+    """
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -76,7 +81,7 @@ def build_configmap(pipeline: NamedPipeline, namespace: str) -> dict:
             "labels": {**labels(pipeline), CONFIG_LABEL: "true"},
             "annotations": identity(pipeline),
         },
-        "data": {pipeline.file_name: pipeline.to_yaml()},
+        "data": {pipeline.file_name: pipeline.to_yaml(), dag_file_name(pipeline.file_name): DAG_FILE},
     }
 
 
