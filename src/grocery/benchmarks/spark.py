@@ -1,0 +1,205 @@
+"""Benchmark of the Spark stages (segment + recommend) at full scale against the C++ `implicit` library.
+
+    grocery benchmark spark [--scale 1] [--seed 42] [--workdir .bench] [--input DIR]
+
+1. The dataset (generated once, or --input) goes through extract, load and transform into a home
+   of its own (not timed; reused while the warehouse holds core.fct_sales).
+2. Ours: `grocery run --stages segment,recommend` in a fresh process (Spark session start, the
+   export of fct_sales, RFM, ALS fit for the holdout and the published model, evaluation, top-N and
+   the writes, all included), with the peak resident memory of the whole process tree (driver,
+   JVM and Python workers summed, sampled every 0.1 s).
+3. Baseline: `implicit.cpu.als.AlternatingLeastSquares` on the same customer x product purchase
+   counts (up to the same run date), same rank, iterations, regularization and alpha: fit, then top-N
+   for every customer with already-bought products filtered. Only fit + top-N are timed.
+
+Targets (issue 3): ours / implicit <= 2.5; peak memory <= 6 GiB; ALS precision@10 >= 1.5 x popularity.
+Needs the `bench` extra (implicit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from grocery.benchmarks import grocery_command, run_measured
+
+GIB = 1 << 30
+
+_IMPLICIT = r"""
+import json, sys, time
+import duckdb, numpy as np, scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+from implicit.cpu.als import AlternatingLeastSquares
+export, as_of, rank, iters, reg, alpha, top_n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
+pairs = duckdb.sql(f"select customer_id, product_id, count(*)::float as n from read_parquet('{export}/*.parquet') "
+                   f"where sales_date <= date '{as_of}' group by all").fetchnumpy()
+users, u = np.unique(pairs["customer_id"], return_inverse=True)
+items, i = np.unique(pairs["product_id"], return_inverse=True)
+matrix = sp.csr_matrix((pairs["n"].astype(np.float32), (u, i)), shape=(len(users), len(items)))
+with threadpool_limits(1, "blas"):
+    model = AlternatingLeastSquares(factors=rank, regularization=reg, alpha=alpha, iterations=iters, random_state=42,
+                                    calculate_training_loss=False)
+    started = time.perf_counter()
+    model.fit(matrix, show_progress=False)
+    fitted = time.perf_counter()
+    ids, scores = model.recommend(np.arange(len(users)), matrix, N=top_n, filter_already_liked_items=True)
+    done = time.perf_counter()
+print(json.dumps({"fit": fitted - started, "top_n": done - fitted, "users": len(users), "items": len(items), "pairs": int(matrix.nnz)}))
+"""
+
+
+@dataclass(frozen=True)
+class SparkFigures:
+    ours_seconds: float
+    stage_seconds: dict[str, float]
+    recommend_timings: dict[str, float]
+    peak_rss_tree_bytes: int
+    implicit_fit_seconds: float
+    implicit_top_n_seconds: float
+    pairs: int
+    customers: int
+    precision: dict[str, float]
+
+    @property
+    def implicit_seconds(self) -> float:
+        return self.implicit_fit_seconds + self.implicit_top_n_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_seconds / self.implicit_seconds
+
+    @property
+    def lift(self) -> float:
+        return (
+            self.precision["als"] / self.precision["popularity"]
+            if self.precision["popularity"]
+            else float("inf")
+        )
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * page
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def run_sampled(args: list[str]) -> tuple[float, int, str]:
+    """Run a command; its wall time, the peak summed RSS of its process tree, and its stdout."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
+        peak = 0
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, _tree_rss(proc.pid))
+                stop.wait(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = proc.wait()
+        seconds = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        out.seek(0)
+        err.seek(0)
+        if code != 0:
+            sys.stderr.write(err.read()[-4000:])
+            raise RuntimeError(f"{' '.join(args)} failed with exit code {code}")
+        return seconds, peak, out.read()
+
+
+def _prepared_home(workdir: Path, scale: float, seed: int, input_dir: Path | None) -> Path:
+    """A home whose warehouse holds core.fct_sales for the dataset (built once, not timed)."""
+    from grocery.benchmarks.elt import _dataset
+
+    source = input_dir or _dataset(workdir, scale, seed, [])
+    # No "=" in the folder name: Path.as_uri() would percent-encode it in the lake URI.
+    home = workdir / "spark" / (f"input-{input_dir.name}" if input_dir else f"scale-{scale}-seed-{seed}")
+    if not (home / ".transformed").exists():
+        shutil.rmtree(home, ignore_errors=True)
+        print(f"extract, load, transform into {home} (not timed)...", file=sys.stderr)
+        run_measured(grocery_command("run", "--stages", "extract,load,transform", "--home", str(home),
+                                     "--input", str(source), "--json", "--quiet"))  # fmt: skip
+        (home / ".transformed").touch()
+    return home
+
+
+def measure(workdir: Path, scale: float = 1.0, seed: int = 42, input_dir: Path | None = None) -> SparkFigures:
+    from grocery.config import PipelineSpec
+
+    als = PipelineSpec().models.als
+    home = _prepared_home(workdir, scale, seed, input_dir)
+    for folder in ("exports", "analytics"):  # the export belongs to the measured stages
+        shutil.rmtree(home / "lake" / folder, ignore_errors=True)
+    seconds, peak, stdout = run_sampled(
+        grocery_command("run", "--stages", "segment,recommend", "--home", str(home), "--json", "--quiet")
+    )
+    results = json.loads(stdout)
+    recommend = results["recommend"]
+    run_date = recommend["run_date"]
+    baseline = run_measured([
+        sys.executable, "-c", _IMPLICIT, str(home / "lake" / "exports" / "fct_sales"), run_date,
+        str(als.rank), str(als.max_iter), str(als.reg_param), str(als.alpha), str(als.top_n),
+    ])  # fmt: skip
+    implicit = json.loads(baseline.stdout.strip().splitlines()[-1])
+    precision = {m["model"]: m["precision_at_k"] for m in recommend["metrics"] if m["k"] == als.eval_k}
+    return SparkFigures(
+        ours_seconds=seconds,
+        stage_seconds={name: r["seconds"] for name, r in results.items()},
+        recommend_timings=recommend["timings"],
+        peak_rss_tree_bytes=peak,
+        implicit_fit_seconds=implicit["fit"],
+        implicit_top_n_seconds=implicit["top_n"],
+        pairs=implicit["pairs"],
+        customers=implicit["users"],
+        precision=precision,
+    )
+
+
+def report(f: SparkFigures) -> str:
+    def verdict(ok: bool) -> str:
+        return "meets target" if ok else "MISSES target"
+
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in f.stage_seconds.items())
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in f.recommend_timings.items())
+    return "\n".join(
+        [
+            f"customer-product pairs         {f.pairs:,} ({f.customers:,} customers)",
+            f"ours: segment + recommend      {f.ours_seconds:.1f}s  ({stages}; process and Spark start included)",
+            f"  recommend steps              {steps}",
+            f"implicit: fit + top-N          {f.implicit_seconds:.1f}s  (fit {f.implicit_fit_seconds:.1f}s, top-N {f.implicit_top_n_seconds:.1f}s)",
+            f"ours / implicit                {f.ratio:.2f}  (target <= 2.5: {verdict(f.ratio <= 2.5)})",
+            f"peak memory (process tree)     {f.peak_rss_tree_bytes / GIB:.2f} GiB  (target <= 6: {verdict(f.peak_rss_tree_bytes <= 6 * GIB)})",
+            f"precision@10 ALS / popularity  {f.precision['als']:.4f} / {f.precision['popularity']:.4f} = {f.lift:.2f}  "
+            f"(target >= 1.5: {verdict(f.lift >= 1.5)})",
+        ]
+    )

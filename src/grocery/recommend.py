@@ -1,0 +1,38 @@
+"""The `recommend` stage: ALS recommendations for every customer, evaluated against popularity.
+
+Run by `grocery recommend` (or `grocery run`) in local mode, in this process; on a cluster the same
+job runs as `spark-submit spark_apps/recommend.py --lake URI --run-date D`. Reads the export of
+core.fct_sales (made by `segment`, or here when missing or stale) and writes, for run date D:
+- `analytics/recommendation_metrics/run_date=D/`: precision@K, recall@K, NDCG@K and coverage of ALS
+  and of the popularity baseline, both trained before the last `holdoutDays` and scored on them;
+- `analytics/recommendations/run_date=D/`: the top-N of a model trained on everything up to D
+  (customers it cannot score get popular products, with is_fallback);
+- `analytics/popular_products/run_date=D/`: the popularity ranking.
+Parameters come from `spec.models.als`.
+"""
+
+from __future__ import annotations
+
+from grocery.context import Context
+from grocery.spark.export import ensure_export, run_date
+from grocery.stages import StageResult
+
+
+def run(ctx: Context) -> StageResult:
+    from grocery.spark import jobs
+    from grocery.spark.session import get_session
+
+    marker = ensure_export(ctx)
+    as_of = run_date(ctx, marker)
+    spec = ctx.spec.models.als
+    with ctx.progress.step(f"ALS rank {spec.rank}, {spec.max_iter} iterations, as of {as_of} (Spark)"):
+        spark = get_session("grocery-recommend")
+        result = jobs.recommend_job(spark, ctx.lake.uri(), as_of, spec)
+    at_k = {m["model"]: m for m in result["metrics"] if m["k"] == spec.eval_k}
+    als, pop = at_k["als"]["precision_at_k"], at_k["popularity"]["precision_at_k"]
+    lift = f"{als / pop:.2f}x" if pop else "n/a"
+    return StageResult(
+        f"top {spec.top_n} for {result['customers']:,} customers ({result['fallback_customers']:,} popular fallback); "
+        f"precision@{spec.eval_k} ALS {als:.4f} vs popularity {pop:.4f} ({lift})",
+        {"run_date": as_of.isoformat(), **result},
+    )

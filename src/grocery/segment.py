@@ -1,0 +1,31 @@
+"""The `segment` stage: RFM scores and named segments for every customer, with Spark.
+
+Run by `grocery segment` (or `grocery run`) in local mode, in this process; on a cluster the same job
+runs as `spark-submit spark_apps/segment.py --lake URI --run-date D`. Exports core.fct_sales to the
+lake first when the lake does not hold the warehouse's current state of it, then writes
+`analytics/customer_rfm/run_date=D/`, D being the interval's end or the last exported sales date.
+Recency is measured from D, never from the wall clock; only sales up to D count.
+"""
+
+from __future__ import annotations
+
+from grocery.context import Context
+from grocery.spark.export import ensure_export, run_date
+from grocery.stages import StageResult
+
+
+def run(ctx: Context) -> StageResult:
+    from grocery.spark import jobs
+    from grocery.spark.session import get_session
+
+    marker = ensure_export(ctx)
+    as_of = run_date(ctx, marker)
+    with ctx.progress.step(f"scoring customers as of {as_of} (Spark)"):
+        spark = get_session("grocery-segment")
+        result = jobs.segment_job(spark, ctx.lake.uri(), as_of, ctx.spec.models.rfm)
+    segments = result["segments"]
+    top = ", ".join(f"{name} {count:,}" for name, count in list(segments.items())[:3])
+    return StageResult(
+        f"{result['customers']:,} customers in {len(segments)} segments as of {as_of} ({top}, ...)",
+        {"run_date": as_of.isoformat(), **result},
+    )

@@ -1,0 +1,97 @@
+"""End to end at a small scale: extract, load, transform, then segment, recommend and publish."""
+
+from __future__ import annotations
+
+import pytest
+from pipeline_support import make_context
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]')")
+pytest.importorskip("dbt.cli.main", reason="dbt is not installed (pip install -e '.[dbt]')")
+
+pytestmark = pytest.mark.timeout(1200)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    from grocery.cli import run_stages
+
+    ctx = make_context(
+        tmp_path_factory.mktemp("spark-e2e") / "home", **{"source.scale": 0.01, "source.seed": 11}
+    )
+    results = run_stages(ctx, ["extract", "load", "transform", "segment", "recommend", "publish"])
+    yield ctx, results
+    ctx.close()
+
+
+def one(ctx, sql: str):
+    return next(iter(ctx.warehouse.query(sql)[0].values()))
+
+
+def test_every_customer_has_one_segment_row_and_buyers_without_dates_are_marked(published):
+    ctx, results = published
+    customers = ctx.warehouse.count("core", "dim_customers")
+    assert ctx.warehouse.count("marts", "mart_customer_segments") == customers
+    never_bought = one(
+        ctx,
+        "select count(*) from core.dim_customers where customer_id not in (select customer_id from core.fct_sales)",
+    )
+    assert ctx.warehouse.count("marts", "mart_customer_segments", "segment = 'No purchases'") == never_bought
+    assert one(ctx, "select sum(customer_count) from marts.mart_segment_summary") == customers
+    # Frequency and monetary agree with the dbt mart over the same fact.
+    assert (
+        one(
+            ctx,
+            """
+        select count(*) from marts.mart_customer_segments s join marts.mart_customer_behavior b using (customer_id)
+        where s.frequency <> b.order_count or abs(s.monetary - b.total_spent) > 0.01
+    """,
+        )
+        == 0
+    )
+    assert (
+        results["segment"]["run_date"] == one(ctx, "select max(sales_date) from core.fct_sales").isoformat()
+    )
+
+
+def test_every_customer_gets_top_n_new_products_and_fallbacks_are_marked(published):
+    ctx, _ = published
+    top_n = ctx.spec.models.als.top_n
+    customers = ctx.warehouse.count("core", "dim_customers")
+    assert ctx.warehouse.count("marts", "mart_recommend") == customers * top_n
+    assert one(ctx, "select count(*) from marts.mart_recommend where product_name is null") == 0
+    already_bought = one(
+        ctx,
+        """
+        select count(*) from marts.mart_recommend r
+        join (select distinct customer_id, product_id from core.fct_sales) f using (customer_id, product_id)
+        where not r.is_fallback
+    """,
+    )
+    assert already_bought == 0
+    unscored = one(
+        ctx,
+        "select count(distinct customer_id) from core.dim_customers where customer_id not in (select customer_id from core.fct_sales)",
+    )
+    assert (
+        one(ctx, "select count(distinct customer_id) from marts.mart_recommend where is_fallback") == unscored
+    )
+
+
+def test_metrics_compare_als_with_popularity_and_the_export_is_made_once(published):
+    from grocery.spark.export import ensure_export, read_marker
+
+    ctx, _results = published
+    rows = ctx.warehouse.query(
+        "select model, k, precision_at_k, recall_at_k, ndcg_at_k, coverage from analytics.recommendation_metrics order by model, k"
+    )
+    assert {(r["model"], r["k"]) for r in rows} == {
+        ("als", 5),
+        ("als", 10),
+        ("popularity", 5),
+        ("popularity", 10),
+    }
+    at_10 = {r["model"]: r for r in rows if r["k"] == 10}
+    assert at_10["als"]["precision_at_k"] > at_10["popularity"]["precision_at_k"]
+    assert at_10["als"]["coverage"] > at_10["popularity"]["coverage"]
+    before = read_marker(ctx)
+    assert ensure_export(ctx) == before  # same warehouse state: nothing exported again

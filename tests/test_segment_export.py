@@ -1,0 +1,72 @@
+"""The export of core.fct_sales for the Spark stages: made once per warehouse state; and publish's guards."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from pipeline_support import make_context
+
+from grocery.errors import StageError
+from grocery.interval import DataInterval
+from grocery.spark.export import EXPORT_DIR, ensure_export, run_date
+
+
+def _fact(ctx, rows: list[tuple]) -> None:
+    con = ctx.warehouse.con
+    con.execute(
+        "create or replace table core.fct_sales (sales_id bigint, sales_date date, customer_id bigint, net_revenue double)"
+    )
+    con.executemany("insert into core.fct_sales values (?, ?, ?, ?)", rows)
+
+
+def test_export_is_made_once_per_state_of_the_fact(tmp_path):
+    ctx = make_context(tmp_path / "home")
+    _fact(ctx, [(1, date(2018, 1, 2), 7, 3.0), (2, date(2018, 1, 5), 8, 4.0)])
+    first = ensure_export(ctx)
+    assert ctx.lake.files(EXPORT_DIR, ".parquet")
+    assert first["state"]["row_count"] == 2
+    assert ensure_export(ctx) == first  # same state: the files are reused
+    assert run_date(ctx, first) == date(2018, 1, 5)  # an open interval ends with the last sale
+
+    ctx.warehouse.con.execute("insert into core.fct_sales values (3, date '2018-01-06', 7, 1.0)")
+    second = ensure_export(ctx)
+    assert second["state"]["row_count"] == 3 and second["state"] != first["state"]
+    assert run_date(
+        make_context(tmp_path / "home", interval=DataInterval.day(date(2018, 1, 3))), second
+    ) == date(2018, 1, 3)
+    ctx.close()
+
+
+def test_export_without_a_fact_says_to_run_transform(tmp_path):
+    ctx = make_context(tmp_path / "home")
+    with pytest.raises(StageError, match="transform"):
+        ensure_export(ctx)
+    ctx.close()
+
+
+def test_publish_without_spark_outputs_says_which_are_missing(tmp_path):
+    from grocery.publish import load_analytics
+
+    ctx = make_context(tmp_path / "home")
+    _fact(ctx, [(1, date(2018, 1, 2), 7, 3.0)])
+    ensure_export(ctx)
+    with pytest.raises(
+        StageError, match="customer_rfm, recommendations, popular_products, recommendation_metrics"
+    ):
+        load_analytics(ctx)
+    ctx.close()
+
+
+def test_load_table_replaces_an_analytics_table_from_parquet(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ctx = make_context(tmp_path / "home")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for rows in ([1, 2, 3], [4]):
+        pq.write_table(pa.table({"customer_id": rows}), folder / "part-0.parquet")
+        ctx.warehouse.load_table("analytics", "customer_rfm", f"file://{folder}/*.parquet")
+        assert ctx.warehouse.count("analytics", "customer_rfm") == len(rows)
+    ctx.close()
