@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import fsspec
 
@@ -47,8 +48,15 @@ class Lake:
         self.protocol, _, rest = uri.partition("://")
         if self.protocol not in ("file", "gs"):
             raise ValueError(f"lake URI must start with file:// or gs://, got {uri!r}")
-        self.root = rest.rstrip("/")
-        self.fs = fsspec.filesystem(self.protocol, **(storage_options or {}))
+        # Path.as_uri() percent-encodes characters such as "=": a file URI names the decoded path.
+        self.root = (unquote(rest) if self.protocol == "file" else rest).rstrip("/")
+        options = dict(storage_options or {})
+        if self.protocol == "gs":
+            # Endpoint and credentials from the environment (grocery.cloud): Google's by default.
+            from grocery.cloud import gcs_storage_options
+
+            options = {**gcs_storage_options(), **options}
+        self.fs = fsspec.filesystem(self.protocol, **options)
         if self.is_local:
             Path(self.root).mkdir(parents=True, exist_ok=True)
 
