@@ -10,9 +10,7 @@ own module.
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 from grocery.context import Context
 from grocery.errors import StageError
@@ -55,43 +53,13 @@ def load_analytics(ctx: Context) -> dict[str, int]:
 
 
 def build_marts(ctx: Context) -> dict[str, int]:
-    """`dbt build --selector analytics`, with the transform stage's dbt plumbing; StageError on failure."""
-    from dbt.cli.main import dbtRunner
-
+    """`dbt build --selector analytics` (unit tests included) through the transform stage's runner."""
     from grocery import transform
 
-    target, env = ctx.warehouse.dbt_target()
-    ctx.close()  # dbt opens the warehouse itself
-    work = (Path(ctx.home) / "dbt").resolve()
-    log_level = os.environ.get(transform.LOG_LEVEL_ENV, "none")
-    args = transform.build_args(
-        target, ctx.interval, transform.project_dir(), work, log_level, unit_tests=True
+    done = transform.dbt_build(
+        ctx, extra_args=["--selector", DBT_SELECTOR], unit_tests=True, label="dbt build of the analytics marts"
     )
-    args += ["--selector", DBT_SELECTOR]
-    with transform._environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
-        try:
-            outcome = dbtRunner(callbacks=[transform._progress_callback(ctx)]).invoke(args)
-        finally:
-            transform._release_duckdb()
-    if outcome.result is None or not hasattr(outcome.result, "results"):
-        raise StageError(
-            f"dbt build of the analytics marts failed before running anything: {transform._one_line(outcome.exception)}",
-            hint=f"see {work / 'logs' / 'dbt.log'}",
-        )
-    results = outcome.result.results
-    failed = [r for r in results if transform._status(r) in transform._FAILED]
-    if failed or not outcome.success:
-        named = "; ".join(transform._describe_failure(r) for r in failed[:5]) or transform._one_line(
-            outcome.exception
-        )
-        raise StageError(
-            f"dbt build of the analytics marts failed: {named}", hint=f"see {work / 'logs' / 'dbt.log'}"
-        )
-
-    def count(kind: str) -> int:
-        return sum(1 for r in results if str(getattr(r.node.resource_type, "value", "")) == kind)
-
-    return {"models": count("model"), "tests": count("test"), "unit_tests": count("unit_test")}
+    return {"models": done.models, "tests": done.tests, "unit_tests": done.unit_tests}
 
 
 def run(ctx: Context) -> StageResult:
