@@ -42,3 +42,12 @@ def real_dims() -> Path:
         pytest.skip(f"real Kaggle dimension files not found in {REAL_DIMS}")
     return REAL_DIMS
 
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Collect garbage before pytest's summary, so clients closed by their finalizers (py4j, aiohttp)
+    say so now rather than after the summary line; py4j's goodbye lines are quieted."""
+    import gc
+    import logging
+
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    gc.collect()

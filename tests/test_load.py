@@ -215,7 +215,9 @@ def test_quarantine_parquet_has_the_warehouse_column_types(tmp_path: Path, deliv
     _append(delivery / "sales.csv", "900001,1,2,3", "900002,1,2,3,4,1.5,0.0,,X")
     home = tmp_path / "home"
     _extract_and_load(home, delivery)
-    schema = duckdb.sql(f"describe select * from '{home}/lake/quarantine/sales/ingest_date=2018-05-09/*.parquet'").fetchall()
+    schema = duckdb.sql(
+        f"describe select * from '{home}/lake/quarantine/sales/ingest_date=2018-05-09/*.parquet'"
+    ).fetchall()
     types = {row[0]: row[1] for row in schema}
     assert types["line_number"] == "BIGINT"
     assert types["ingest_date"] == "DATE"

@@ -5,6 +5,8 @@
     grocery extract|load|transform...  one stage (one command per registered stage)
     grocery generate OUT               write generated files without running anything
     grocery config                     print the effective pipeline spec
+    grocery dashboard [--open|--serve] render the dashboard page from the marts (printed by `run` too)
+    grocery crd [-o FILE]              print the GroceryPipeline CRD generated from the spec
 
 Errors the pipeline expects (bad input, bad config, a failed dbt test) print one line and exit 1;
 `--debug` shows the traceback instead.
@@ -112,6 +114,10 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
             seconds = time.perf_counter() - started
             results[stage.name] = {"summary": result.summary, "seconds": round(seconds, 2), **result.metrics}
             ctx.progress.info(f"  {result.summary} [dim]({seconds:.1f}s)[/dim]")
+        if "publish" in results:
+            # The dashboard is publish's last part: the page shows the marts publish has just built.
+            results["publish"]["dashboard"] = _render_dashboard(ctx)
+            ctx.progress.info(f"  dashboard: {results['publish']['dashboard']}")
     finally:
         ctx.close()
     if as_json:
@@ -130,11 +136,54 @@ def run(
     try:
         ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
         names = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
-        run_stages(ctx, names, as_json)
+        results = run_stages(ctx, names, as_json)
+        dashboard = results.get("publish", {}).get("dashboard")
+        if dashboard is None and "transform" in results:
+            dashboard = _render_dashboard(ctx)
         if not as_json and (names is None or "transform" in names):
             show_answers(ctx)
+        if dashboard and not as_json:
+            out.print(f"dashboard: {dashboard}", highlight=False)
     except GroceryError as exc:
         _fail(exc, debug)
+
+
+def _render_dashboard(ctx: Context, output: Path | None = None) -> str:
+    """Render the dashboard from the marts; returns where it was written."""
+    from grocery import dashboard
+
+    try:
+        return dashboard.render(ctx, output)
+    finally:
+        ctx.close()
+
+
+@app.command("dashboard")
+def show_dashboard(
+    home: Home = DEFAULT_HOME, config: Config = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the page here (default: the lake's dashboard/index.html).")] = None,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in the web browser.")] = False,
+    serve_page: Annotated[bool, typer.Option("--serve", help="Serve the page on 127.0.0.1 until Ctrl+C.")] = False,
+    port: Annotated[int, typer.Option("--port", help="Port for --serve (0: any free port).")] = 8050,
+    debug: Debug = False,
+) -> None:  # fmt: skip
+    """Render the dashboard: one self-contained HTML page from the marts (DuckDB or BigQuery)."""
+    try:
+        ctx = Context(spec=load_spec(config), home=home)
+        if output is None and (open_page or serve_page) and not ctx.lake.is_local:
+            output = home / "dashboard" / "index.html"  # a browser needs a local copy of a GCS page
+        where = _render_dashboard(ctx, output)
+    except GroceryError as exc:
+        _fail(exc, debug)
+    out.print(f"dashboard: {where}", highlight=False)
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(Path(where).resolve().as_uri())
+    if serve_page:
+        from grocery.dashboard.serve import serve
+
+        serve(Path(where), port, announce=lambda line: out.print(line, highlight=False))
 
 
 def _stage_command(stage: registry.Stage) -> None:
@@ -194,6 +243,26 @@ def benchmark_elt(
     out.print(elt.report(elt.measure(workdir.resolve(), scale, seed)), highlight=False)
 
 
+@benchmark_app.command("spark")
+def benchmark_spark(
+    scale: Annotated[float, typer.Option(help="Dataset size; 1 = the real 6.76 M sales.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 42,
+    workdir: Annotated[Path, typer.Option(help="Where data and runs go (data is reused).")] = Path(".bench"),
+    input_dir: Annotated[
+        Path | None, typer.Option("--input", help="Use these seven CSV files instead of generating.")
+    ] = None,
+) -> None:
+    """segment + recommend (Spark) against the C++ implicit library's ALS fit + top-N, peak memory, precision."""
+    from grocery.benchmarks import spark
+
+    out.print(
+        spark.report(
+            spark.measure(workdir.resolve(), scale, seed, input_dir.resolve() if input_dir else None)
+        ),
+        highlight=False,
+    )
+
+
 @app.command("config")
 def show_config(config: Config = None, debug: Debug = False) -> None:
     """Print the effective pipeline spec (defaults merged with grocery.yaml) as YAML."""
@@ -204,15 +273,61 @@ def show_config(config: Config = None, debug: Debug = False) -> None:
     out.print(yaml.safe_dump(spec.model_dump(mode="json", by_alias=True), sort_keys=False), highlight=False)
 
 
+@app.command("crd")
+def show_crd(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the GroceryPipeline CustomResourceDefinition, generated from the pipeline spec."""
+    from grocery.operator.crd import render_crd
+
+    text = render_crd()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+
+
+@app.command("deploy")
+def deploy_release(
+    env: Annotated[str, typer.Option("--env", help="Environment: dev (prod belongs to Argo CD).")],
+    image_tag: Annotated[str | None, typer.Option("--image-tag", help="Tag of every project image.")] = None,
+    values: Annotated[list[Path] | None, typer.Option("--values", "-f", help="Extra values file.")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="key.path=value (repeatable).")] = None,
+    chart: Annotated[Path | None, typer.Option("--chart", help="Chart folder (default: charts/...).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the rendered manifests.")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the release is ready.")] = True,
+    timeout: Annotated[str, typer.Option("--timeout", help="Helm timeout, e.g. 10m.")] = "10m",
+    kube_context: Annotated[str | None, typer.Option("--kube-context", help="kubeconfig context.")] = None,
+    debug: Debug = False,
+) -> None:
+    """Install or upgrade the Helm release (helm upgrade --install --atomic); --dry-run only renders."""
+    from grocery import deploy
+
+    try:
+        p = deploy.plan(env, image_tag=image_tag, values_files=values or (), sets=sets or (), chart=chart)
+        if dry_run:
+            typer.echo(deploy.render(p), nl=False)
+            return
+        result = deploy.upgrade(p, wait=wait, timeout=timeout, kubecontext=kube_context)
+    except GroceryError as exc:
+        _fail(exc, debug)
+    err.print(
+        f"release {result['release']} in {result['namespace']}: revision {result['revision']}, {result['status']}",
+        highlight=False,
+    )
+
+
 def _rich_table(title: str, rows: list[dict], money: set[str]) -> RichTable:
     table = RichTable(title=title, title_justify="left", title_style="bold")
     if not rows:
         table.add_column("(no rows)")
         return table
-    for name in rows[0]:
-        table.add_column(
-            name.replace("_", " "), justify="right" if name in money or name in ("units", "rank") else "left"
-        )
+    for name, value in rows[0].items():
+        numeric = isinstance(value, int | float) and not name.endswith("_id")
+        table.add_column(name.replace("_", " "), justify="right" if numeric else "left")
     for row in rows:
         table.add_row(*(_fmt(v, k in money) for k, v in row.items()))
     return table

@@ -179,7 +179,10 @@ class PipelineSpec(Model):
         pattern=r"^(file|gs)://.+",
         description="Lake URI, file:///path or gs://bucket/prefix; default: <home>/lake.",
     )
-    warehouse: WarehouseSpec = Field(default_factory=DuckDBWarehouseSpec)
+    warehouse: WarehouseSpec = Field(
+        default_factory=DuckDBWarehouseSpec,
+        description="Where the tables live: kind duckdb (a local file) or bigquery.",
+    )
     schedule: str | None = Field(
         "@daily", description="Cron expression or Airflow preset; null: only on request."
     )

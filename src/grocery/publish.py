@@ -57,7 +57,10 @@ def build_marts(ctx: Context) -> dict[str, int]:
     from grocery import transform
 
     done = transform.dbt_build(
-        ctx, extra_args=["--selector", DBT_SELECTOR], unit_tests=True, label="dbt build of the analytics marts"
+        ctx,
+        extra_args=["--selector", DBT_SELECTOR],
+        unit_tests=True,
+        label="dbt build of the analytics marts",
     )
     return {"models": done.models, "tests": done.tests, "unit_tests": done.unit_tests}
 

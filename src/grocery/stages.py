@@ -81,6 +81,38 @@ STAGES: tuple[Stage, ...] = (
         entry="grocery.transform:run",
         resources=StageResources(cpu="1", memory="2Gi"),
     ),
+    Stage(
+        "segment",
+        "Spark RFM: recency, frequency and monetary scores and a named segment for every customer.",
+        reads=("warehouse:core", "exports/fct_sales/"),
+        writes=("exports/fct_sales/", "analytics/customer_rfm/"),
+        engine="spark",
+        entry="grocery.segment:run",
+        resources=StageResources(cpu="2", memory="6Gi"),
+    ),
+    Stage(
+        "recommend",
+        "Spark ALS on purchase history: top-N per customer, evaluated on a holdout against popularity.",
+        reads=("warehouse:core", "exports/fct_sales/"),
+        writes=(
+            "exports/fct_sales/",
+            "analytics/recommendations/",
+            "analytics/popular_products/",
+            "analytics/recommendation_metrics/",
+        ),
+        engine="spark",
+        entry="grocery.recommend:run",
+        resources=StageResources(cpu="2", memory="6Gi"),
+    ),
+    Stage(
+        "publish",
+        "Load the Spark outputs into analytics and build the marts over them (dbt), with their tests.",
+        reads=("analytics/",),
+        writes=("warehouse:analytics", "warehouse:marts"),
+        engine="dbt",
+        entry="grocery.publish:run",
+        resources=StageResources(cpu="1", memory="2Gi"),
+    ),
 )
 
 BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}

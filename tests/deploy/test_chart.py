@@ -532,16 +532,28 @@ def test_airflow_collects_the_operators_pipeline_configmaps(chart):
     config_ns = values["operator"]["configNamespace"]
     bundles = json.loads(overlay["config"]["dag_processor"]["dag_bundle_config_list"])
     pipelines_bundle = next(b for b in bundles if b["name"] == "grocery-pipelines")
-    for collector in (overlay["dagProcessor"]["extraContainers"][0], overlay["workers"]["extraInitContainers"][0]):
+    for collector in (
+        overlay["dagProcessor"]["extraContainers"][0],
+        overlay["workers"]["extraInitContainers"][0],
+    ):
         env = {e["name"]: e["value"] for e in collector["env"]}
         assert env["LABEL"] == CONFIG_LABEL and env["LABEL_VALUE"] == "true"
         assert env["NAMESPACE"] == config_ns
         assert env["FOLDER"] == pipelines_bundle["kwargs"]["path"]
     assert overlay["workers"]["extraInitContainers"][0]["env"][-1] == {"name": "METHOD", "value": "LIST"}
     objects = render(chart)
-    (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"].endswith("pipeline-config-reader")]
+    (role,) = [
+        o for o in objects if o["kind"] == "Role" and o["metadata"]["name"].endswith("pipeline-config-reader")
+    ]
     assert role["metadata"]["namespace"] == config_ns
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]
-    (binding,) = [o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["name"] == role["metadata"]["name"]]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+    ]
+    (binding,) = [
+        o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["name"] == role["metadata"]["name"]
+    ]
     readers = {(s["name"], s["namespace"]) for s in binding["subjects"]}
-    assert {(overlay["dagProcessor"]["serviceAccount"]["name"], "airflow"), ("airflow-worker", "airflow")} <= readers
+    assert {
+        (overlay["dagProcessor"]["serviceAccount"]["name"], "airflow"),
+        ("airflow-worker", "airflow"),
+    } <= readers

@@ -62,6 +62,14 @@ class Warehouse(ABC):
     def export_table(self, relation: str, lake_uri: str) -> None:
         """Write a table (e.g. core.fct_sales) to a lake folder as Parquet."""
 
+    def load_table(self, schema: str, name: str, parquet_uri: str) -> None:
+        """Replace a whole table with the rows of Parquet files in the lake (a file or a glob).
+
+        Used by `publish` for the Spark outputs (`analytics.<table>`); readers see the old table or
+        the new one, never a part. Adapters that publish Spark outputs implement it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot load {schema}.{name} from Parquet yet")
+
     @abstractmethod
     def relation(self, schema: str, name: str) -> str:
         """The quoted, fully qualified name of a table in one of the SCHEMAS."""

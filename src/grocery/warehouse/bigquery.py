@@ -17,6 +17,7 @@ decorators; see `replace_ingest`.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -219,12 +220,18 @@ class BigQueryWarehouse(Warehouse):
         credentials: Credentials | None = None,
         **options: Any,
     ) -> BigQueryWarehouse:
-        """The adapter a spec describes; `client` (tests) replaces the lazily created one."""
+        """The adapter a spec describes; `client` (tests) replaces the lazily created one.
+
+        With no `api_endpoint` in the spec, `GROCERY_BQ_API_ENDPOINT` may name one (grocery.cloud),
+        so the same spec reaches BigQuery or an emulator.
+        """
+        from grocery.cloud import bigquery_api_endpoint
+
         return cls(
             spec.project,
             location=spec.location,
             dataset_prefix=spec.dataset_prefix,
-            api_endpoint=spec.api_endpoint,
+            api_endpoint=spec.api_endpoint or bigquery_api_endpoint(),
             client=client,
             credentials=credentials,
             **options,
@@ -432,6 +439,48 @@ class BigQueryWarehouse(Warehouse):
         """Write a table to `<lake_uri>/part-*.parquet`, replacing files of the same names."""
         self._wait(self._query_job(export_sql(relation, lake_uri)), f"export {relation} to {lake_uri}")
 
+    def load_table(self, schema: str, name: str, parquet_uri: str) -> None:
+        """Replace a whole table with Parquet files in the lake (e.g. `gs://.../*.parquet`): one load job.
+
+        The columns are the files' own Parquet schema, read from the lake, then the Hive partition
+        keys of the folder (`analytics/customer_rfm/run_date=D/` gives a DATE column `run_date`), as
+        DuckDB's `read_parquet` reads the same files, so both warehouses hold the same table. The table
+        is created with them first when missing: BigQuery could create it from the load job, but the
+        emulator cannot, and creating it beforehand gives the same table on both. The WRITE_TRUNCATE
+        load then swaps rows and schema at once, so a reader sees the old table or the new one.
+        """
+        fields = parquet_schema_fields(parquet_uri)
+        prefix, keys = hive_partition_keys(parquet_uri)
+        partition_fields = [bigquery.SchemaField(key, kind) for key, kind in keys]
+        table_id = self.table_id(schema, name)
+        try:
+            if not self._datasets_ready:
+                self.ensure_datasets()
+            self.client.create_table(
+                bigquery.Table(table_id, schema=fields + partition_fields),
+                exists_ok=True,
+                retry=self.retry,
+                timeout=self.timeout,
+            )
+            config = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
+                schema=fields,  # the files' columns; the load adds the Hive partition keys after them
+            )
+            if keys:
+                options = bigquery.HivePartitioningOptions()
+                options.mode = "AUTO"
+                options.source_uri_prefix = prefix
+                config.hive_partitioning = options
+            job = self._load(parquet_uri, table_id, config)
+        except GoogleAPIError as exc:
+            raise StageError(
+                f"BigQuery refused the load of {schema}.{name}: {_one_line(exc)}",
+                hint=f"check the datasets of {self.project} and the service account's roles, then run it again",
+            ) from exc
+        self._wait(job, f"load {schema}.{name} from {parquet_uri}")
+
     def dbt_target(self) -> tuple[str, dict[str, str]]:
         env = {
             "GROCERY_BQ_PROJECT": self.project,
@@ -447,6 +496,74 @@ class BigQueryWarehouse(Warehouse):
                 "GROCERY_BQ_JOB_RETRIES": "0",
             }
         return "bigquery", env
+
+
+def _arrow_to_bigquery(name: str, arrow_type: Any, mode: str = "NULLABLE") -> bigquery.SchemaField:
+    """The BigQuery column of a Parquet (Arrow) column; timestamps without a zone are UTC, as in BQ_TYPES."""
+    import pyarrow as pa
+
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return _arrow_to_bigquery(name, arrow_type.value_type, mode="REPEATED")
+    checks = (
+        (pa.types.is_boolean, "BOOL"),
+        (pa.types.is_integer, "INT64"),
+        (pa.types.is_floating, "FLOAT64"),
+        (pa.types.is_string, "STRING"),
+        (pa.types.is_large_string, "STRING"),
+        (pa.types.is_date, "DATE"),
+        (pa.types.is_timestamp, "TIMESTAMP"),
+        (pa.types.is_binary, "BYTES"),
+    )
+    for check, bq_type in checks:
+        if check(arrow_type):
+            return bigquery.SchemaField(name, bq_type, mode=mode)
+    if pa.types.is_decimal(arrow_type):
+        small = arrow_type.precision - arrow_type.scale <= 29 and arrow_type.scale <= 9
+        return bigquery.SchemaField(name, "NUMERIC" if small else "BIGNUMERIC", mode=mode)
+    raise StageError(f"column {name} has the Parquet type {arrow_type}, which the BigQuery load does not map")
+
+
+_HIVE_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
+
+
+def hive_partition_keys(uri: str) -> tuple[str, list[tuple[str, str]]]:
+    """The source URI prefix and the (name, BigQuery type) of each `name=value` folder in a file URI.
+
+    Types are inferred the way BigQuery's AUTO mode and DuckDB do it: a YYYY-MM-DD value is a DATE,
+    digits an INT64, anything else a STRING.
+    """
+    head, _, _ = uri.rpartition("/")
+    parts = head.split("/")
+    keys: list[tuple[str, str]] = []
+    first = None
+    for i, part in enumerate(parts):
+        m = _HIVE_SEGMENT.match(part)
+        if m is None or "://" in part:
+            continue
+        first = i if first is None else first
+        value = m.group(2)
+        kind = (
+            "DATE" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else "INT64" if value.isdigit() else "STRING"
+        )
+        keys.append((m.group(1), kind))
+    prefix = "/".join(parts[:first]) + "/" if first is not None else ""
+    return prefix, keys
+
+
+def parquet_schema_fields(parquet_uri: str) -> list[bigquery.SchemaField]:
+    """BigQuery columns of Parquet files in the lake (a file or a glob), read from the first file's footer."""
+    import fsspec
+    import pyarrow.parquet as pq
+
+    from grocery.cloud import gcs_storage_options
+
+    options = gcs_storage_options() if parquet_uri.startswith("gs://") else {}
+    files = fsspec.open_files(parquet_uri, "rb", **options)
+    if not files:
+        raise StageError(f"no Parquet files match {parquet_uri}", hint="run the stage that writes them first")
+    with files[0] as f:
+        schema = pq.read_schema(f)
+    return [_arrow_to_bigquery(field.name, field.type) for field in schema]
 
 
 def _describe(load: IngestLoad) -> str:

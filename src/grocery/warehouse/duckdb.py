@@ -79,5 +79,12 @@ class DuckDBWarehouse(Warehouse):
             f"copy (select * from {relation}) to '{target / 'part-0.parquet'}' (format parquet, compression zstd)"
         )
 
+    def load_table(self, schema: str, name: str, parquet_uri: str) -> None:
+        """Replace the table in one statement: `create or replace` swaps it atomically."""
+        self.con.execute(
+            f"create or replace table {self.relation(schema, name)} as select * from read_parquet(?)",
+            [_local(parquet_uri)],
+        )
+
     def dbt_target(self) -> tuple[str, dict[str, str]]:
         return "duckdb", {"GROCERY_DUCKDB_PATH": str(self.path)}
