@@ -137,9 +137,8 @@ def run(
         ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
         names = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
         results = run_stages(ctx, names, as_json)
+        # The dashboard is publish's: a run of some stages only (a benchmark, a backfill) renders none.
         dashboard = results.get("publish", {}).get("dashboard")
-        if dashboard is None and "transform" in results:
-            dashboard = _render_dashboard(ctx)
         if not as_json and (names is None or "transform" in names):
             show_answers(ctx)
         if dashboard and not as_json:
