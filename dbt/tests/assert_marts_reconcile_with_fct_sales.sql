@@ -1,37 +1,7 @@
 -- Every mart adds up to the fact: a join that multiplied (or lost) sale lines would show here.
-with
-
-fct_sales as (
-    select count(*) as line_count, coalesce(sum(net_revenue), 0) as net_revenue
-    from {{ ref('fct_sales') }}
-),
-
-marts as (
-    select 'mart_sales_summary' as mart, sum(line_count) as line_count, sum(net_revenue) as net_revenue
-    from {{ ref('mart_sales_summary') }}
-    union all
-    select 'mart_city_revenue', sum(line_count), sum(net_revenue)
-    from {{ ref('mart_city_revenue') }}
-    union all
-    select 'mart_customer_behavior', sum(line_count), sum(total_spent)
-    from {{ ref('mart_customer_behavior') }}
-    union all
-    select 'mart_employee_performance', sum(line_count), sum(total_revenue)
-    from {{ ref('mart_employee_performance') }}
-),
-
-final as (
-    select
-        marts.mart,
-        marts.line_count,
-        fct_sales.line_count as fct_line_count,
-        marts.net_revenue,
-        fct_sales.net_revenue as fct_net_revenue
-    from marts
-    cross join fct_sales
-    where coalesce(marts.line_count, 0) != fct_sales.line_count
-        or abs(coalesce(marts.net_revenue, 0) - fct_sales.net_revenue)
-            > greatest(0.01, 1e-9 * abs(fct_sales.net_revenue))
-)
-
-select * from final
+{{ marts_reconcile_with_fct_sales([
+    ['mart_sales_summary', 'net_revenue'],
+    ['mart_city_revenue', 'net_revenue'],
+    ['mart_customer_behavior', 'total_spent'],
+    ['mart_employee_performance', 'total_revenue'],
+]) }}
