@@ -45,9 +45,12 @@ def real_dims() -> Path:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Collect garbage before pytest's summary, so clients closed by their finalizers (py4j, aiohttp)
-    say so now rather than after the summary line; py4j's goodbye lines are quieted."""
+    say so now rather than after the summary line; quiet what could only come after it."""
     import gc
     import logging
 
     logging.getLogger("py4j").setLevel(logging.WARNING)
     gc.collect()
+    # What is left is collected at interpreter exit: asyncio's "Unclosed client session" about
+    # aiohttp sessions of finished tests (gcsfs, kopf) says nothing about the results.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
