@@ -6,6 +6,7 @@ import hashlib
 from datetime import date
 from pathlib import Path
 
+import pytest
 from pipeline_support import make_context
 
 from grocery import extract
@@ -59,3 +60,17 @@ def test_row_counts_ignore_blank_lines_and_a_missing_final_newline(tmp_path: Pat
     size, _, rows = extract.copy_and_measure(src, tmp_path / "y.csv")
     assert (size, rows) == (src.stat().st_size, 3)
     assert (tmp_path / "y.csv").read_bytes() == src.read_bytes()
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8 << 20])
+def test_row_counts_do_not_depend_on_where_the_reads_split_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # Blank lines (LF and CRLF) that straddle two reads are counted once, whatever the read size.
+    src = tmp_path / "x.csv"
+    data = b"a,b\n1,2\r\n\r\n\n\r\n3,4\n\n\n\n5,6\r\n\r\n"
+    src.write_bytes(data)
+    monkeypatch.setattr(extract, "_CHUNK", chunk)
+    size, digest, rows = extract.copy_and_measure(src, tmp_path / "y.csv")
+    assert (size, digest, rows) == (len(data), hashlib.sha256(data).hexdigest(), 3)
+    assert (tmp_path / "y.csv").read_bytes() == data

@@ -5,7 +5,7 @@
     partitions. With both null, the table is rebuilt from everything, so running twice gives the
     same table. The model itself selects the interval's rows with in_sales_interval().
 -#}
-{% macro incremental_by_sales_date(cluster_by) -%}
+{% macro incremental_by_sales_date(cluster_by=none) -%}
     {%- set is_bigquery = target.type == 'bigquery' -%}
     {{ config(
         materialized='incremental',
@@ -14,7 +14,7 @@
         unique_key=(none if is_bigquery else 'sales_date'),
         partition_by=({'field': 'sales_date', 'data_type': 'date', 'granularity': 'day'} if is_bigquery else none),
         partitions=(sales_interval_partitions() if is_bigquery else none),
-        cluster_by=([cluster_by] if is_bigquery else none),
+        cluster_by=([cluster_by] if is_bigquery and cluster_by else none),
         on_schema_change='fail',
     ) }}
 {%- endmacro %}

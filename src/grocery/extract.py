@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-import numpy as np
 
 from grocery import lake as layout
 from grocery.context import Context
@@ -28,7 +27,6 @@ from grocery.tables import SALES
 
 _CHUNK = 8 << 20
 _BLANK_LINE = re.compile(rb"\n(?=\r?\n)")
-_NEWLINE = ord("\n")
 
 
 @dataclass(frozen=True)
@@ -50,26 +48,39 @@ def raw_dir(table: str, day: date) -> str:
 
 
 def copy_and_measure(src: Path, dst: Path) -> tuple[int, str, int]:
-    """Copy a file, returning (bytes, sha256, records) from the same single read."""
+    """Copy a file, returning (bytes, sha256, records) from the same single read.
+
+    The digest runs in a second thread while this one counts and writes (hashlib releases the GIL
+    on large buffers), so the copy costs about as long as hashing alone.
+    """
     digest = hashlib.sha256()
     size = newlines = blanks = 0
-    tail = b""
-    last = b""
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
+    tail = b""  # the last two bytes seen: a blank line may straddle two chunks
+    with open(src, "rb") as fin, open(dst, "wb") as fout, ThreadPoolExecutor(max_workers=1) as hasher:
+        hashed = None
         while chunk := fin.read(_CHUNK):
+            if hashed is not None:
+                hashed.result()
+            hashed = hasher.submit(digest.update, chunk)
             fout.write(chunk)
-            digest.update(chunk)
             size += len(chunk)
-            newlines += int(np.count_nonzero(np.frombuffer(chunk, np.uint8) == _NEWLINE))
+            newlines += chunk.count(b"\n")
             window = tail + chunk
             if b"\n\n" in window or b"\n\r\n" in window:
-                # Matches starting inside the carried-over tail were counted with the previous chunk.
-                blanks += sum(1 for m in _BLANK_LINE.finditer(window) if m.start() >= len(tail))
+                blanks += sum(
+                    1 for m in _BLANK_LINE.finditer(window) if _blank_end(window, m.start()) >= len(tail)
+                )
             tail = window[-2:]
-            last = chunk[-1:]
-    lines = newlines + (1 if size and last != b"\n" else 0)
+        if hashed is not None:
+            hashed.result()
+    lines = newlines + (1 if size and tail[-1:] != b"\n" else 0)
     records = max(0, lines - blanks - 1)  # the header is not a record
     return size, digest.hexdigest(), records
+
+
+def _blank_end(window: bytes, start: int) -> int:
+    """Index of the last byte of the blank line found at `start`; a match belongs to the chunk holding it."""
+    return start + (1 if window[start + 1] == ord("\n") else 2)
 
 
 def last_sales_date(sales_csv: Path) -> date | None:

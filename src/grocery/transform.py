@@ -1,8 +1,10 @@
 """The `transform` stage: `dbt build` of the project in `dbt/` against the pipeline's warehouse.
 
 Run by `grocery transform` (or `grocery run`) through the stage registry (`grocery.transform:run`).
-The data interval becomes dbt's vars `start_date`/`end_date`: with them `core.fct_sales` replaces
-exactly those sales days, without them everything is rebuilt. Models and data tests run in one
+The data interval reaches dbt as the environment variables `GROCERY_START_DATE`/`GROCERY_END_DATE`
+(not `--vars`: a change of vars makes dbt re-parse the whole project, a changed environment variable
+only the files that read it): with them the incremental models replace exactly those sales days,
+empty means everything is rebuilt. Models and data tests run in one
 `dbt build`; any failure becomes a one-line `StageError` naming the failed nodes. dbt's unit tests
 check the SQL, not the data, so as dbt recommends they run in the test suite
 (`build(ctx, unit_tests=True)`) rather than in every pipeline run. Other stages that run dbt call
@@ -16,7 +18,6 @@ another dbt project folder than the repository's `dbt/`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -52,17 +53,19 @@ def project_dir() -> Path:
     return path
 
 
-def dbt_vars(interval: DataInterval) -> dict[str, str | None]:
-    """dbt's vars for a data interval: ISO dates, or both None for everything."""
+INTERVAL_ENV = ("GROCERY_START_DATE", "GROCERY_END_DATE")
+
+
+def interval_env(interval: DataInterval) -> dict[str, str]:
+    """The environment that carries a data interval to dbt (macros/sales_interval.sql): ISO dates,
+    or both empty for everything."""
     if interval.is_everything:
-        return {"start_date": None, "end_date": None}
+        return dict.fromkeys(INTERVAL_ENV, "")
     assert interval.start and interval.end
-    return {"start_date": interval.start.isoformat(), "end_date": interval.end.isoformat()}
+    return dict(zip(INTERVAL_ENV, (interval.start.isoformat(), interval.end.isoformat()), strict=True))
 
 
-def build_args(
-    target: str, interval: DataInterval, project: Path, work: Path, log_level: str, unit_tests: bool
-) -> list[str]:
+def build_args(target: str, project: Path, work: Path, log_level: str, unit_tests: bool) -> list[str]:
     """The command line of `dbt build` for one run."""
     excluded = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
     return [
@@ -72,7 +75,6 @@ def build_args(
         "--target", target,
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
-        "--vars", json.dumps(dbt_vars(interval)),
         "--log-level", log_level,
         "--log-level-file", "info",
         "--no-use-colors",
@@ -170,11 +172,11 @@ def dbt_build(
 
     work = (Path(ctx.home) / "dbt").resolve()
     log_level = os.environ.get(LOG_LEVEL_ENV, "none")
-    args = [*build_args(target, ctx.interval, project_dir(), work, log_level, unit_tests), *extra_args]
+    args = [*build_args(target, project_dir(), work, log_level, unit_tests), *extra_args]
     hint = f"see {work / 'logs' / 'dbt.log'}"
 
     started = time.perf_counter()
-    with _environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+    with _environment({**env, **interval_env(ctx.interval), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         try:
             outcome = dbtRunner(callbacks=[_progress_callback(ctx)]).invoke(args)
         finally:

@@ -22,8 +22,10 @@ def dbt_unit_tests(ctx) -> tuple[int, list[str]]:
     target, env = ctx.warehouse.dbt_target()
     ctx.close()
     work = (ctx.home / "dbt").resolve()
-    args = transform.build_args(target, ctx.interval, transform.project_dir(), work, "none", unit_tests=True)
-    with transform._environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+    args = transform.build_args(target, transform.project_dir(), work, "none", unit_tests=True)
+    with transform._environment(
+        {**env, **transform.interval_env(ctx.interval), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    ):
         try:
             outcome = dbtRunner().invoke(["test", *args[1:], "--select", "test_type:unit"])
         finally:

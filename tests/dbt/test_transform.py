@@ -30,7 +30,8 @@ from raw_layer import CUSTOMERS, Pipeline, make_pipeline, sale
 
 from grocery.errors import StageError
 from grocery.interval import DataInterval
-from grocery.transform import build_args, dbt_vars, project_dir
+from grocery.transform import build_args, interval_env, project_dir
+from grocery.warehouse.duckdb import DuckDBWarehouse
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
@@ -254,6 +255,57 @@ def test_an_interval_run_replaces_exactly_its_days(built: tuple[Pipeline, Any], 
     assert perth == [{"total_spent": 4.0}]
 
 
+# Each incremental day-grain mart, as the aggregate of fct_sales it must equal after any run.
+DAY_GRAIN_MARTS = {
+    "mart_daily_sales": ("sales_date", "count(distinct transaction_number)"),
+    "mart_daily_category_sales": ("sales_date, category_id", "count(distinct transaction_number)"),
+    "mart_product_daily_sales": ("sales_date, product_id", "sum(quantity)"),
+    "mart_employee_daily_sales": ("sales_date, employee_id, category_id", "sum(quantity)"),
+}
+
+
+@pytest.mark.parametrize("mart", sorted(DAY_GRAIN_MARTS))
+def test_day_grain_marts_replace_their_interval_days_like_fct_sales(
+    built: tuple[Pipeline, Any], tmp_path: Path, mart: str
+) -> None:
+    # The same third delivery as above: 01-02 empties, 01-03 appears, 01-01 (outside) stays as built.
+    p = copy_of(built[0], tmp_path)
+    p.ingest(
+        "2018-01-03",
+        [
+            sale(5, None, customer=3, product=12, quantity=2, employee=2, transaction="T3"),
+            sale(6, None, customer=1, product=10, quantity=4, discount=0.125, employee=1, transaction="T4"),
+            sale(7, "2018-01-03 08:00:00", customer=4, product=11, quantity=1, employee=2, transaction="T5"),
+            sale(8, "2018-01-03 09:00:00", customer=4, product=12, quantity=2, employee=2, transaction="T5"),
+        ],
+        customers=RENAMED,
+    )
+    # Mark the day outside the interval (in a column no reconciliation test reads): an incremental
+    # run leaves it alone, a rebuild would not.
+    with DuckDBWarehouse(p.warehouse_path) as warehouse:
+        warehouse.con.execute(
+            f"update marts.{mart} set gross_revenue = -1 where sales_date = date '2018-01-01'"
+        )
+    p.transform("2018-01-02", "2018-01-03")
+    keys, measure = DAY_GRAIN_MARTS[mart]
+    counted = "order_count" if "distinct" in measure else "units"
+    got = p.query(
+        f"select {keys}, line_count, {counted} as m, net_revenue from marts.{mart} "
+        "where sales_date > date '2018-01-01' order by all"
+    )
+    expected = p.query(
+        f"select {keys}, count(*) as line_count, {measure} as m, sum(net_revenue) as net_revenue "
+        "from core.fct_sales join core.dim_products using (product_id) "
+        "where sales_date > date '2018-01-01' group by all order by all"
+    )
+    assert got == expected
+    assert {str(r["sales_date"]) for r in got} == {"2018-01-03"}  # 01-02 emptied, 01-03 added
+    untouched = p.query(
+        f"select distinct gross_revenue from marts.{mart} where sales_date = date '2018-01-01'"
+    )
+    assert untouched == [{"gross_revenue": -1}]
+
+
 def test_a_data_problem_fails_the_stage_with_one_line_naming_the_failed_tests(
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:
@@ -270,14 +322,14 @@ def test_a_data_problem_fails_the_stage_with_one_line_naming_the_failed_tests(
     assert "1 failing row" in message
 
 
-def test_dbt_vars_carry_the_interval() -> None:
-    assert dbt_vars(DataInterval.everything()) == {"start_date": None, "end_date": None}
+def test_the_interval_reaches_dbt_in_the_environment_not_in_vars() -> None:
     from datetime import date
 
+    assert interval_env(DataInterval.everything()) == {"GROCERY_START_DATE": "", "GROCERY_END_DATE": ""}
     day = DataInterval.day(date(2018, 5, 9))
-    assert dbt_vars(day) == {"start_date": "2018-05-09", "end_date": "2018-05-09"}
-    args = build_args("duckdb", day, Path("/p"), Path("/w"), "none", unit_tests=False)
-    assert args[args.index("--vars") + 1] == '{"start_date": "2018-05-09", "end_date": "2018-05-09"}'
+    assert interval_env(day) == {"GROCERY_START_DATE": "2018-05-09", "GROCERY_END_DATE": "2018-05-09"}
+    args = build_args("duckdb", Path("/p"), Path("/w"), "none", unit_tests=False)
+    assert "--vars" not in args  # a change of vars would make dbt re-parse the whole project
     assert args[args.index("--target-path") + 1] == "/w/target"
     assert "unit_test" in args
 

@@ -1,7 +1,10 @@
+{{ incremental_by_sales_date(cluster_by='category_id') }}
+
 with
 
 sales as (
     select * from {{ ref('fct_sales') }}
+    where {{ in_sales_interval('sales_date') }}
 ),
 
 products as (

@@ -1,7 +1,10 @@
+{{ incremental_by_sales_date() }}
+
 with
 
 sales as (
     select * from {{ ref('fct_sales') }}
+    where {{ in_sales_interval('sales_date') }}
 ),
 
 final as (

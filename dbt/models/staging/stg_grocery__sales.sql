@@ -1,17 +1,17 @@
--- A sale line delivered again by a later delivery replaces the earlier one. Written as an anti-join
--- rather than a window, and on the source table rather than an import CTE (DuckDB materializes a
--- CTE that a correlated subquery refers to, in full), so that a filter on sales_date downstream
--- reaches the table scan: a one-day run reads one day of sales, and one delivery costs no join.
+-- A sale line delivered again by a later delivery replaces the earlier one: a line is kept when no
+-- later delivery holds its SalesID. Written as a left join that keeps the unmatched lines rather than
+-- a `not exists` or a window: DuckDB runs it as one hash join (a full rebuild costs ~0.3 s more than
+-- a plain copy; the correlated form took 3x that), and on the source tables rather than import CTEs,
+-- so a filter on sales_date downstream reaches the table scan: a one-day run reads one day of sales.
 with
 
 latest as (
-    select * from {{ source('grocery', 'sales') }} as sales
-    where not exists (
-        select 1
-        from {{ source('grocery', 'sales') }} as later
-        where later.salesid = sales.salesid
-            and later.ingest_date > sales.ingest_date
-    )
+    select sales.*
+    from {{ source('grocery', 'sales') }} as sales
+    left join {{ source('grocery', 'sales') }} as later
+        on later.salesid = sales.salesid
+        and later.ingest_date > sales.ingest_date
+    where later.salesid is null
 ),
 
 -- Every column is renamed, even where only the case changes: the raw tables keep the Kaggle
