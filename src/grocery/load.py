@@ -43,6 +43,7 @@ from grocery.tables import (
 from grocery.warehouse import IngestLoad
 
 VALIDATION_MEMORY = "1GB"
+_REFERENCED = {ref for t in TABLES for _, ref, _ in t.foreign_keys()}
 # Formats accepted for dates besides ISO: spreadsheet exports of the published files use DD-MM-YYYY.
 _ALT_DATE_FORMAT = "%d-%m-%Y"
 
@@ -256,10 +257,11 @@ def validate_table(
         f"union all select {nulls}, cast(line as bigint), raw_line, reason, {ingest} from malformed_{table.name} "
         f"order by {LINE_NUMBER}) to {_lit(str(quarantined / 'part-0.parquet'))} (format parquet, compression zstd)"
     )
-    con.execute(
-        f"create or replace table keys_{table.name} as select {_q('t_' + table.key)} as k "
-        f"from {checked} where {REASON} is null"
-    )
+    if table.name in _REFERENCED:  # the accepted keys, for the foreign-key checks of later tables
+        con.execute(
+            f"create or replace table keys_{table.name} as select {_q('t_' + table.key)} as k "
+            f"from {checked} where {REASON} is null"
+        )
     flagged_sql = "".join(
         f", count(*) filter (where {REASON} is null and {_q('t_' + c)} is null)"
         for c in table.flagged_when_empty
