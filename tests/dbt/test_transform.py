@@ -218,12 +218,17 @@ def test_employee_and_city_marts_add_up(built: tuple[Pipeline, Any]) -> None:
 def test_running_an_interval_again_leaves_the_fact_unchanged(
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:
-    # The full build already took in 2018-01-02; running that day again must change nothing.
+    # The full build already took in 2018-01-02; running that day (and 01-01) again must change nothing.
     p = copy_of(built[0], tmp_path)
     result = p.transform("2018-01-02", "2018-01-02")
     assert result.summary.startswith("dbt build (2018-01-02): ")
     assert fact(p) == EXPECTED_FACT
     assert p.query("select count(*) as n from marts.mart_sales_summary") == [{"n": 4}]
+    # Another interval reaches dbt without forcing a full re-parse of the project (see interval_env).
+    p.transform("2018-01-01", "2018-01-01")
+    assert fact(p) == EXPECTED_FACT
+    last_invocation = (p.home / "dbt" / "logs" / "dbt.log").read_text().split("Running with dbt=")[-1]
+    assert "Unable to do partial parsing" not in last_invocation
 
 
 def test_an_interval_run_replaces_exactly_its_days(built: tuple[Pipeline, Any], tmp_path: Path) -> None:
