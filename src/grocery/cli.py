@@ -7,6 +7,7 @@
     grocery config                     print the effective pipeline spec
     grocery dashboard [--open|--serve] render the dashboard page from the marts (printed by `run` too)
     grocery crd [-o FILE]              print the GroceryPipeline CRD generated from the spec
+    grocery purge --yes                delete the pipeline's lake and warehouse layers (names them without --yes)
 
 Errors the pipeline expects (bad input, bad config, a failed dbt test) print one line and exit 1;
 `--debug` shows the traceback instead.
@@ -28,7 +29,7 @@ from rich.table import Table as RichTable
 from grocery import stages as registry
 from grocery.config import load_spec
 from grocery.context import DEFAULT_HOME, Context
-from grocery.errors import GroceryError
+from grocery.errors import ConfigError, GroceryError
 from grocery.interval import DataInterval
 from grocery.progress import Progress
 
@@ -39,8 +40,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Soft wrap: a path, a YAML document or an error line is printed whole, never folded at the
+# terminal's width (tables still fit themselves to it).
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _date(value: str | None) -> date | None:
@@ -270,6 +273,34 @@ def show_config(config: Config = None, debug: Debug = False) -> None:
     except GroceryError as exc:
         _fail(exc, debug)
     out.print(yaml.safe_dump(spec.model_dump(mode="json", by_alias=True), sort_keys=False), highlight=False)
+
+
+@app.command("purge")
+def purge_data(
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete; without it purge only names what would go.")] = False,
+    home: Home = DEFAULT_HOME, config: Config = None, debug: Debug = False, quiet: Quiet = False,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """Delete the pipeline's data: everything under its lake root and its warehouse layers (asks for --yes)."""
+    from grocery import purge
+
+    try:
+        ctx = build_context(home, config, None, None, None, None, None, None, None, quiet)
+        if not yes:
+            raise ConfigError(
+                f"purge would delete {' and '.join(purge.plan(ctx))}; nothing was deleted",
+                hint="add --yes to delete them",
+            )
+        report = purge.purge(ctx)
+    except GroceryError as exc:
+        _fail(exc, debug)
+    if as_json:
+        out.print_json(json.dumps({"deleted": report.deleted, "absent": report.absent}))
+        return
+    for what in report.deleted:
+        out.print(f"deleted {what}", highlight=False, soft_wrap=True)
+    for what in report.absent:
+        out.print(f"already gone: {what}", highlight=False, soft_wrap=True)
 
 
 @app.command("crd")

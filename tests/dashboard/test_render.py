@@ -54,10 +54,11 @@ def test_collect_matches_the_marts_and_marks_missing_spark_marts(pipeline_home: 
 
 
 def test_dashboard_command_writes_one_self_contained_file(pipeline_home: Path, tmp_path: Path) -> None:
-    output = tmp_path / "out" / "dashboard.html"
+    # Longer than a terminal line: the path must still come out whole, on one line.
+    output = tmp_path / ("a-folder-with-a-long-name-" * 4) / "dashboard.html"
     result = CliRunner().invoke(app, ["dashboard", "--home", str(pipeline_home), "--output", str(output)])
     assert result.exit_code == 0, result.output
-    assert str(output) in result.output
+    assert f"dashboard: {output}\n" in result.output
     html = output.read_text()
     assert html.count("<script") == 4 and "Plotly" in html and "__DATA__" not in html
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"?https?:", html)
