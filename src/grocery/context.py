@@ -32,11 +32,16 @@ class Context:
     interval: DataInterval = field(default_factory=DataInterval.everything)
     progress: Progress = field(default_factory=Progress.quiet)
 
+    @property
+    def lake_uri(self) -> str:
+        """Where the lake is: spec.lake, else <home>/lake (naming it creates nothing)."""
+        return self.spec.lake or (self.home / "lake").resolve().as_uri()
+
     @cached_property
     def lake(self) -> Lake:
         from grocery.lake import Lake
 
-        return Lake(self.spec.lake or (self.home / "lake").resolve().as_uri())
+        return Lake(self.lake_uri)
 
     @cached_property
     def warehouse(self) -> Warehouse:

@@ -221,13 +221,39 @@ OPERATOR_CLUSTER = {
 }
 
 
+OPERATOR_PURGE = {("batch", "jobs", v) for v in ("get", "create", "delete")}
+
+
 def test_operator_watching_all_namespaces_gets_exactly_what_kopf_uses(chart):
     objects = render(chart, {})
     (cluster_role,) = _kinds(objects, "ClusterRole")
     assert _rules(cluster_role) == OPERATOR_CLUSTER | OPERATOR_NAMESPACED
-    assert not _kinds(objects, "Role") or all(
-        "operator" not in r["metadata"]["name"] for r in _kinds(objects, "Role")
-    )
+    operator_roles = [r for r in _kinds(objects, "Role") if "operator" in r["metadata"]["name"]]
+    assert [r["metadata"]["name"] for r in operator_roles] == ["grocery-pipeline-operator-purge"]
+
+
+def test_operator_runs_data_deletion_jobs_in_the_job_namespace_only(chart):
+    objects = render(chart, {"jobNamespace": "jobs", "operator": {"watchNamespaces": ["team-a"]}})
+    jobs = [
+        r
+        for r in _kinds(objects, "Role") + _kinds(objects, "ClusterRole")
+        if ("batch", "jobs", "create") in _rules(r)
+    ]
+    assert [(r["kind"], r["metadata"].get("namespace")) for r in jobs] == [("Role", "jobs")]
+    (role,) = jobs
+    assert _rules(role) == OPERATOR_PURGE
+    (binding,) = [
+        b for b in _kinds(objects, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["metadata"]["namespace"] == "jobs"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "grocery-pipeline-operator", "namespace": "grocery"}
+    ]
+    assert not [
+        r
+        for r in _kinds(render(chart, {"operator": {"enabled": False}}), "Role")
+        if "operator" in r["metadata"]["name"]
+    ]
 
 
 def test_operator_watching_some_namespaces_gets_roles_there_only(chart):
@@ -237,6 +263,7 @@ def test_operator_watching_some_namespaces_gets_roles_there_only(chart):
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in _kinds(objects, "Role")}
     for ns in ("grocery-jobs", "team-a"):
         assert _rules(roles[(ns, "grocery-pipeline-operator")]) == OPERATOR_NAMESPACED
+    assert _rules(roles[("grocery-jobs", "grocery-pipeline-operator-purge")]) == OPERATOR_PURGE
     config = roles[("airflow", "grocery-pipeline-operator-config")]
     assert {r for _, r, _ in _rules(config)} == {"configmaps"}
     secret = roles[("grocery", "grocery-pipeline-operator-airflow-credentials")]

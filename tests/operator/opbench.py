@@ -39,6 +39,7 @@ from grocery.operator.resources import PLURAL
 from grocery.operator.settings import Settings
 
 PIPELINES = f"{API_GROUP}/{API_VERSION}/{PLURAL}"
+JOBS = "batch/v1/jobs"
 OPERATOR_NAMESPACE = "grocery-system"
 AIRFLOW_SECRET = "airflow-api"
 AIRFLOW_USER, AIRFLOW_PASSWORD = "grocery-operator", "s3cret"
@@ -126,7 +127,7 @@ def _merge_patch(old: Any, new: Any) -> Any:
 
 
 def declare_resources(server: km.KubernetesEmulator) -> None:
-    """What kopf and the operator need discovered: our CRD, plus namespaces, events, configmaps, secrets, CRDs."""
+    """What kopf and the operator need discovered: our CRD, plus namespaces, events, configmaps, secrets, jobs, CRDs."""
     server.resources[PIPELINES] = km.ResourceInfo(
         kind=KIND, namespaced=True, singular="grocerypipeline", shortnames={"gp"},
         verbs={"list", "watch", "get", "patch", "create", "delete"}, subresources={"status"},
@@ -136,6 +137,7 @@ def declare_resources(server: km.KubernetesEmulator) -> None:
     server.resources["v1/events"] = km.ResourceInfo(kind="Event", namespaced=True, verbs=core)
     server.resources["v1/configmaps"] = km.ResourceInfo(kind="ConfigMap", namespaced=True, verbs=core)
     server.resources["v1/secrets"] = km.ResourceInfo(kind="Secret", namespaced=True, verbs=core)
+    server.resources[JOBS] = km.ResourceInfo(kind="Job", namespaced=True, verbs=core, subresources={"status"})
     server.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = km.ResourceInfo(
         kind="CustomResourceDefinition", namespaced=False, verbs=core
     )
@@ -181,6 +183,21 @@ class Kubectl:
     async def events(self, namespace: str = "default") -> list[dict]:
         response = await self.http.get(f"/api/v1/namespaces/{namespace}/events")
         return response.raise_for_status().json()["items"]
+
+    async def jobs(self, namespace: str) -> list[dict]:
+        response = await self.http.get(f"/apis/batch/v1/namespaces/{namespace}/jobs")
+        return response.raise_for_status().json()["items"]
+
+    async def finish_job(self, namespace: str, name: str, condition: str, reason: str = "") -> None:
+        """What the Job controller writes when a Job ends: a Complete or Failed condition."""
+        status = {"conditions": [{"type": condition, "status": "True", "reason": reason, "message": reason}]}
+        status["succeeded" if condition == "Complete" else "failed"] = 1
+        headers = {"Content-Type": "application/merge-patch+json"}
+        path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}/status"
+        (await self.http.patch(path, json={"status": status}, headers=headers)).raise_for_status()
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        (await self.http.delete(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")).raise_for_status()
 
     async def create_secret(self, namespace: str, name: str, string_data: dict[str, str]) -> None:
         import base64

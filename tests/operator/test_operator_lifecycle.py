@@ -1,14 +1,17 @@
 """The real operator (kopf + our handlers) against kmock and a fake Airflow: create, update, suspend,
-run-now, a failed run, Airflow down and back, delete, a restart in the middle."""
+run-now, a failed run, Airflow down and back, delete (keeping the data, or deleting it with a Job),
+a restart in the middle."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import kmock as km
 import pytest
 from fakes.airflow_api import FakeAirflow
 from opbench import (
+    JOBS,
     Kubectl,
     condition,
     eventually,
@@ -21,7 +24,7 @@ from opbench import (
 from opfixtures import *  # noqa: F403 (the fixtures airflow, kmock_options, kubectl)
 
 from grocery.config import read_pipeline
-from grocery.operator.resources import RUN_NOW, configmap_name, deletion_request_name, run_now_id
+from grocery.operator.resources import RUN_NOW, configmap_name, purge_args, purge_job_name, run_now_id
 from grocery.stages import stage_names
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
@@ -302,30 +305,163 @@ async def test_delete_removes_the_configmap_and_pauses_the_dag_keeping_data(
         await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
         assert await configmap(kubectl) is None
         assert airflow.is_paused(DAG)
-        assert await configmap(kubectl, deletion_request_name("default", NAME)) is None  # Retain: no request
+        assert writes(kmock, JOBS) == [] and await kubectl.jobs(JOB_NS) == []  # Retain: no data deletion
 
 
 async def kubectl_gone(kubectl: Kubectl) -> bool:
     return await kubectl.get(NAME) is None
 
 
-async def test_delete_with_on_delete_delete_records_a_data_deletion_request(
+JOB_NS = "grocery-jobs"
+CLOUD_SPEC = {
+    "onDelete": "Delete",
+    "lake": "gs://grocery-lake/prod",
+    "warehouse": {"kind": "bigquery", "project": "acme", "datasetPrefix": "prod_"},
+    "execution": {
+        "mode": "kubernetes", "namespace": JOB_NS, "image": "registry/grocery-pipeline:1.2.3",
+        "serviceAccountName": "grocery-pipeline", "secretEnv": ["grocery-kaggle"],
+    },
+}  # fmt: skip
+
+
+async def deleted_with_a_purge_job(kubectl: Kubectl) -> dict:
+    """Apply a pipeline whose data is in the cloud, let it get Ready, delete it: the data-deletion Job that appears."""
+    created = await kubectl.apply(pipeline_manifest(NAME, CLOUD_SPEC))
+    await wait_for(kubectl, NAME, phase("Ready"))
+    await kubectl.delete(NAME)
+    (job,) = await eventually(lambda: kubectl.jobs(JOB_NS), what="the data-deletion Job")
+    assert job["metadata"]["name"] == purge_job_name("default", NAME, created["metadata"]["uid"])
+    return job
+
+
+async def still_there_after_retries(kubectl: Kubectl, seconds: float = 1.5) -> dict:
+    """The pipeline, still held by its finalizer after several of the operator's retries (0.2 s, doubling)."""
+    await asyncio.sleep(seconds)
+    obj = await kubectl.get(NAME)
+    assert obj is not None and obj["metadata"].get("deletionTimestamp"), "the pipeline went before its data"
+    return obj
+
+
+async def test_delete_with_on_delete_delete_runs_one_purge_job_and_waits_for_it(
     kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
 ) -> None:
     airflow.load_dag(DAG)
-    spec = {"onDelete": "Delete", "lake": "gs://grocery-lake/prod"}
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        job = await deleted_with_a_purge_job(kubectl)
+
+        # The pipeline is stopped first (no run writes while its data goes), its data then.
+        assert await configmap(kubectl) is None and airflow.is_paused(DAG)
+        pod = job["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert (container["command"], container["args"]) == (["grocery"], purge_args())
+        assert container["args"][:2] == ["purge", "--yes"]
+        assert container["image"] == "registry/grocery-pipeline:1.2.3"
+        assert container["envFrom"] == [{"secretRef": {"name": "grocery-kaggle"}}]
+        assert pod["serviceAccountName"] == "grocery-pipeline" and pod["restartPolicy"] == "Never"
+        # The pod's own copy of the pipeline file: the spec being deleted, whatever happens to the ConfigMap.
+        document = job["spec"]["template"]["metadata"]["annotations"]["grocery.io/pipeline"]
+        copy = read_pipeline(document, origin="the Job")
+        assert (copy.name, copy.spec.lake, copy.spec.warehouse.dataset_prefix) == (
+            NAME,
+            "gs://grocery-lake/prod",
+            "prod_",
+        )
+        assert "ownerReferences" not in job["metadata"]  # it must not be collected with the pipeline
+
+        await still_there_after_retries(kubectl)
+        await kubectl.finish_job(JOB_NS, job["metadata"]["name"], "Complete")
+        await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
+        await eventually(lambda: _has(reasons(kubectl), "DataDeletionStarted", "DataDeleted"), what="events")
+    assert len(writes(kmock, JOBS, km.action.CREATE)) == 1
+
+
+async def test_a_failed_purge_job_is_one_warning_and_the_pipeline_stays_until_retain(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        job = await deleted_with_a_purge_job(kubectl)
+        name = job["metadata"]["name"]
+        await kubectl.finish_job(JOB_NS, name, "Failed", "BackoffLimitExceeded")
+
+        warning = await eventually(lambda: _event(kubectl, "DataDeletionFailed"), what="the warning")
+        assert warning["type"] == "Warning"
+        assert "BackoffLimitExceeded" in warning["message"] and "spec.onDelete=Retain" in warning["message"]
+        assert f"kubectl delete job -n {JOB_NS} {name}" in warning["message"]
+        await still_there_after_retries(kubectl)
+        assert (await reasons(kubectl)).count("DataDeletionFailed") == 1  # said once, not at every retry
+
+        # Deleting the failed Job (after fixing the cause) runs it again.
+        await kubectl.delete_job(JOB_NS, name)
+        await eventually(lambda: kubectl.jobs(JOB_NS), what="a second Job")
+        await kubectl.finish_job(JOB_NS, name, "Failed", "BackoffLimitExceeded")
+        await eventually(lambda: _count(reasons(kubectl), "DataDeletionFailed", 2), what="a second warning")
+
+        # Keeping the data instead lets the deletion finish, with no further Job.
+        await kubectl.patch(NAME, {"spec": {"onDelete": "Retain"}})
+        await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
+    assert len(writes(kmock, JOBS, km.action.CREATE)) == 2
+
+
+async def test_switching_to_retain_while_the_purge_runs_stops_it_and_lets_the_pipeline_go(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await deleted_with_a_purge_job(kubectl)
+        await kubectl.patch(NAME, {"spec": {"onDelete": "Retain"}})
+        await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
+        assert await kubectl.jobs(JOB_NS) == []  # the running purge is stopped
+        assert "DataDeletionStopped" in await reasons(kubectl)
+    assert len(writes(kmock, JOBS, km.action.CREATE)) == 1
+
+
+async def test_a_restart_during_the_purge_creates_no_second_job(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    settings = make_settings(str(kmock.url), airflow.url)
+    async with operator_running(kmock, settings):
+        job = await deleted_with_a_purge_job(kubectl)
+    # The operator stops while the Job runs, and starts again.
+    looked = len(_job_reads(kmock))
+    async with operator_running(kmock, settings):
+        await eventually(
+            lambda: _true(len(_job_reads(kmock)) > looked), what="the new operator to find the Job"
+        )
+        await still_there_after_retries(kubectl, 0.5)
+        await kubectl.finish_job(JOB_NS, job["metadata"]["name"], "Complete")
+        await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
+    assert len(writes(kmock, JOBS, km.action.CREATE)) == 1
+
+
+async def test_data_on_the_airflow_workers_disks_is_named_not_deleted_by_a_job(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    spec = {"onDelete": "Delete", "lake": "file:///data/grocery/lake", "execution": {"mode": "local"}}
+    airflow.load_dag(DAG)
     async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
         await kubectl.apply(pipeline_manifest(NAME, spec))
         await wait_for(kubectl, NAME, phase("Ready"))
         await kubectl.delete(NAME)
-        request = await eventually(
-            lambda: configmap(kubectl, deletion_request_name("default", NAME)), what="the request"
-        )
-        assert request["data"]["lake"] == "gs://grocery-lake/prod"
-        assert "ownerReferences" not in request["metadata"]  # it outlives the pipeline
         await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
-        assert await configmap(kubectl) is None
-        assert "DataDeletionRequested" in await reasons(kubectl)
+        warning = await eventually(lambda: _event(kubectl, "DataNotDeleted"), what="the warning")
+        assert (
+            "file:///data/grocery/lake" in warning["message"] and "grocery purge --yes" in warning["message"]
+        )
+    assert writes(kmock, JOBS) == []
+
+
+async def _event(kubectl: Kubectl, reason: str) -> dict | None:
+    return next((e for e in await kubectl.events() if e.get("reason") == reason), None)
+
+
+async def _count(awaitable, wanted: str, n: int) -> bool:
+    return (await awaitable).count(wanted) >= n
+
+
+def _job_reads(server: km.KubernetesEmulator) -> list[km.Request]:
+    return [r for r in list(server) if r.resource == JOBS and r.action == km.action.FETCH]
 
 
 async def test_a_restart_in_the_middle_makes_no_duplicate_configmap_or_run(

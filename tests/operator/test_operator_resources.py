@@ -1,15 +1,23 @@
-"""What the operator renders: the ConfigMap the DAG factory reads, its name, drift, run ids."""
+"""What the operator renders: the ConfigMap the DAG factory reads, its name, drift, run ids, the data-deletion Job."""
 
 from __future__ import annotations
 
+import pytest
+
+from grocery.airflow import manifests
+from grocery.airflow.commands import pod_args
 from grocery.airflow.dagfile import DAG_FILE
-from grocery.config import NamedPipeline, PipelineSpec, read_pipeline
+from grocery.config import NamedPipeline, PipelineSpec, parse_spec, read_pipeline
 from grocery.operator.resources import (
     CONFIG_LABEL,
     build_configmap,
-    build_deletion_request,
+    build_purge_job,
     configmap_drift,
     configmap_name,
+    data_locations,
+    job_pipeline,
+    job_state,
+    purge_job_name,
     run_now_id,
 )  # fmt: skip
 
@@ -71,10 +79,92 @@ def test_run_now_ids_are_deterministic_per_request_and_airflow_safe() -> None:
     assert weird.startswith("run-now__now-please") and all(c.isalnum() or c in "_.~:+-" for c in weird)
 
 
-def test_a_deletion_request_records_where_the_data_is() -> None:
-    spec = PipelineSpec().with_overrides(**{"on_delete": "Delete", "lake": "gs://b/p"})
-    record = build_deletion_request(
-        NamedPipeline(name="x", namespace="n", spec=spec), "n", "2024-01-01T00:00:00Z"
+CLOUD = NamedPipeline(
+    name="adhoc",
+    namespace="team-a",
+    spec=parse_spec(
+        {
+            "onDelete": "Delete",
+            "lake": "gs://lake/adhoc",
+            "warehouse": {"kind": "bigquery", "project": "acme", "datasetPrefix": "adhoc_"},
+            "execution": {
+                "mode": "kubernetes",
+                "namespace": "jobs",
+                "secretEnv": ["kaggle"],
+                "timeoutMinutes": 30,
+            },
+        }
+    ),
+)
+
+
+def test_the_purge_job_runs_grocery_purge_as_a_stage_pod_would_run_a_stage() -> None:
+    job = build_purge_job(CLOUD, "uid-1")
+    execution = CLOUD.spec.execution
+    assert (job["apiVersion"], job["kind"], job["metadata"]["namespace"]) == ("batch/v1", "Job", "jobs")
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["grocery"]
+    # The stage pods' home and pipeline file, one place each (grocery.airflow.commands).
+    assert container["args"] == ["purge", "--yes", *pod_args("extract")[3:]]
+    assert (container["image"], container["imagePullPolicy"]) == (
+        execution.image,
+        execution.image_pull_policy,
     )
-    assert record["data"]["lake"] == "gs://b/p" and record["data"]["requestedAt"] == "2024-01-01T00:00:00Z"
-    assert "ownerReferences" not in record["metadata"]
+    assert container["envFrom"] == [{"secretRef": {"name": "kaggle"}}]
+    assert container["env"] == manifests.pod_env()
+    assert container["securityContext"] == manifests.container_security_context()
+    assert container["volumeMounts"] == manifests.pod_volume_mounts()
+    assert (
+        pod["volumes"] == manifests.pod_volumes()
+        and pod["securityContext"] == manifests.pod_security_context()
+    )
+    assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == (
+        execution.service_account_name,
+        False,
+    )
+    assert read_pipeline(job_pipeline(job), origin="job") == CLOUD  # what the downward API projects
+    assert job["spec"]["activeDeadlineSeconds"] == 30 * 60 and job["spec"]["ttlSecondsAfterFinished"] > 0
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "data-deletion"
+    assert build_purge_job(CLOUD, "uid-1") == job  # deterministic
+
+
+def test_the_purge_job_validates_against_the_kubernetes_schema() -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    kubernetes_validate.validate(build_purge_job(CLOUD, "uid-1"), "1.33", strict=True)
+    kubernetes_validate.validate(build_purge_job(PIPELINE, "uid-2"), "1.33", strict=True)
+
+
+def test_purge_job_names_are_dns_labels_per_resource_instance() -> None:
+    name = purge_job_name("team-a", "adhoc", "uid-1")
+    assert name == purge_job_name("team-a", "adhoc", "uid-1")
+    assert name != purge_job_name("team-a", "adhoc", "uid-2")  # a re-created pipeline purges anew
+    assert name != purge_job_name("team", "a-adhoc", "uid-1")
+    long = purge_job_name("n" * 63, "x" * 253, "u")
+    assert len(long) <= 63 and all(c.isalnum() or c == "-" for c in long) and long[0].isalpha()
+
+
+def test_job_state_follows_the_terminal_conditions_only() -> None:
+    assert job_state({}) == ("running", "")
+    ready = {"status": {"conditions": [{"type": "SuccessCriteriaMet", "status": "True"}]}}
+    assert job_state(ready) == ("running", "")
+    assert job_state({"status": {"conditions": [{"type": "Complete", "status": "True"}]}}) == (
+        "succeeded",
+        "",
+    )
+    failed = {"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "too long"}
+    assert job_state({"status": {"conditions": [failed]}}) == ("failed", "DeadlineExceeded: too long")
+    assert job_state({"status": {"conditions": [{**failed, "status": "False"}]}}) == ("running", "")
+
+
+def test_a_job_reaches_cloud_data_and_names_what_sits_on_local_disks() -> None:
+    remote, local = data_locations(CLOUD.spec)
+    assert remote == [
+        "the lake gs://lake/adhoc",
+        "the BigQuery datasets acme.adhoc_{raw,quarantine,staging,core,marts,analytics}",
+    ]
+    assert local == []
+    assert data_locations(PipelineSpec()) == (
+        [],
+        ["the lake <home>/lake", "the DuckDB file <home>/warehouse.duckdb"],
+    )

@@ -17,7 +17,7 @@ from typing import Any
 
 import google.auth
 import pytest
-from google.api_core.exceptions import ServiceUnavailable
+from google.api_core.exceptions import Forbidden, NotFound, ServiceUnavailable
 from google.api_core.retry import Retry, if_transient_error
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
@@ -68,6 +68,7 @@ class FakeBigQueryApi:
         self.rows = rows or []
         self.fail_load_into: str | None = None
         self.unavailable = 0
+        self.datasets: dict[str, list[str]] = {}  # dataset -> table names, for listings and deletes
 
     def __call__(self, method: str, path: str, query_params=None, data=None, timeout=None, **_: Any):
         self.calls.append(Call(method, path, data, query_params, timeout))
@@ -80,6 +81,14 @@ class FakeBigQueryApi:
             return self.jobs[path.rsplit("/", 1)[1]]
         if method == "GET" and "/queries/" in path:
             return self._query_results(path.rsplit("/", 1)[1], query_params or {})
+        if method == "GET" and path.endswith("/tables"):
+            return self._list_tables(path.split("/")[-2])
+        if method == "GET" and path.split("/")[-2] == "datasets":
+            self._list_tables(path.split("/")[-1])  # NotFound when missing
+            return {"datasetReference": {"projectId": PROJECT, "datasetId": path.split("/")[-1]}}
+        if method == "DELETE" and "/tables/" not in path:
+            self.datasets.pop(path.rsplit("/", 1)[1], None)
+            return {}
         if method == "DELETE":
             return {}
         return data  # datasets.insert, tables.insert: the resource as created
@@ -96,6 +105,12 @@ class FakeBigQueryApi:
             job["status"] = {"state": "DONE", "errorResult": error, "errors": [error]}
         self.jobs[body["jobReference"]["jobId"]] = job
         return job
+
+    def _list_tables(self, dataset: str) -> dict[str, Any]:
+        if dataset not in self.datasets:
+            raise NotFound(f"Not found: Dataset {PROJECT}:{dataset}")
+        refs = [{"projectId": PROJECT, "datasetId": dataset, "tableId": t} for t in self.datasets[dataset]]
+        return {"tables": [{"tableReference": ref, "type": "TABLE"} for ref in refs]}
 
     def _query_results(self, job_id: str, params: dict[str, Any]) -> dict[str, Any]:
         names = list(self.rows[0]) if self.rows else []
@@ -403,3 +418,49 @@ def test_export_refuses_a_lake_outside_cloud_storage(api, client) -> None:
     with pytest.raises(ValueError, match="Cloud Storage"):
         wh.export_table(wh.relation("core", "fct_sales"), "file:///tmp/lake/exports/fct_sales")
     assert api.calls == []
+
+
+# -- purge -----------------------------------------------------------------------------------------
+
+
+def test_purge_deletes_every_existing_layer_dataset_with_its_contents(api: FakeBigQueryApi, client) -> None:
+    api.datasets = {"dev_raw": ["sales", "products"], "dev_core": ["fct_sales"], "other_raw": ["x"]}
+    wh = warehouse(client, timeout=30)
+
+    assert wh.purge() == [
+        "the BigQuery dataset test-project.dev_raw (2 tables)",
+        "the BigQuery dataset test-project.dev_core (1 table)",
+    ]
+    deletes = [c for c in api.calls if c.method == "DELETE"]
+    assert [c.path for c in deletes] == [
+        f"/projects/{PROJECT}/datasets/dev_raw",
+        f"/projects/{PROJECT}/datasets/dev_core",
+    ]
+    assert all(c.params == {"deleteContents": "true"} and c.timeout == 30 for c in deletes)
+    looked_up = [c.path for c in api.calls if c.method == "GET"]
+    assert looked_up == [
+        f"/projects/{PROJECT}/datasets/dev_{schema}{tables}"
+        for schema in SCHEMAS
+        for tables in (("", "/tables") if schema in ("raw", "core") else ("",))
+    ]
+    assert api.datasets == {"other_raw": ["x"]}  # another prefix is another pipeline's
+
+    assert wh.purge() == []  # idempotent: nothing left, nothing fails
+    assert wh.purge_target().startswith(
+        "the BigQuery datasets test-project.dev_raw, test-project.dev_quarantine"
+    )
+
+
+def test_a_refused_purge_is_a_stage_error_naming_the_roles(api: FakeBigQueryApi, client, monkeypatch) -> None:
+    api.datasets = {"dev_raw": []}
+
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise Forbidden(
+            "Access Denied: Dataset test-project:dev_raw: Permission bigquery.datasets.delete denied"
+        )
+
+    monkeypatch.setattr(client, "delete_dataset", forbidden)
+    with pytest.raises(
+        StageError, match=r"refused to delete the datasets of test-project: .*datasets\.delete denied"
+    ):
+        warehouse(client).purge()

@@ -7,8 +7,8 @@
                a second run for the same request (after a restart, a replayed event, a lost status write)
     status     a timer: reads Airflow and writes phase, runs, stages and conditions; re-applies
                spec.suspend when someone paused or unpaused the DAG by hand; posts Events on changes
-    finalize   delete: removes the ConfigMap, records a data-deletion request when spec.onDelete is
-               Delete, pauses the DAG
+    finalize   delete: removes the ConfigMap and pauses the DAG; with spec.onDelete Delete runs a Job
+               (`grocery purge --yes`, built like a stage pod) and keeps the resource until it succeeded
 
 Airflow or Kubernetes failing is `kopf.TemporaryError` with a doubling delay, and the status timer
 writes it as a condition (Ready False, Degraded True, reason AirflowUnreachable, ...): no crash loop.
@@ -18,6 +18,7 @@ The face `operator/main.py` reads `Settings` from the environment once and calls
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -33,6 +34,10 @@ from grocery.operator.status import Observation, Phase, PipelineStatus, build_st
 RESOURCE = (API_GROUP, API_VERSION, resources.PLURAL)
 FINALIZER = f"{API_GROUP}/finalizer"
 KOPF_PREFIX = f"kopf.{API_GROUP}"
+# Per-resource notes of a deletion in progress (kopf's memo): done once, even across retries.
+_DAG_STATE = "finalize_dag_state"
+_FAILURE_REPORTED = "finalize_failure_reported"
+_LOCAL_DATA_REPORTED = "finalize_local_data_reported"
 TIMER_FIELDS = {"phase", "dag_id", "last_run", "last_successful_run", "stages", "conditions", "last_checked"}
 
 
@@ -250,9 +255,16 @@ class PipelineOperator:
         return Observation(dag_loaded=True, paused=suspend, last_run=last, last_success=success, tasks=tasks)
 
     async def finalize(
-        self, body: kopf.Body, name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any
-    ) -> None:
-        """Remove what the operator made, keep the data unless spec.onDelete is Delete, pause the DAG."""
+        self, body: kopf.Body, name: str, namespace: str, uid: str, memo: kopf.Memo,
+        runtime: timedelta, retry: int, logger: logging.Logger, **_: Any,
+    ) -> None:  # fmt: skip
+        """Stop the pipeline (ConfigMap removed, DAG paused), then delete its data when spec.onDelete is Delete.
+
+        kopf calls it again after every `kopf.TemporaryError` until it returns, and each step is
+        idempotent. Airflow is waited for at most GROCERY_DELETE_TIMEOUT (the ConfigMap is gone, so the
+        DAG stops anyway); the data-deletion Job as long as it takes, because letting the resource go
+        first would leave the data behind. spec.onDelete switched to Retain meanwhile keeps the data.
+        """
         try:
             pipeline = _pipeline(body, name, namespace)
         except kopf.PermanentError:  # an unparseable spec still names its ConfigMap and DAG; data is kept
@@ -260,31 +272,116 @@ class PipelineOperator:
         target = self._config_namespace(namespace)
         try:
             await self.kube.delete_configmap(target, resources.configmap_name(namespace, name))
-            if pipeline.spec.on_delete == "Delete":
-                await self._request_data_deletion(body, pipeline, target)
         except KubeError as exc:
             raise kopf.TemporaryError(str(exc), delay=self.settings.backoff(retry)) from None
+        # Paused once per deletion (memo is per resource): waiting for the Job must not hang on Airflow.
+        if _DAG_STATE not in memo:
+            memo[_DAG_STATE] = await self._pause_dag(pipeline, runtime, retry, logger)
+        if pipeline.spec.on_delete == "Delete":
+            data = await self._delete_data(body, pipeline, uid, memo, retry)
+        else:
+            data = await self._keep_data(body, pipeline, uid, retry, logger)
+        logger.info(f"finalized: ConfigMap removed, DAG {pipeline.dag_id} {memo[_DAG_STATE]}, {data}")
+
+    async def _pause_dag(
+        self, pipeline: NamedPipeline, runtime: timedelta, retry: int, logger: logging.Logger
+    ) -> str:
+        """Pause the deleted pipeline's DAG; after GROCERY_DELETE_TIMEOUT of Airflow failing, go on without."""
         try:
             paused = await self.airflow.set_paused(pipeline.dag_id, True)
         except AirflowError as exc:
-            raise kopf.TemporaryError(
-                f"cannot pause DAG {pipeline.dag_id}: {exc.message}", delay=self.settings.backoff(retry)
-            ) from None
-        logger.info(
-            f"finalized: ConfigMap removed, DAG {pipeline.dag_id} {'paused' if paused else 'was never loaded'}"
-        )
+            if runtime.total_seconds() < self.settings.delete_timeout:
+                raise kopf.TemporaryError(
+                    f"cannot pause DAG {pipeline.dag_id}: {exc.message}", delay=self.settings.backoff(retry)
+                ) from None
+            logger.warning(
+                f"gave up pausing DAG {pipeline.dag_id} after {self.settings.delete_timeout:g}s: {exc.message}"
+            )
+            return "not paused (Airflow failed)"
+        return "paused" if paused else "was never loaded"
 
-    async def _request_data_deletion(self, body: kopf.Body, pipeline: NamedPipeline, target: str) -> None:
-        # TODO(operator): a Job that consumes these requests and deletes the lake prefix and warehouse
-        # datasets; that needs cloud credentials the operator deliberately does not have.
-        record = resources.build_deletion_request(pipeline, target, utcnow().isoformat())
-        if await self.kube.get_configmap(target, record["metadata"]["name"]) is None:
-            await self.kube.create_configmap(record)
+    async def _delete_data(
+        self, body: kopf.Body, pipeline: NamedPipeline, uid: str, memo: kopf.Memo, retry: int
+    ) -> str:
+        """Run the purge Job (`grocery purge --yes`) until it has succeeded; TemporaryError until then.
+
+        A failed Job is reported once as a Warning event and left for its logs: Kubernetes removes it
+        after resources.PURGE_TTL_SECONDS (or someone deletes it) and the next attempt runs a new one;
+        a changed spec re-runs it at once. Data on local disks is out of a Job's reach: a Warning says so.
+        """
+        remote, local = resources.data_locations(pipeline.spec)
+        if local and pipeline.spec.execution.mode == "local" and not memo.get(_LOCAL_DATA_REPORTED):
+            memo[_LOCAL_DATA_REPORTED] = True
+            kopf.warn(
+                body, reason="DataNotDeleted",
+                message=f"not deleted: {' and '.join(local)}, on the Airflow workers' disks (execution.mode "
+                "local) out of the operator's reach; run `grocery purge --yes --config <pipeline file>` there",
+            )  # fmt: skip
+        if not remote:
+            return "no data in the cluster's reach"
+        desired = resources.build_purge_job(pipeline, uid)
+        ns, job = desired["metadata"]["namespace"], desired["metadata"]["name"]
+        what, where, delay = " and ".join(remote), f"{ns}/{job}", self.settings.backoff(retry)
+        try:
+            live = await self.kube.get_job(ns, job)
+            if (
+                live is not None
+                and resources.job_state(live)[0] != "running"
+                and resources.job_pipeline(live) != resources.job_pipeline(desired)
+            ):
+                await self.kube.delete_job(ns, job)
+                kopf.info(
+                    body, reason="DataDeletionRestarted", message=f"the spec changed: Job {where} runs again"
+                )
+                raise kopf.TemporaryError(f"waiting for the old Job {where} to go", delay=delay)
+            if live is None:
+                if await self.kube.create_job(desired) is not None:
+                    kopf.info(body, reason="DataDeletionStarted", message=f"Job {where} deletes {what}")
+                raise kopf.TemporaryError(f"waiting for Job {where} to delete the data", delay=delay)
+        except KubeError as exc:
+            raise kopf.TemporaryError(str(exc), delay=delay) from None
+        state, reason = resources.job_state(live)
+        if state == "succeeded":
+            kopf.info(body, reason="DataDeleted", message=f"Job {where} deleted {what}")
+            return "data deleted"
+        if state == "failed":
+            failed = (live.get("metadata") or {}).get("uid") or job
+            if memo.get(_FAILURE_REPORTED) != failed:
+                memo[_FAILURE_REPORTED] = failed
+                kopf.warn(
+                    body, reason="DataDeletionFailed",
+                    message=f"Job {where} failed ({reason}): the data is not deleted, so the pipeline stays. "
+                    f"See `kubectl logs -n {ns} job/{job}`. Fix the cause and the Job runs again, at once after "
+                    f"`kubectl delete job -n {ns} {job}`, else within {resources.PURGE_TTL_SECONDS // 60} minutes; "
+                    "or set spec.onDelete=Retain to keep the data and let the deletion finish",
+                )  # fmt: skip
+            raise kopf.TemporaryError(
+                f"Job {where} failed ({reason}): waiting for it to run again, or for spec.onDelete=Retain",
+                delay=delay,
+            )
+        raise kopf.TemporaryError(f"waiting for Job {where} to delete the data", delay=delay)
+
+    async def _keep_data(
+        self, body: kopf.Body, pipeline: NamedPipeline, uid: str, retry: int, logger: logging.Logger
+    ) -> str:
+        """spec.onDelete is Retain: stop a purge Job that spec.onDelete=Delete had started, if it still runs."""
+        ns = pipeline.spec.execution.namespace
+        job = resources.purge_job_name(pipeline.namespace, pipeline.name, uid)
+        try:
+            live = await self.kube.get_job(ns, job)
+            if live is None or resources.job_state(live)[0] != "running":
+                return "data kept"
+            await self.kube.delete_job(ns, job)
+        except KubeError as exc:
+            if exc.status == 403:  # no rights on Jobs there: the operator cannot have started one
+                logger.debug(f"no purge Job looked for in {ns}: {exc}")
+                return "data kept"
+            raise kopf.TemporaryError(str(exc), delay=self.settings.backoff(retry)) from None
         kopf.warn(
-            body, reason="DataDeletionRequested",
-            message=f"spec.onDelete=Delete: recorded in ConfigMap {target}/{record['metadata']['name']}; "
-            "the lake and warehouse are not deleted by the operator itself",
+            body, reason="DataDeletionStopped",
+            message=f"spec.onDelete=Retain: stopped Job {ns}/{job}; what it had deleted is gone, the rest is kept",
         )  # fmt: skip
+        return "data kept (purge stopped)"
 
     def _config_namespace(self, namespace: str) -> str:
         return self.settings.config_namespace or namespace
@@ -323,6 +420,7 @@ def register(settings: Settings, registry: kopf.OperatorRegistry | None = None) 
     kopf.timer(*RESOURCE, id="status", interval=settings.status_interval, registry=registry)(
         op.refresh_status
     )
-    # A deletion waits for Airflow to pause the DAG, but not forever: the ConfigMap is gone already.
-    kopf.on.delete(*RESOURCE, id="finalize", timeout=settings.delete_timeout, registry=registry)(op.finalize)
+    # No kopf timeout: a timed-out handler lets the resource go, and the data-deletion Job is waited for
+    # as long as it takes. Waiting for Airflow is bounded inside (settings.delete_timeout).
+    kopf.on.delete(*RESOURCE, id="finalize", registry=registry)(op.finalize)
     return registry

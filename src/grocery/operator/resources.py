@@ -5,15 +5,25 @@ document the Airflow DAG factory reads (`NamedPipeline.to_yaml()`), and carries 
 `grocery.io/pipeline-config: "true"` so a collector can find every pipeline's ConfigMap. Its name is
 deterministic, `grocerypipeline.<namespace>.<name>`, unique even when all ConfigMaps share one namespace
 (namespaces have no dots, so the first dot separates them).
+
+The data-deletion Job (spec.onDelete: Delete) runs `grocery purge --yes` the way a stage pod runs a
+stage (`grocery.airflow.manifests`): same namespace, image, service account, Secrets, security
+context, and the pipeline file projected from the pod's own annotation, so it needs no ConfigMap and
+reaches exactly what the stages reach. Its name is deterministic per resource (namespace, name, uid):
+a restarted operator finds it, and a re-created pipeline of the same name gets a Job of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from typing import Literal
 
+from grocery.airflow import manifests
+from grocery.airflow.commands import POD_CONFIG_FILE, POD_HOME
 from grocery.airflow.dagfile import DAG_FILE, dag_file_name
-from grocery.config import API_GROUP, NamedPipeline
+from grocery.config import API_GROUP, NamedPipeline, PipelineSpec
+from grocery.warehouse.base import SCHEMAS
 
 PLURAL = "grocerypipelines"
 SINGULAR = "grocerypipeline"
@@ -21,7 +31,13 @@ SHORT_NAME = "gp"
 RUN_NOW = f"{API_GROUP}/run-now"
 CONFIG_LABEL = f"{API_GROUP}/pipeline-config"
 MANAGED_BY = "grocery-operator"
-DELETION_REQUEST_LABEL = f"{API_GROUP}/data-deletion-request"
+PURGE_COMPONENT = "data-deletion"
+# The purge pod's own retries before the Job counts as failed (then the operator reports it).
+PURGE_BACKOFF_LIMIT = 2
+# A finished Job (and its pod's log) stays this long, then Kubernetes removes it; a failed one is then
+# created anew by the finalizer, which is how a purge retries on its own.
+PURGE_TTL_SECONDS = 3600
+PURGE_RESOURCES = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "512Mi"}}
 
 _MAX_NAME = 253
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -40,8 +56,10 @@ def configmap_name(namespace: str, name: str) -> str:
     return _bounded(f"{SINGULAR}.{namespace}.{name}")
 
 
-def deletion_request_name(namespace: str, name: str) -> str:
-    return _bounded(f"{SINGULAR}-deletion.{namespace}.{name}")
+def purge_job_name(namespace: str, name: str, uid: str) -> str:
+    """`grocery-purge-<namespace>-<name>-<digest>`: a DNS label, the same for the same resource."""
+    digest = hashlib.sha256(f"{namespace}/{name}/{uid}".encode()).hexdigest()[:8]
+    return f"{manifests.k8s_name('grocery-purge', namespace, name, max_len=54)}-{digest}"
 
 
 def labels(pipeline: NamedPipeline) -> dict[str, str]:
@@ -105,25 +123,105 @@ def configmap_drift(live: dict, desired: dict) -> dict | None:
     return patch or None
 
 
-def build_deletion_request(pipeline: NamedPipeline, namespace: str, requested_at: str) -> dict:
-    """A record that the pipeline's data should be deleted (spec.onDelete: Delete), kept after the pipeline."""
-    spec = pipeline.spec
+def purge_args() -> list[str]:
+    """The `grocery` arguments of the data-deletion pod (the stage pods' home and pipeline file)."""
+    return ["purge", "--yes", "--home", POD_HOME, "--config", POD_CONFIG_FILE]
+
+
+def build_purge_job(pipeline: NamedPipeline, uid: str) -> dict:
+    """The batch/v1 Job deleting the pipeline's lake and warehouse layers (`grocery purge --yes`)."""
+    execution = pipeline.spec.execution
+
+    def job_labels() -> dict[str, str]:
+        return {**labels(pipeline), "app.kubernetes.io/component": PURGE_COMPONENT}
+
+    container = {
+        "name": "purge",
+        "image": execution.image,
+        "imagePullPolicy": execution.image_pull_policy,
+        "command": ["grocery"],
+        "args": purge_args(),
+        "env": manifests.pod_env(),
+        "resources": {part: dict(values) for part, values in PURGE_RESOURCES.items()},
+        "securityContext": manifests.container_security_context(),
+        "volumeMounts": manifests.pod_volume_mounts(),
+    }
+    if execution.secret_env:
+        container["envFrom"] = [{"secretRef": {"name": name}} for name in execution.secret_env]
     return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
+        "apiVersion": "batch/v1",
+        "kind": "Job",
         "metadata": {
-            "name": deletion_request_name(pipeline.namespace, pipeline.name),
-            "namespace": namespace,
-            "labels": {**labels(pipeline), DELETION_REQUEST_LABEL: "true"},
-            "annotations": identity(pipeline),
+            "name": purge_job_name(pipeline.namespace, pipeline.name, uid),
+            "namespace": execution.namespace,
+            "labels": job_labels(),
+            "annotations": {**identity(pipeline), f"{API_GROUP}/pipeline-uid": uid},
         },
-        "data": {
-            "requestedAt": requested_at,
-            "lake": spec.lake or "",
-            "warehouse": spec.warehouse.model_dump_json(by_alias=True),
-            pipeline.file_name: pipeline.to_yaml(),
+        "spec": {
+            "backoffLimit": PURGE_BACKOFF_LIMIT,
+            # A pod that cannot even start (no image, no quota) fails the Job, which the operator reports.
+            "activeDeadlineSeconds": execution.timeout_minutes * 60,
+            "ttlSecondsAfterFinished": PURGE_TTL_SECONDS,
+            "template": {
+                "metadata": {
+                    "labels": job_labels(),
+                    # The pod's own copy of the pipeline file (see manifests.pod_volumes).
+                    "annotations": {manifests.PIPELINE_ANNOTATION: pipeline.to_yaml()},
+                },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": execution.service_account_name,
+                    # Workload Identity needs no token in the pod; purge never calls the Kubernetes API.
+                    "automountServiceAccountToken": False,
+                    "securityContext": manifests.pod_security_context(),
+                    "containers": [container],
+                    "volumes": manifests.pod_volumes(),
+                },
+            },
         },
     }
+
+
+JobState = Literal["running", "succeeded", "failed"]
+
+
+def job_state(job: dict) -> tuple[JobState, str]:
+    """Whether a Job is still running, succeeded or failed, with the reason Kubernetes gives for a failure."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            return "succeeded", ""
+        if condition.get("type") == "Failed":
+            reason = ": ".join(p for p in (condition.get("reason"), condition.get("message")) if p)
+            return "failed", reason or "failed"
+    return "running", ""
+
+
+def job_pipeline(job: dict) -> str | None:
+    """The pipeline document a purge Job was made with (its pod's annotation)."""
+    template = (job.get("spec") or {}).get("template") or {}
+    return ((template.get("metadata") or {}).get("annotations") or {}).get(manifests.PIPELINE_ANNOTATION)
+
+
+def data_locations(spec: PipelineSpec) -> tuple[list[str], list[str]]:
+    """(the data a Job in the cluster reaches, the data on local disks), named for people.
+
+    A `gs://` lake and BigQuery are reached from anywhere with the service account's rights. A
+    `file://` lake (or the default, under the home) and a DuckDB file are on the disk of whatever ran
+    the stages: the Airflow workers in execution mode local, a stage pod's scratch space otherwise.
+    """
+    remote: list[str] = []
+    local: list[str] = []
+    lake = f"the lake {spec.lake}" if spec.lake else "the lake <home>/lake"
+    (remote if lake.startswith("the lake gs://") else local).append(lake)
+    warehouse = spec.warehouse
+    if warehouse.kind == "bigquery":
+        layers = ",".join(SCHEMAS)
+        remote.append(f"the BigQuery datasets {warehouse.project}.{warehouse.dataset_prefix}{{{layers}}}")
+    else:
+        local.append(f"the DuckDB file {warehouse.path or '<home>/warehouse.duckdb'}")
+    return remote, local
 
 
 def run_now_id(uid: str, value: str) -> str:

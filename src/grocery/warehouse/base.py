@@ -78,6 +78,17 @@ class Warehouse(ABC):
     def dbt_target(self) -> tuple[str, dict[str, str]]:
         """The dbt target name and the environment variables its profile reads."""
 
+    def purge_target(self) -> str:
+        """What `purge` deletes in this warehouse, named without touching it (e.g. for a confirmation)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot purge yet")
+
+    def purge(self) -> list[str]:
+        """Delete every layer (SCHEMAS) with what it holds; returns what existed and went, [] when nothing.
+
+        Idempotent: a missing layer is not an error. Used by `grocery purge` (spec.onDelete: Delete).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot purge yet")
+
     def count(self, schema: str, name: str, where: str = "true") -> int:
         rows = self.query(f"select count(*) as n from {self.relation(schema, name)} where {where}")
         return int(rows[0]["n"])

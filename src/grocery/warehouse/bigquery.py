@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from google.api_core.exceptions import GoogleAPIError
+from google.api_core.exceptions import GoogleAPIError, NotFound
 from google.api_core.retry import Retry
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
@@ -286,6 +286,44 @@ class BigQueryWarehouse(Warehouse):
             dataset.location = self.location
             self.client.create_dataset(dataset, exists_ok=True, retry=self.retry, timeout=self.timeout)
         self._datasets_ready = True
+
+    def purge_target(self) -> str:
+        names = ", ".join(f"{self.project}.{self.dataset_id(schema)}" for schema in SCHEMAS)
+        return f"the BigQuery datasets {names} with their tables"
+
+    def purge(self) -> list[str]:
+        """Delete every layer dataset with its tables and views; returns those that existed.
+
+        A dataset that is already gone is skipped, so a second purge deletes nothing and fails on nothing.
+        """
+        deleted = []
+        try:
+            for schema in SCHEMAS:
+                dataset_id = f"{self.project}.{self.dataset_id(schema)}"
+                try:
+                    self.client.get_dataset(dataset_id, retry=self.retry, timeout=self.timeout)
+                except NotFound:
+                    continue
+                listing = self.client.list_tables(dataset_id, retry=self.retry, timeout=self.timeout)
+                tables = sum(1 for _ in listing)
+                self.client.delete_dataset(
+                    dataset_id,
+                    delete_contents=True,
+                    not_found_ok=True,
+                    retry=self.retry,
+                    timeout=self.timeout,
+                )
+                deleted.append(
+                    f"the BigQuery dataset {dataset_id} ({tables} table{'' if tables == 1 else 's'})"
+                )
+        except GoogleAPIError as exc:
+            raise StageError(
+                f"BigQuery refused to delete the datasets of {self.project}: {_one_line(exc)}",
+                hint="the service account needs bigquery.datasets.delete and bigquery.tables.delete; run purge again",
+            ) from exc
+        finally:
+            self._datasets_ready = False
+        return deleted
 
     def ingest_table(self, schema: str, table: Table) -> bigquery.Table:
         """The definition of `raw.<table>` or `quarantine.<table>`: the contract's columns, by ingest day."""

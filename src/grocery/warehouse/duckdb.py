@@ -1,4 +1,7 @@
-"""DuckDBWarehouse: the embedded default, one DuckDB file with a schema per layer."""
+"""DuckDBWarehouse: the embedded default, one DuckDB file with a schema per layer.
+
+Building the adapter touches nothing: the file (and its folder) is created on first use.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from grocery.errors import StageError
 from grocery.tables import INGEST_DATE
 from grocery.warehouse.base import SCHEMAS, IngestLoad, Warehouse
 
@@ -24,12 +28,12 @@ class DuckDBWarehouse(Warehouse):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path).resolve()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._con: duckdb.DuckDBPyConnection | None = None
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._con = duckdb.connect(str(self.path))
             for schema in SCHEMAS:
                 self._con.execute(f"create schema if not exists {schema}")
@@ -87,4 +91,60 @@ class DuckDBWarehouse(Warehouse):
         )
 
     def dbt_target(self) -> tuple[str, dict[str, str]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # dbt opens (and creates) the file itself
         return "duckdb", {"GROCERY_DUCKDB_PATH": str(self.path)}
+
+    def purge_target(self) -> str:
+        return f"the DuckDB warehouse {self.path} (schemas {', '.join(SCHEMAS)})"
+
+    def purge(self) -> list[str]:
+        """Drop the layer schemas with their tables and views; delete the file when nothing else is left in it.
+
+        A missing file is not created. A file another process holds open is a StageError.
+        """
+        if not self.path.exists():
+            return []
+        self.close()
+        try:
+            con = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise StageError(
+                f"cannot open {self.path} to delete its schemas: {_first_line(exc)}",
+                hint="stop what holds it open (a running stage, a DuckDB client), then run purge again",
+            ) from None
+        try:
+            schemas = {
+                name
+                for (name,) in con.execute(
+                    "select schema_name from information_schema.schemata where catalog_name = current_database()"
+                ).fetchall()
+            }
+            objects: dict[str, dict[str, int]] = {}
+            for schema, kind, n in con.execute(
+                "select table_schema, table_type, count(*) from information_schema.tables"
+                " where table_catalog = current_database() group by all"
+            ).fetchall():
+                objects.setdefault(schema, {})["view" if kind == "VIEW" else "table"] = n
+            dropped = [s for s in SCHEMAS if s in schemas]
+            for schema in dropped:
+                con.execute(f"drop schema {_quote(schema)} cascade")
+            con.execute("checkpoint")
+            others = sum(sum(kinds.values()) for schema, kinds in objects.items() if schema not in SCHEMAS)
+        finally:
+            con.close()
+        layers = ", ".join(f"{s} ({_counted(objects.get(s, {}))})" for s in dropped)
+        if others:
+            return [f"the DuckDB schemas {layers} in {self.path}"] if dropped else []
+        for leftover in (self.path, self.path.with_name(self.path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        return [f"the DuckDB file {self.path}" + (f" (schemas {layers})" if dropped else "")]
+
+
+def _counted(kinds: dict[str, int]) -> str:
+    """Object counts for people, e.g. `7 tables`, `1 table, 2 views`, `empty`."""
+    parts = [f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items()) if n]
+    return ", ".join(parts) or "empty"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
