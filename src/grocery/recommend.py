@@ -20,14 +20,19 @@ from grocery.stages import StageResult
 
 def run(ctx: Context) -> StageResult:
     from grocery.spark import jobs
-    from grocery.spark.session import get_session
+    from grocery.spark.session import start_session
 
+    lap = jobs.Stopwatch()
+    session = start_session("grocery-recommend")  # the JVM starts while the fact is exported
     marker = ensure_export(ctx)
+    lap("export")
     as_of = run_date(ctx, marker)
     spec = ctx.spec.models.als
     with ctx.progress.step(f"ALS rank {spec.rank}, {spec.max_iter} iterations, as of {as_of} (Spark)"):
-        spark = get_session("grocery-recommend")
+        spark = session.result()
+        lap("session")  # what the JVM's start took beyond the export
         result = jobs.recommend_job(spark, ctx.lake.uri(), as_of, spec)
+    result["timings"] = {**lap.timings, **result["timings"]}
     at_k = {m["model"]: m for m in result["metrics"] if m["k"] == spec.eval_k}
     als, pop = at_k["als"]["precision_at_k"], at_k["popularity"]["precision_at_k"]
     lift = f"{als / pop:.2f}x" if pop else "n/a"

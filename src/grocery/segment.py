@@ -16,13 +16,18 @@ from grocery.stages import StageResult
 
 def run(ctx: Context) -> StageResult:
     from grocery.spark import jobs
-    from grocery.spark.session import get_session
+    from grocery.spark.session import start_session
 
+    lap = jobs.Stopwatch()
+    session = start_session("grocery-segment")  # the JVM starts while the fact is exported
     marker = ensure_export(ctx)
+    lap("export")
     as_of = run_date(ctx, marker)
     with ctx.progress.step(f"scoring customers as of {as_of} (Spark)"):
-        spark = get_session("grocery-segment")
+        spark = session.result()
+        lap("session")  # what the JVM's start took beyond the export
         result = jobs.segment_job(spark, ctx.lake.uri(), as_of, ctx.spec.models.rfm)
+    result["timings"] = {**lap.timings, **result["timings"]}
     segments = result["segments"]
     top = ", ".join(f"{name} {count:,}" for name, count in list(segments.items())[:3])
     return StageResult(

@@ -27,6 +27,33 @@ def test_popular_top_n_skips_bought_products_only_when_excluding():
     assert als.popular_top_n(bought, popularity, 3, exclude=False).tolist() == [[1, 3, 4], [1, 3, 4]]
 
 
+def test_popular_top_n_looks_past_as_many_popular_products_as_a_row_bought():
+    popularity = np.array([9.0, 8.0, 7.0, 6.0, 5.0, 4.0])
+    bought = np.array([[True, True, True, False, False, False], [False] * 6])
+    assert als.popular_top_n(bought, popularity, 2, exclude=True).tolist() == [[3, 4], [0, 1]]
+
+
+def test_batched_solve_matches_numpy_for_every_row():
+    rng = np.random.default_rng(5)
+    rank, n = 6, 50
+    factors = rng.standard_normal((n, rank, 3))
+    upper_full = factors @ factors.transpose(0, 2, 1)  # positive semi-definite, rank 3 < 6
+    iu, ju = np.triu_indices(rank)
+    gram = np.eye(rank) * 0.5
+    reg, rhs = rng.random(n), rng.standard_normal((n, rank))
+    x = als._solve(gram, upper_full[:, iu, ju], rhs, reg, rank)
+    a = gram + upper_full + (reg + 1e-9)[:, None, None] * np.eye(rank)
+    np.testing.assert_allclose(x, np.linalg.solve(a, rhs[:, :, None])[:, :, 0], rtol=1e-9, atol=1e-12)
+
+
+def test_a_singular_system_without_regularization_still_gets_finite_factors():
+    v = np.array([[1e4, -1e4, 3e3]])
+    iu, ju = np.triu_indices(3)
+    upper = (v[:, :, None] * v[:, None, :])[:, iu, ju]  # rank 1: not positive definite
+    x = als._solve(np.zeros((3, 3)), upper, np.array([[1.0, -1.0, 0.3]]), np.zeros(1), 3)
+    assert np.isfinite(x).all()
+
+
 def test_metric_sums_give_exact_precision_recall_ndcg_and_coverage():
     sums = MetricSums(k=2, n_items=4)
     top = np.array([[0, 1], [2, -1]])
@@ -47,7 +74,8 @@ def test_user_factors_solve_the_weighted_least_squares_exactly():
     n_items, rank, alpha, reg = 6, 3, 2.0, 0.1
     y = rng.standard_normal((n_items, rank))
     purchases = np.array([[3, 0, 1, 0, 0, 2], [0, 0, 0, 0, 0, 0]], np.float32)
-    block = als.Block(np.array([1, 2]), alpha * purchases, purchases > 0, (purchases > 0).sum(1), None)
+    rows, items = np.nonzero(np.ones_like(purchases))
+    block = als.Block.from_pairs(np.array([1, 2]), rows, items, purchases[rows, items], alpha, n_items)
     x = als.user_factors(block, y, reg)
     for u in range(2):
         c = 1 + alpha * purchases[u]
@@ -81,11 +109,14 @@ def planted_sales(spark):
 
 def test_recommendations_follow_the_planted_tastes_and_fall_back_to_popular(spark):
     sales = planted_sales(spark)
-    pairs = als.purchase_counts(sales, AS_OF, AS_OF - timedelta(days=7))
-    items = als.catalogue(pairs)
-    packed = als.pack(pairs, items, partitions=2)
+    packed = als.pack(sales, AS_OF, AS_OF - timedelta(days=7), partitions=2)
+    assert packed.items.tolist() == [10, 11, 12, 13, 20, 21, 22, 23, 99]  # 13's late purchase is not in it
+    assert (packed.customers, packed.buyers) == (13, 12)
+    blocks = packed.frame.collect()
+    users = np.concatenate([np.frombuffer(b["users"], np.int64) for b in blocks])
+    assert sorted(users.tolist()) == list(range(1, 14))  # each customer in exactly one block
     params = als.AlsParams(rank=4, max_iter=8, reg_param=0.05, alpha=5.0, seed=1)
-    models = als.fit(packed, items, params, ("train", "full"))
+    models = als.fit(packed, params, ("train", "full"))
     recs = als.recommend(packed, models["full"], 1, exclude_purchased=True).collect()
     by_customer = {r.customer_id: r for r in recs}
     assert set(by_customer) == set(range(1, 14))
@@ -110,3 +141,14 @@ def test_recommendations_follow_the_planted_tastes_and_fall_back_to_popular(spar
     pop_at_2 = next(m for m in metrics if m["model"] == "popularity" and m["k"] == 2)
     assert als_at_2["precision_at_k"] > pop_at_2["precision_at_k"]
     packed.unpersist()
+
+
+def test_the_fit_does_not_depend_on_how_customers_are_partitioned(spark):
+    sales = planted_sales(spark)
+    params = als.AlsParams(rank=3, max_iter=3, reg_param=0.05, alpha=5.0, seed=2)
+    fitted = []
+    for partitions in (1, 3):
+        packed = als.pack(sales, AS_OF, AS_OF - timedelta(days=7), partitions)
+        fitted.append(als.fit(packed, params, ("full",))["full"].item_factors)
+        packed.unpersist()
+    np.testing.assert_allclose(fitted[0], fitted[1], rtol=1e-4, atol=1e-5)  # float32 sums, other blocks

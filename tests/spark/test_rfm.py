@@ -127,6 +127,15 @@ def test_one_purchase_and_no_purchase_customers(spark):
     assertDataFrameEqual(rfm.select(*expected.columns), expected)
 
 
+def test_customers_whose_lines_all_come_after_the_as_of_date_are_kept_without_purchase(spark):
+    rows = [(1, "A", AS_OF - timedelta(days=2), 1, 3.0), (2, "B", AS_OF + timedelta(days=1), 2, 9.0)]
+    out = {r.customer_id: r for r in customer_rfm(sales_frame(spark, rows), AS_OF).collect()}
+    bought, later = out[1], out[2]
+    assert bought.has_purchase and (bought.frequency, bought.r_score, bought.segment) == (1, 5, "Champions")
+    assert (later.has_purchase, later.frequency, later.monetary, later.r_score) == (False, 0, 0.0, None)
+    assert later.segment == NO_PURCHASES
+
+
 def test_quintile_edges_for_recency_frequency_and_monetary(spark):
     # Five customers: recency 0..4 days, frequency 5..1, monetary 10, 20, 20, 30, 40.
     revenue = {1: 10.0, 2: 20.0, 3: 20.0, 4: 30.0, 5: 40.0}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from grocery.spark.session import LOOPBACK, driver_memory_mb, local_conf
+from grocery.spark.session import LOOPBACK, ClassArchive, driver_memory_mb, local_conf
 
 
 def test_driver_memory_is_a_quarter_of_the_available_memory_between_1_and_3_gib():
@@ -18,9 +19,34 @@ def test_local_conf_binds_loopback_and_sizes_partitions_to_the_cores():
     assert conf["spark.master"] == "local[3]"
     assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == LOOPBACK
     assert conf["spark.driver.memory"] == "1500m"
-    assert conf["spark.sql.shuffle.partitions"] == "6"
+    assert conf["spark.sql.shuffle.partitions"] == conf["spark.default.parallelism"] == "3"
     assert conf["spark.ui.enabled"] == "false"
     assert conf["spark.executorEnv.OPENBLAS_NUM_THREADS"] == "1"
+    assert "-XX:+UseParallelGC" in conf["spark.driver.extraJavaOptions"]
+    assert "-XX:SharedArchiveFile" not in conf["spark.driver.extraJavaOptions"]  # no archive given
+
+
+def test_the_class_archive_is_recorded_by_the_first_jvm_and_mapped_by_the_next(tmp_path):
+    archive = ClassArchive(tmp_path / "cds" / "spark.jsa")
+    stale = archive.path.with_name(f"{archive.path.name}.999999999.tmp")  # of a process gone
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"partial")
+    first = local_conf(cores=2, memory_mb=1024, archive=archive)["spark.driver.extraJavaOptions"]
+    assert f"-XX:ArchiveClassesAtExit={archive.pending}" in first
+    assert not stale.exists()
+    archive.pending.write_bytes(b"classes")  # what the JVM writes at its exit
+    archive.publish()
+    assert archive.ready and not archive.pending.exists()
+    second = local_conf(cores=2, memory_mb=1024, archive=archive)["spark.driver.extraJavaOptions"]
+    assert f"-XX:SharedArchiveFile={archive.path}" in second
+    assert "ArchiveClassesAtExit" not in second
+
+
+def test_an_archive_belongs_to_one_pyspark_and_java(tmp_path):
+    archive = ClassArchive.for_installation(tmp_path)
+    assert archive.path.parent == tmp_path and archive.path.name.startswith("spark-")
+    assert ClassArchive.for_installation(tmp_path) == archive
+    assert ClassArchive.for_installation(Path("/proc/no-such-folder")) is None  # not writable: no archive
 
 
 def test_the_test_session_runs_python_workers_with_this_interpreter(spark):
@@ -30,6 +56,14 @@ def test_the_test_session_runs_python_workers_with_this_interpreter(spark):
     assert spark.conf.get("spark.driver.bindAddress") == LOOPBACK
     # A Python UDF round trip works (the workers import the same packages).
     assert spark.range(3).rdd.map(lambda r: r.id * 2).collect() == [0, 2, 4]
+
+
+def test_a_session_started_in_the_background_is_the_process_session(spark):
+    from grocery.spark.session import get_session, start_session
+
+    started = start_session("grocery-tests").result(timeout=60)
+    assert started.sparkContext is spark.sparkContext
+    assert get_session().sparkContext is spark.sparkContext
 
 
 def test_spark_app_arguments_parse_the_lake_and_run_date():

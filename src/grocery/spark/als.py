@@ -10,30 +10,33 @@ Why not `pyspark.ml.recommendation.ALS`: a grocery catalogue is small (hundreds 
 products) while customers are many. Spark ML shuffles both factor sides every half-iteration and
 needs 25-35 s for this fit at full scale on two cores (measured here), more than the time budget.
 Here:
-- purchases are counted per customer and product in Spark (`purchase_counts`: the whole interval,
-  the training part before the holdout, and the holdout), then packed once into compact CSR blocks
-  of customers (cached in Spark);
-- each iteration is one Spark job: every task gets the product factors Y (small, sent with the task),
-  solves its customers' factors exactly (batched `numpy.linalg.solve`), and returns only the product
-  side's sufficient statistics (sum c x x^T, sum c p x, X^T X): n_items x rank^2 numbers;
-- the driver adds those up and solves every product's factors; customer factors never leave their
-  task, so nothing is shuffled after packing;
-- the holdout model and the published model train side by side in the same jobs (one read of the
-  blocks per iteration for both);
-- the last pass solves the customers once more and computes their top-N (or the holdout metrics) in
-  the same task: a dense (customers x products) score block per chunk, one matrix product.
-Per chunk, customer-product weights are a dense float32 block (at most `CHUNK_CELLS` cells), so the
-heavy work is BLAS matrix products. Memory per task stays at a few blocks; the limit is a catalogue
-small enough to broadcast (about 1e5 products).
+- `pack`: the sale lines are shuffled once, by customer; each partition counts its purchases per
+  customer and product (the whole interval, the training part before the holdout, and the holdout)
+  and packs them into compact CSR blocks of customers, cached in Spark. A small job over the cache
+  materializes it and returns the catalogue (the products bought) and the customer counts;
+- `fit`: each iteration is one Spark job: every task gets the product factors Y (small, sent with
+  the task), solves its customers' factors exactly, and returns only the product side's sufficient
+  statistics (sum c x x^T, sum c p x, X^T X): n_items x rank^2 numbers. The driver adds those up
+  and solves every product's factors; customer factors never leave their task, so nothing is
+  shuffled after packing. The holdout model and the published model train side by side in the
+  same jobs (one read of the blocks per iteration for both). (Barrier tasks exchanging the sums
+  with `allGather` would save the jobs, but Spark polls a barrier once a second: slower here);
+- `evaluate` and `recommend`: one more pass each solves the customers once more and scores them
+  against every product in one matrix product per block, then keeps the top N.
+Per block, the weights alpha x purchases are one dense float32 (customers x products) matrix of at
+most `CHUNK_CELLS` cells, so each half-iteration is one BLAS product per block:
+weights @ [y y^T | y] for the customers, weights^T @ [x x^T | x] for the products (plus a product
+with the 0/1 matrix of purchases, a tenth of that, for the "1 +" of the confidence). The small
+normal equations of a whole block are solved together (`_cholesky_solve`). Memory per task stays
+at a few blocks; the limit is a catalogue small enough to broadcast (about 1e5 products).
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +46,13 @@ from pyspark.sql import functions as F
 from grocery.spark.evaluate import MetricSums
 
 CHUNK_CELLS = 1 << 22  # customers x products cells of one dense block (16 MiB of float32)
-PACKED_SCHEMA = "users binary, indptr binary, items binary, full binary, train binary, holdout binary"
+WEIGHTINGS = ("full", "train")  # purchases up to the run date; up to the end of the training part
+# A packed block, each field a numpy array as bytes: its customers (users) and their pairs in CSR
+# form (indptr), the products of the block's partition and, per pair, the index into them (items),
+# the purchases up to the run date (full) and before the holdout (train), and whether in it (holdout).
+PACKED_FIELDS = ("users", "indptr", "products", "items", "full", "train", "holdout")
+PACKED_SCHEMA = ", ".join(f"{name} binary" for name in PACKED_FIELDS)
+SUMMARY_SCHEMA = "products binary, customers long, buyers long"
 BLOB_SCHEMA = "blob binary"
 RECOMMENDATION_SCHEMA = "customer_id long, rank int, product_id long, score double, is_fallback boolean"
 
@@ -59,12 +68,10 @@ class AlsParams:
 
 # -- input: purchases packed into CSR blocks of customers -------------------------------------------
 
-PACKED_FIELDS = ("users", "indptr", "items", "full", "train", "holdout")
-
 
 def purchase_counts(sales: DataFrame, as_of: date, train_end: date) -> DataFrame:
-    """Per customer and product, in one pass: purchases (sale lines) up to as_of ("full"), up to
-    train_end ("train"), and whether any came after train_end ("holdout").
+    """Per customer and product: purchases (sale lines) up to as_of ("full"), up to train_end
+    ("train"), and whether any came after train_end ("holdout").
 
     Customers whose lines all come after as_of keep one row without a product: they are known, and
     get a fallback."""
@@ -78,99 +85,86 @@ def purchase_counts(sales: DataFrame, as_of: date, train_end: date) -> DataFrame
     )
 
 
-def catalogue(pairs: DataFrame) -> np.ndarray:
-    """The sorted product ids of a sales or pairs frame: item index -> product id."""
-    rows = pairs.where(F.col("product_id").isNotNull()).select("product_id").distinct().collect()
-    return np.array(sorted(r[0] for r in rows), dtype=np.int64)
-
-
 def _blob(data: np.ndarray) -> bytes:
     return np.ascontiguousarray(data).tobytes()
 
 
-def _pack(items_index: np.ndarray):
-    n_items = len(items_index)
+def _pack_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """A task function: one partition's purchase pairs (every pair of its customers) as CSR blocks."""
     schema = pa.schema([(name, pa.binary()) for name in PACKED_FIELDS])
-
-    def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        table = pa.Table.from_batches(list(batches))
-        if table.num_rows == 0:
-            return
-        users = table.column("customer_id").to_numpy().astype(np.int64)
-        product = table.column("product_id").fill_null(-1).to_numpy().astype(np.int64)
-        full = table.column("full").to_numpy().astype(np.float32)
-        train = table.column("train").to_numpy().astype(np.float32)
-        holdout = table.column("holdout").fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
-        all_users = np.unique(users)
-        item = np.minimum(np.searchsorted(items_index, product), max(n_items - 1, 0))
-        known = (product >= 0) & (full > 0) & (items_index[item] == product if n_items else False)
-        order = np.lexsort((item[known], users[known]))
-        pair_user = np.searchsorted(all_users, users[known][order])
-        pair_item = item[known][order].astype(np.int32)
-        full, train, holdout = full[known][order], train[known][order], holdout[known][order]
-        per_chunk = max(1, CHUNK_CELLS // max(n_items, 1))
-        for lo in range(0, len(all_users), per_chunk):
-            hi = min(lo + per_chunk, len(all_users))
-            a, b = np.searchsorted(pair_user, [lo, hi])
-            counts = np.bincount(pair_user[a:b] - lo, minlength=hi - lo)
-            indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-            values = (all_users[lo:hi], indptr, pair_item[a:b], full[a:b], train[a:b], holdout[a:b])
-            yield pa.RecordBatch.from_arrays(
-                [pa.array([_blob(v)], pa.binary()) for v in values], schema=schema
-            )
-
-    return pack
+    batches = list(batches)
+    if not batches:
+        return
+    table = pa.Table.from_batches(batches)
+    if table.num_rows == 0:
+        return
+    users = table.column("customer_id").to_numpy().astype(np.int64)
+    product = table.column("product_id").fill_null(-1).to_numpy().astype(np.int64)
+    full = table.column("full").to_numpy().astype(np.float32)
+    train = table.column("train").to_numpy().astype(np.float32)
+    holdout = table.column("holdout").fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
+    all_users = np.unique(users)
+    known = (product >= 0) & (full > 0)
+    order = np.lexsort((product[known], users[known]))
+    pair_user = np.searchsorted(all_users, users[known][order])
+    product, full, train, holdout = (a[known][order] for a in (product, full, train, holdout))
+    products, local = np.unique(product, return_inverse=True)
+    per_chunk = max(1, CHUNK_CELLS // max(len(products), 1))
+    for lo in range(0, len(all_users), per_chunk):
+        hi = min(lo + per_chunk, len(all_users))
+        a, b = np.searchsorted(pair_user, [lo, hi])
+        counts = np.bincount(pair_user[a:b] - lo, minlength=hi - lo)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        values = (all_users[lo:hi], indptr, products, local[a:b].astype(np.int32), full[a:b], train[a:b],
+                  holdout[a:b])  # fmt: skip
+        yield pa.RecordBatch.from_arrays([pa.array([_blob(v)], pa.binary()) for v in values], schema=schema)
 
 
-def pack(pairs: DataFrame, items_index: np.ndarray, partitions: int) -> DataFrame:
-    """Purchase pairs as cached CSR blocks of customers.
-
-    `pairs` has one row per customer and product: customer_id, product_id, full (purchases up to the
-    run date), train (up to the end of the training part), holdout (bought after it). A row without a
-    product, or with full = 0, only makes its customer known: the customer gets a fallback.
-    """
-    packed = (
-        pairs.select("customer_id", "product_id", "full", "train", "holdout")
-        .repartition(partitions, "customer_id")
-        .mapInArrow(_pack(items_index), PACKED_SCHEMA)
-        .cache()
+def _summarize_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """A task function: the products bought in a partition's blocks, its customers and how many bought."""
+    products, customers, buyers = [np.zeros(0, np.int64)], 0, 0
+    for row in _rows(batches):
+        products.append(np.frombuffer(row["products"], np.int64))
+        indptr = np.frombuffer(row["indptr"], np.int64)
+        customers += len(indptr) - 1
+        buyers += int((np.diff(indptr) > 0).sum())
+    yield pa.RecordBatch.from_pydict(
+        {
+            "products": [_blob(np.unique(np.concatenate(products)))],
+            "customers": [customers],
+            "buyers": [buyers],
+        }
     )
-    packed.count()
-    return packed
 
 
 @dataclass
-class Block:
-    """One chunk of customers, unpacked in a task, for one weighting ("full" or "train")."""
+class Packed:
+    """Purchases as cached CSR blocks of customers, with what the driver needs to know about them."""
 
-    users: np.ndarray
-    weights: np.ndarray  # dense (m, n_items) float32: alpha x purchases, 0 where none
-    bought: np.ndarray  # dense bool
-    counts: np.ndarray  # products bought per customer
-    relevant: np.ndarray | None  # dense bool: bought in the holdout (for "train" blocks)
+    frame: DataFrame  # one row per block: PACKED_FIELDS, each a binary numpy array
+    items: np.ndarray  # the catalogue: item index -> product id (sorted), products bought up to as_of
+    customers: int  # every customer with a line in the sales
+    buyers: int  # customers with a purchase up to as_of (the others get a fallback)
 
-    @cached_property
-    def confidence(self) -> np.ndarray:
-        """c x p as float32: 1 + alpha x purchases where bought, 0 elsewhere."""
-        return self.weights + self.bought.astype(np.float32)
+    def unpersist(self) -> None:
+        self.frame.unpersist()
 
-    @classmethod
-    def from_row(cls, row: dict[str, bytes], n_items: int, alpha: float, weighting: str) -> Block:
-        users = np.frombuffer(row["users"], np.int64)
-        m = len(users)
-        indptr = np.frombuffer(row["indptr"], np.int64)
-        rows = np.repeat(np.arange(m), np.diff(indptr))
-        items = np.frombuffer(row["items"], np.int32)
-        purchases = np.frombuffer(row[weighting], np.float32)
-        weights = np.zeros((m, n_items), np.float32)
-        weights[rows, items] = alpha * purchases
-        relevant = None
-        if weighting == "train":
-            holdout = np.frombuffer(row["holdout"], np.uint8).astype(bool)
-            relevant = np.zeros((m, n_items), bool)
-            relevant[rows[holdout], items[holdout]] = True
-        bought = weights > 0
-        return cls(users, weights, bought, bought.sum(axis=1), relevant)
+
+def pack(sales: DataFrame, as_of: date, train_end: date, partitions: int) -> Packed:
+    """The sale lines (customer_id, product_id, sales_date) as cached CSR blocks of customers.
+
+    One shuffle: the lines are partitioned by customer, and the count per customer and product keeps
+    that partitioning (an aggregate's output is partitioned as its input), so each task sees all the
+    pairs of its customers."""
+    pairs = purchase_counts(sales.repartition(partitions, "customer_id"), as_of, train_end)
+    frame = (
+        pairs.select("customer_id", "product_id", "full", "train", "holdout")
+        .mapInArrow(_pack_partition, PACKED_SCHEMA)
+        .cache()
+    )
+    parts = frame.mapInArrow(_summarize_partition, SUMMARY_SCHEMA).collect()
+    items = np.unique(np.concatenate([np.frombuffer(p["products"], np.int64) for p in parts]))
+    return Packed(frame, items, sum(p["customers"] for p in parts), sum(p["buyers"] for p in parts))
 
 
 def _rows(batches: Iterator[pa.RecordBatch]) -> Iterator[dict[str, bytes]]:
@@ -178,60 +172,187 @@ def _rows(batches: Iterator[pa.RecordBatch]) -> Iterator[dict[str, bytes]]:
         yield from batch.to_pylist()
 
 
+@dataclass
+class Block:
+    """One block of customers for one weighting: the pairs bought, as sparse pairs and dense matrices."""
+
+    users: np.ndarray  # (m,) customer ids
+    rows: np.ndarray  # (nnz,) customer row of each pair bought
+    items: np.ndarray  # (nnz,) item index of each pair bought
+    weights: np.ndarray  # dense (m, n_items) float32: alpha x purchases, 0 where none
+    bought: np.ndarray  # dense (m, n_items) float32: 1 where bought, 0 elsewhere
+
+    @classmethod
+    def from_pairs(cls, users: np.ndarray, rows: np.ndarray, items: np.ndarray, purchases: np.ndarray,
+                   alpha: float, n_items: int) -> Block:  # fmt: skip
+        """From pairs (customer row, item index, purchases); pairs with no purchase are left out."""
+        some = purchases > 0
+        rows, items = rows[some], items[some]
+        weights = np.zeros((len(users), n_items), np.float32)
+        weights[rows, items] = alpha * purchases[some]
+        bought = np.zeros((len(users), n_items), np.float32)
+        bought[rows, items] = 1.0
+        return cls(users, rows, items, weights, bought)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Products bought per customer."""
+        return np.bincount(self.rows, minlength=len(self.users))
+
+    def subset(self, keep: np.ndarray) -> Block:
+        """The customers where keep (a bool per customer) is true."""
+        new_row = np.cumsum(keep) - 1
+        pairs = keep[self.rows]
+        return Block(self.users[keep], new_row[self.rows[pairs]], self.items[pairs], self.weights[keep],
+                     self.bought[keep])  # fmt: skip
+
+
+@dataclass
+class Chunk:
+    """One packed row, unpacked in a task: a block of customers and their purchase pairs."""
+
+    users: np.ndarray
+    rows: np.ndarray  # pair -> customer row
+    items: np.ndarray  # pair -> item index in the catalogue
+    purchases: dict[str, np.ndarray]  # weighting -> purchases per pair
+    holdout: np.ndarray  # pair -> bought in the holdout
+
+    @classmethod
+    def from_row(cls, row: dict[str, bytes], catalogue: np.ndarray) -> Chunk:
+        users = np.frombuffer(row["users"], np.int64)
+        indptr = np.frombuffer(row["indptr"], np.int64)
+        in_catalogue = np.searchsorted(catalogue, np.frombuffer(row["products"], np.int64))
+        return cls(
+            users=users,
+            rows=np.repeat(np.arange(len(users)), np.diff(indptr)),
+            items=in_catalogue[np.frombuffer(row["items"], np.int32)],
+            purchases={w: np.frombuffer(row[w], np.float32) for w in WEIGHTINGS},
+            holdout=np.frombuffer(row["holdout"], np.uint8).astype(bool),
+        )
+
+    def block(self, weighting: str, alpha: float, n_items: int) -> Block:
+        return Block.from_pairs(self.users, self.rows, self.items, self.purchases[weighting], alpha, n_items)
+
+    def relevant(self, n_items: int) -> np.ndarray:
+        """Dense bool (m, n_items): the products each customer bought in the holdout."""
+        out = np.zeros((len(self.users), n_items), bool)
+        out[self.rows[self.holdout], self.items[self.holdout]] = True
+        return out
+
+
 # -- the solver ------------------------------------------------------------------------------------
 
 
-def _triu(rank: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.triu_indices(rank)
-
-
-def _outer_upper(factors: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
+def _outer_upper(factors: np.ndarray) -> np.ndarray:
     """Each row's outer product x x^T, upper triangle only, flattened: (n, rank (rank+1) / 2)."""
-    return (factors[:, iu] * factors[:, ju]).astype(np.float32)
+    iu, ju = np.triu_indices(factors.shape[1])
+    return factors[:, iu] * factors[:, ju]
+
+
+def _with_outer(factors: np.ndarray) -> np.ndarray:
+    """[x x^T (upper) | x] per row, float32: one matrix product with it gives both sums of the normal equations."""
+    return np.hstack([_outer_upper(factors), factors]).astype(np.float32)
+
+
+def _cholesky_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x with a x = b for many small symmetric positive definite systems: a (k, k, n), b (k, n).
+
+    A Cholesky factorisation run for all n systems at once (the loops go over k), several times
+    faster than a batched `numpy.linalg.solve` for the ranks ALS uses."""
+    k = b.shape[0]
+    low = np.zeros_like(a)
+    for j in range(k):
+        low[j, j] = np.sqrt(a[j, j] - np.einsum("ln,ln->n", low[j, :j], low[j, :j]))
+        low[j + 1 :, j] = (a[j + 1 :, j] - np.einsum("iln,ln->in", low[j + 1 :, :j], low[j, :j])) / low[j, j]
+    y = np.empty_like(b)
+    for j in range(k):
+        y[j] = (b[j] - np.einsum("ln,ln->n", low[j, :j], y[:j])) / low[j, j]
+    x = np.empty_like(b)
+    for j in reversed(range(k)):
+        x[j] = (y[j] - np.einsum("ln,ln->n", low[j + 1 :, j], x[j + 1 :])) / low[j, j]
+    return x
 
 
 def _solve(gram: np.ndarray, upper: np.ndarray, rhs: np.ndarray, reg: np.ndarray, rank: int) -> np.ndarray:
     """Solve (gram + sym(upper) + reg I) x = rhs for every row."""
-    iu, ju = _triu(rank)
-    n = len(rhs)
-    a = np.empty((n, rank, rank))
-    a[:, iu, ju] = upper
-    a[:, ju, iu] = upper
-    a += gram
-    a[:, np.arange(rank), np.arange(rank)] += reg[:, None] + 1e-9
-    return np.linalg.solve(a, rhs[:, :, None])[:, :, 0]
+    iu, ju = np.triu_indices(rank)
+    position = np.empty((rank, rank), np.intp)  # (i, j) -> column of upper holding it
+    position[iu, ju] = position[ju, iu] = np.arange(len(iu))
+    a = upper.T[position]  # (rank, rank, rows)
+    a += gram[:, :, None]
+    a[np.arange(rank), np.arange(rank)] += reg + 1e-9
+    with np.errstate(invalid="ignore", divide="ignore"):  # a non-positive pivot gives NaN, handled below
+        x = _cholesky_solve(a, np.ascontiguousarray(rhs.T)).T
+    # Not positive definite in floating point: possible only without regularization, on degenerate
+    # data. Those rows get the least-squares solution of smallest norm instead.
+    singular = ~np.isfinite(x).all(axis=1)
+    if singular.any():
+        pinv = np.linalg.pinv(a[:, :, singular].transpose(2, 0, 1))
+        x[singular] = (pinv @ rhs[singular][:, :, None])[:, :, 0]
+    return x
 
 
 def user_factors(block: Block, y: np.ndarray, reg_param: float) -> np.ndarray:
     """Exact least-squares customer factors of a block given the product factors."""
     rank = y.shape[1]
-    iu, ju = _triu(rank)
-    gram = y.T @ y
-    upper = block.weights @ _outer_upper(y, iu, ju)
-    rhs = block.confidence @ y.astype(np.float32)
+    sums = (block.weights @ _with_outer(y)).astype(np.float64)
+    upper = sums[:, : rank * (rank + 1) // 2]
+    rhs = sums[:, -rank:] + block.bought @ y.astype(np.float32)  # c = alpha r + 1 where bought
     reg = reg_param * np.maximum(block.counts, 1)
-    return _solve(gram, upper.astype(np.float64), rhs.astype(np.float64), reg, rank)
+    return _solve(y.T @ y, upper, rhs, reg, rank)
 
 
-def _item_statistics(factors: dict[str, np.ndarray], n_items: int, alpha: float, reg_param: float):
-    """A task function: for each weighting, solve the customers and return the product side's sums."""
+@dataclass
+class ItemSums:
+    """The product side's sufficient statistics, added up over blocks and tasks."""
+
+    upper: np.ndarray  # (n_items, rank (rank+1) / 2): sum over buyers of (c - 1) x x^T, upper triangle
+    rhs: np.ndarray  # (n_items, rank): sum over buyers of c x
+    gram: np.ndarray  # (rank, rank): X^T X over every customer
+    buyers: np.ndarray  # (n_items,): customers who bought the product
+
+    @classmethod
+    def zeros(cls, n_items: int, rank: int) -> ItemSums:
+        return cls(np.zeros((n_items, rank * (rank + 1) // 2)), np.zeros((n_items, rank)),
+                   np.zeros((rank, rank)), np.zeros(n_items))  # fmt: skip
+
+    def add(self, block: Block, x: np.ndarray) -> None:
+        n_items, k2 = self.upper.shape
+        sums = block.weights.T @ _with_outer(x)
+        self.upper += sums[:, :k2]
+        self.rhs += sums[:, k2:] + block.bought.T @ x.astype(np.float32)
+        self.gram += x.T @ x
+        self.buyers += np.bincount(block.items, minlength=n_items)
+
+    def merge(self, other: ItemSums) -> None:
+        self.upper += other.upper
+        self.rhs += other.rhs
+        self.gram += other.gram
+        self.buyers += other.buyers
+
+
+def _product_factors(parts: list[ItemSums], params: AlsParams) -> tuple[np.ndarray, np.ndarray]:
+    """Every product's factors from the sums of all tasks, and its buyers (no buyer: zero factors)."""
+    total = ItemSums.zeros(*parts[0].rhs.shape)
+    for part in parts:
+        total.merge(part)
+    reg = params.reg_param * np.maximum(total.buyers, 1)
+    y = _solve(total.gram, total.upper, total.rhs, reg, params.rank)
+    y[total.buyers == 0] = 0.0
+    return y, total.buyers
+
+
+def _item_statistics(catalogue: np.ndarray, factors: dict[str, np.ndarray], params: AlsParams):
+    """A task function: for each weighting, solve the task's customers and return the product side's sums."""
+    n_items = len(catalogue)
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        sums = {}
-        for weighting, y in factors.items():
-            rank = y.shape[1]
-            sums[weighting] = [np.zeros((n_items, rank * (rank + 1) // 2)), np.zeros((n_items, rank)),
-                               np.zeros((rank, rank)), np.zeros(n_items)]  # fmt: skip
+        sums = {w: ItemSums.zeros(n_items, params.rank) for w in factors}
         for row in _rows(batches):
-            for weighting, y in factors.items():
-                block = Block.from_row(row, n_items, alpha, weighting)
-                iu, ju = _triu(y.shape[1])
-                x = user_factors(block, y, reg_param)
-                upper, rhs, gram, buyers = sums[weighting]
-                upper += block.weights.T @ _outer_upper(x, iu, ju)
-                rhs += block.confidence.T @ x.astype(np.float32)
-                gram += x.T @ x
-                buyers += block.bought.sum(axis=0)
+            chunk = Chunk.from_row(row, catalogue)
+            for w, y in factors.items():
+                block = chunk.block(w, params.alpha, n_items)
+                sums[w].add(block, user_factors(block, y, params.reg_param))
         yield pa.RecordBatch.from_pydict({"blob": [pickle.dumps(sums)]})
 
     return task
@@ -254,27 +375,20 @@ def initial_factors(n_items: int, rank: int, seed: int) -> np.ndarray:
     return y / np.linalg.norm(y, axis=1, keepdims=True)
 
 
-def fit(packed: DataFrame, items: np.ndarray, params: AlsParams, weightings: tuple[str, ...] = ("full",),
-        on_iteration: Callable[[int], None] | None = None) -> dict[str, AlsModel]:  # fmt: skip
+def fit(packed: Packed, params: AlsParams, weightings: tuple[str, ...] = ("full",)) -> dict[str, AlsModel]:
     """Alternate max_iter times, customers in the tasks and products on the driver, for each weighting.
 
     Several weightings (the holdout's training part and the whole interval) train side by side: one
     Spark job per iteration reads the packed blocks once for all of them.
     """
-    n_items, rank = len(items), params.rank
-    ys = {w: initial_factors(n_items, rank, params.seed) for w in weightings}
-    buyers = {w: np.zeros(n_items) for w in weightings}
-    for iteration in range(params.max_iter):
-        task = _item_statistics(ys, n_items, params.alpha, params.reg_param)
-        parts = [pickle.loads(p["blob"]) for p in packed.mapInArrow(task, BLOB_SCHEMA).collect()]
+    ys = {w: initial_factors(len(packed.items), params.rank, params.seed) for w in weightings}
+    buyers = {w: np.zeros(len(packed.items)) for w in weightings}
+    for _ in range(params.max_iter):
+        task = _item_statistics(packed.items, ys, params)
+        parts = [pickle.loads(p["blob"]) for p in packed.frame.mapInArrow(task, BLOB_SCHEMA).collect()]
         for w in weightings:
-            upper, rhs, gram, counts = (sum(v) for v in zip(*(part[w] for part in parts), strict=True))
-            y = _solve(gram, upper, rhs, params.reg_param * np.maximum(counts, 1), rank)
-            y[counts == 0] = 0.0
-            ys[w], buyers[w] = y, counts
-        if on_iteration:
-            on_iteration(iteration + 1)
-    return {w: AlsModel(items, ys[w], buyers[w], params, w) for w in weightings}
+            ys[w], buyers[w] = _product_factors([part[w] for part in parts], params)
+    return {w: AlsModel(packed.items, ys[w], buyers[w], params, w) for w in weightings}
 
 
 # -- top-N, fallback and evaluation -----------------------------------------------------------------
@@ -300,24 +414,29 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def popular_top_n(bought: np.ndarray, popularity: np.ndarray, n: int, exclude: bool) -> np.ndarray:
-    """The n most popular products per row, skipping bought ones when exclude (ties: lower index first)."""
+    """The n most popular products per row, skipping bought ones when exclude (ties: lower index first); -1 pads."""
     order = np.lexsort((np.arange(len(popularity)), -popularity))
     order = order[popularity[order] > 0]
-    available = ~bought[:, order] if exclude else np.ones((bought.shape[0], len(order)), bool)
-    keep = available & (np.cumsum(available, axis=1) <= n)
+    if exclude:  # a row skips at most the products it bought: the n + that many most popular suffice
+        order = order[: n + int(bought.sum(axis=1).max(initial=0))]
+        available = ~bought[:, order]
+    else:
+        order = order[:n]
+        available = np.ones((bought.shape[0], len(order)), bool)
+    slot = np.cumsum(available, axis=1) - 1
+    rows, cols = np.nonzero(available & (slot < n))
     out = np.full((bought.shape[0], n), -1, np.int64)
-    rows, cols = np.nonzero(keep)
-    slot = np.cumsum(keep, axis=1)[rows, cols] - 1
-    out[rows, slot] = order[cols]
+    out[rows, slot[rows, cols]] = order[cols]
     return out
 
 
 def _scores(block: Block, model: AlsModel, exclude: bool) -> np.ndarray:
+    """(m, n_items) float32 scores; -inf where a product cannot be recommended."""
     x = user_factors(block, model.item_factors, model.params.reg_param)
-    scores = (x.astype(np.float32) @ model.item_factors.T.astype(np.float32)).astype(np.float64)
+    scores = x.astype(np.float32) @ model.item_factors.T.astype(np.float32)
     scores[:, model.buyers == 0] = -np.inf  # never bought in training: not in the model's catalogue
     if exclude:
-        scores[block.bought] = -np.inf
+        scores[block.bought > 0] = -np.inf
     return scores
 
 
@@ -327,49 +446,51 @@ def _recommend_task(model: AlsModel, n: int, exclude: bool):
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for row in _rows(batches):
-            block = Block.from_row(row, n_items, model.params.alpha, model.weighting)
-            scored = block.counts > 0
+            block = Chunk.from_row(row, model.items).block(model.weighting, model.params.alpha, n_items)
             idx, val = top_n(_scores(block, model, exclude), n)
-            fallback = popular_top_n(block.bought, model.buyers, n, exclude)
-            idx = np.where(scored[:, None], idx, fallback)
-            val = np.where(scored[:, None], val, share[np.maximum(fallback, 0)])
-            filled = idx >= 0
-            rows, ranks = np.nonzero(filled)
+            val = val.astype(np.float64)
+            unscored = block.counts == 0
+            if unscored.any():
+                fallback = popular_top_n(block.bought[unscored] > 0, model.buyers, n, exclude)
+                idx[unscored], val[unscored] = fallback, share[np.maximum(fallback, 0)]
+            rows, ranks = np.nonzero(idx >= 0)
             yield pa.RecordBatch.from_pydict(
                 {
                     "customer_id": pa.array(block.users[rows], pa.int64()),
                     "rank": pa.array(ranks + 1, pa.int32()),
                     "product_id": pa.array(model.items[idx[rows, ranks]], pa.int64()),
                     "score": pa.array(val[rows, ranks], pa.float64()),
-                    "is_fallback": pa.array(~scored[rows], pa.bool_()),
+                    "is_fallback": pa.array(unscored[rows], pa.bool_()),
                 }
             )
 
     return task
 
 
-def recommend(packed: DataFrame, model: AlsModel, n: int, exclude_purchased: bool) -> DataFrame:
+def recommend(packed: Packed, model: AlsModel, n: int, exclude_purchased: bool) -> DataFrame:
     """Top-n products for every packed customer; customers without training purchases get popular ones."""
-    return packed.mapInArrow(_recommend_task(model, n, exclude_purchased), RECOMMENDATION_SCHEMA)
+    return packed.frame.mapInArrow(_recommend_task(model, n, exclude_purchased), RECOMMENDATION_SCHEMA)
 
 
 def _evaluate_task(model: AlsModel, ks: list[int], exclude: bool):
     n_items = len(model.items)
+    if model.weighting != "train":
+        raise ValueError("evaluation needs a model trained on the holdout's training part")
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         sums = {(name, k): MetricSums(k, n_items) for name in ("als", "popularity") for k in ks}
         for row in _rows(batches):
-            block = Block.from_row(row, n_items, model.params.alpha, model.weighting)
-            assert block.relevant is not None, (
-                "evaluation needs a model trained on the holdout's training part"
-            )
-            relevant = block.relevant & ~block.bought if exclude else block.relevant
+            chunk = Chunk.from_row(row, model.items)
+            block = chunk.block(model.weighting, model.params.alpha, n_items)
+            relevant = chunk.relevant(n_items)
+            if exclude:
+                relevant &= block.bought == 0
             keep = (block.counts > 0) & relevant.any(axis=1)
             if not keep.any():
                 continue
-            sub = Block(block.users[keep], block.weights[keep], block.bought[keep], block.counts[keep], None)
+            sub = block.subset(keep)
             als_top, _ = top_n(_scores(sub, model, exclude), max(ks))
-            pop_top = popular_top_n(sub.bought, model.buyers, max(ks), exclude)
+            pop_top = popular_top_n(sub.bought > 0, model.buyers, max(ks), exclude)
             for k in ks:
                 sums["als", k].add(als_top, relevant[keep])
                 sums["popularity", k].add(pop_top, relevant[keep])
@@ -379,10 +500,10 @@ def _evaluate_task(model: AlsModel, ks: list[int], exclude: bool):
 
 
 def evaluate(
-    packed: DataFrame, model: AlsModel, ks: list[int], exclude_purchased: bool
+    packed: Packed, model: AlsModel, ks: list[int], exclude_purchased: bool
 ) -> list[dict[str, object]]:
     """Metric rows (model, k, precision_at_k, recall_at_k, ndcg_at_k, coverage, users) on the packed holdout."""
-    parts = packed.mapInArrow(_evaluate_task(model, ks, exclude_purchased), BLOB_SCHEMA).collect()
+    parts = packed.frame.mapInArrow(_evaluate_task(model, ks, exclude_purchased), BLOB_SCHEMA).collect()
     total: dict[tuple[str, int], MetricSums] = {}
     for part in parts:
         for key, sums in pickle.loads(part["blob"]).items():
@@ -391,4 +512,4 @@ def evaluate(
             else:
                 total[key] = sums
     catalogue_size = int((model.buyers > 0).sum())
-    return [total[key].row(key[0], catalogue_size) for key in sorted(total, key=lambda kk: (kk[0], kk[1]))]
+    return [total[key].row(key[0], catalogue_size) for key in sorted(total)]

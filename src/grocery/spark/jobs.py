@@ -58,6 +58,19 @@ def _quiet(_: str) -> None:
     pass
 
 
+class Stopwatch:
+    """Seconds per step of a job: each call ends a step (it began at the previous call)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = round(now - self._started, 2)
+        self._started = now
+
+
 # -- segment ---------------------------------------------------------------------------------------
 
 
@@ -65,22 +78,25 @@ def segment_job(
     spark: SparkSession, lake_uri: str, as_of: date, rfm: RfmSpec, log: Log = _quiet
 ) -> dict[str, object]:
     """RFM scores and segments of every customer in the export, as of a date."""
-    # No cache or repartition of the lines: each aggregation reduces them map-side first, several
-    # times cheaper than shuffling 6.7 M lines by customer.
+    lap = Stopwatch()
+    # Customers without a purchase up to as_of come out of the same aggregation: no second pass
+    # over the lines for the customer list.
     sales = read_sales(spark, lake_uri).select(
         "customer_id", "sales_date", "net_revenue", basket_key().alias("basket")
     )
-    customers = sales.select("customer_id").distinct()
-    scored = customer_rfm(sales, as_of, rfm.bins, customers).cache()
+    scored = customer_rfm(sales, as_of, rfm.bins).cache()
     _write(scored, lake_uri, CUSTOMER_RFM, as_of)
+    lap("score")
     counts = {
         r["segment"]: r["n"] for r in scored.groupBy("segment").agg(F.count(F.lit(1)).alias("n")).collect()
     }
     scored.unpersist()
+    lap("count")
     log(f"scored {sum(counts.values()):,} customers as of {as_of}")
     return {
         "customers": sum(counts.values()),
         "segments": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
+        "timings": lap.timings,
     }
 
 
@@ -102,36 +118,25 @@ def recommend_job(
     log: Log = _quiet,
 ) -> dict[str, object]:
     """Evaluate ALS and the popularity baseline on the holdout, then recommend from a model of the whole interval."""
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal started
-        now = time.perf_counter()
-        timings[name] = round(now - started, 2)
-        started = now
-
+    lap = Stopwatch()
     params = alsmod.AlsParams(spec.rank, spec.max_iter, spec.reg_param, spec.alpha, seed)
     sales = read_sales(spark, lake_uri).select("customer_id", "product_id", "sales_date")
     train_end, holdout_start = holdout_window(as_of, spec.holdout_days)
-    # The catalogue from the export's product column (a cheap scan), so the pairs need no cache.
-    items = alsmod.catalogue(sales.where(F.col("sales_date") <= F.lit(as_of)))
-    if len(items) == 0:
+    packed = alsmod.pack(sales, as_of, train_end, spark.sparkContext.defaultParallelism)
+    if len(packed.items) == 0:
         from grocery.errors import StageError
 
+        packed.unpersist()
         raise StageError(
             f"no sales on or before {as_of} in {_join(lake_uri, EXPORT)}", hint="check the data interval"
         )
-    pairs = alsmod.purchase_counts(sales, as_of, train_end)
-    packed = alsmod.pack(pairs, items, spark.sparkContext.defaultParallelism)
     lap("pack")
 
     # Two models side by side: one trained before the holdout (evaluated on it), one on everything
     # up to as_of (published).
-    models = alsmod.fit(
-        packed, items, params, ("train", "full"), on_iteration=lambda i: log(f"ALS iteration {i}")
-    )
+    models = alsmod.fit(packed, params, ("train", "full"))
     lap("fit")
+    log(f"ALS: {spec.max_iter} iterations of rank {spec.rank}, holdout and published models")
     ks = sorted({*EVAL_KS, spec.eval_k})
     metrics = alsmod.evaluate(packed, models["train"], ks, spec.exclude_purchased)
     lap("evaluate")
@@ -154,29 +159,28 @@ def recommend_job(
         "as_of_date", F.lit(as_of)
     )
     # One file per task: coalescing to one would run every customer's top-N in a single task.
-    recs.write.mode("overwrite").parquet(_join(lake_uri, analytics_dir(RECOMMENDATIONS, as_of)))
+    recommendations = _join(lake_uri, analytics_dir(RECOMMENDATIONS, as_of))
+    recs.write.mode("overwrite").parquet(recommendations)
     packed.unpersist()
     lap("recommend")
-    popular = [i for i in np.lexsort((np.arange(len(items)), -model.buyers)) if model.buyers[i] > 0]
+    popular = [i for i in np.lexsort((np.arange(len(model.items)), -model.buyers)) if model.buyers[i] > 0]
     top_buyers = max(float(model.buyers.max()), 1.0)
     popular_rows = [
-        {"rank": r + 1, "product_id": int(items[i]), "customers": int(model.buyers[i]),
+        {"rank": r + 1, "product_id": int(model.items[i]), "customers": int(model.buyers[i]),
          "score": float(model.buyers[i]) / top_buyers, "as_of_date": as_of}
         for r, i in enumerate(popular)
     ]  # fmt: skip
     _write(spark.createDataFrame(popular_rows), lake_uri, POPULAR_PRODUCTS, as_of)
+    # Counted from the files' footers; the schema is known, so no job reads it first.
+    rows = (
+        spark.read.schema(f"{alsmod.RECOMMENDATION_SCHEMA}, as_of_date date").parquet(recommendations).count()
+    )
     lap("write")
-    written = spark.read.parquet(_join(lake_uri, analytics_dir(RECOMMENDATIONS, as_of)))
-    counts = written.agg(
-        F.countDistinct("customer_id").alias("customers"),
-        F.countDistinct(F.when(F.col("is_fallback"), F.col("customer_id"))).alias("fallback"),
-        F.count(F.lit(1)).alias("rows"),
-    ).first()
     return {
-        "customers": counts["customers"],
-        "fallback_customers": counts["fallback"],
-        "rows": counts["rows"],
-        "products": len(items),
+        "customers": packed.customers,
+        "fallback_customers": packed.customers - packed.buyers,
+        "rows": rows,
+        "products": len(packed.items),
         "metrics": [
             {
                 k: v
@@ -185,5 +189,5 @@ def recommend_job(
             }
             for row in metric_rows
         ],
-        "timings": timings,
+        "timings": lap.timings,
     }

@@ -80,31 +80,43 @@ def basket_key() -> Column:
 
 
 def customer_totals(sales: DataFrame, as_of: date) -> DataFrame:
-    """Per customer with a sale on or before as_of: first and last purchase date, frequency, monetary.
+    """Per customer in `sales`: first and last purchase date, frequency and monetary.
 
-    `sales` has fct_sales' columns, or a `basket` column (from `basket_key`) instead of the numbers.
+    Only lines dated on or before as_of count; a customer without one keeps a row with no purchase
+    dates, frequency 0 and no monetary value. `sales` has fct_sales' columns, or a `basket` column
+    (from `basket_key`) instead of the transaction numbers. The lines are shuffled once, by customer:
+    both steps (per basket, then per customer: frequency = baskets) run within a partition.
     """
+    dated = F.col("sales_date") <= F.lit(as_of)
     basket = F.col("basket") if "basket" in sales.columns else basket_key()
-    return (
-        sales.where(F.col("sales_date") <= F.lit(as_of))
-        .groupBy("customer_id")
+    baskets = (
+        sales.repartition("customer_id")
+        .groupBy("customer_id", basket.alias("basket"))
         .agg(
-            F.min("sales_date").alias("first_purchase_date"),
-            F.max("sales_date").alias("last_purchase_date"),
-            F.countDistinct(basket).cast("long").alias("frequency"),
-            F.round(F.sum("net_revenue"), 4).alias("monetary"),
+            F.min(F.when(dated, F.col("sales_date"))).alias("first_date"),
+            F.max(F.when(dated, F.col("sales_date"))).alias("last_date"),
+            F.sum(F.when(dated, F.col("net_revenue"))).alias("revenue"),
         )
+    )
+    return baskets.groupBy("customer_id").agg(
+        F.min("first_date").alias("first_purchase_date"),
+        F.max("last_date").alias("last_purchase_date"),
+        F.count("last_date").cast("long").alias("frequency"),  # baskets with a line up to as_of
+        F.round(F.sum("revenue"), 4).alias("monetary"),
     )
 
 
 def _score(column: str, bins: int, higher_is_better: bool) -> Column:
-    """ceil(bins x count(no better or equal) / n), in integer arithmetic."""
+    """ceil(bins x count(no better or equal) / n) over the customers with a purchase, in integer arithmetic.
+
+    Customers without a purchase are in the same window but counted nowhere, and get no score."""
     order = F.col(column).asc() if higher_is_better else F.col(column).desc()
     no_better = Window.orderBy(order).rangeBetween(Window.unboundedPreceding, Window.currentRow)
     everyone = Window.partitionBy()
-    at_or_below = F.count(F.lit(1)).over(no_better)
-    n = F.count(F.lit(1)).over(everyone)
-    return F.floor((at_or_below * bins + n - 1) / n).cast("int")
+    purchaser = F.when(F.col("has_purchase"), 1)
+    at_or_below = F.count(purchaser).over(no_better)
+    n = F.count(purchaser).over(everyone)
+    return F.when(F.col("has_purchase"), F.floor((at_or_below * bins + n - 1) / n).cast("int"))
 
 
 def _segment_expr(r: Column, f: Column, m: Column, bins: int) -> Column:
@@ -120,19 +132,17 @@ def _segment_expr(r: Column, f: Column, m: Column, bins: int) -> Column:
 
 
 def score_rfm(totals: DataFrame, as_of: date, bins: int = 5, customers: DataFrame | None = None) -> DataFrame:
-    """Scores and segments from `customer_totals`; customers (a customer_id frame) adds those without purchases."""
+    """Scores and segments from `customer_totals`; customers (a customer_id frame) adds those without any sale."""
+    if customers is not None:
+        unseen = customers.select("customer_id").distinct().join(totals, "customer_id", "left_anti")
+        totals = totals.unionByName(unseen, allowMissingColumns=True)
     scored = (
-        totals.withColumn("recency_days", F.datediff(F.lit(as_of), F.col("last_purchase_date")))
+        totals.withColumn("has_purchase", F.col("last_purchase_date").isNotNull())
+        .withColumn("recency_days", F.datediff(F.lit(as_of), F.col("last_purchase_date")))
         .withColumn("r_score", _score("recency_days", bins, higher_is_better=False))
         .withColumn("f_score", _score("frequency", bins, higher_is_better=True))
         .withColumn("m_score", _score("monetary", bins, higher_is_better=True))
-        .withColumn("has_purchase", F.lit(True))
     )
-    if customers is not None:
-        everyone = customers.select("customer_id").union(totals.select("customer_id")).distinct()
-        scored = everyone.join(scored, "customer_id", "left").withColumn(
-            "has_purchase", F.coalesce(F.col("has_purchase"), F.lit(False))
-        )
     r, f, m = F.col("r_score"), F.col("f_score"), F.col("m_score")
     cell = F.concat(r.cast("string"), f.cast("string"), m.cast("string"))
     return scored.select(

@@ -1,10 +1,20 @@
 """The SparkSession of the Spark stages.
 
 On a cluster (`spark-submit`, the Spark operator, Livy) the session already exists and is reused as
-it is. In local mode (`grocery segment`, `grocery recommend`, tests) it is built here:
+it is. In local mode (`grocery segment`, `grocery recommend`, tests) it is built here, once per
+process: the stages of one `grocery run` share it, and it stops with the process (the driver JVM
+stops its context when the Python side exits). Local mode is:
 - loopback only: the driver binds and advertises 127.0.0.1 (`SPARK_LOCAL_IP` too), no UI;
 - sized to the machine: `local[*]`, driver memory a quarter of the available RAM, between 1 and
-  3 GiB (the stages hold aggregated pairs, not the raw sales), shuffle partitions = 2 x cores;
+  3 GiB (the stages hold aggregated pairs, not the raw sales), one shuffle partition per core (the
+  data is small: more partitions only add tasks), Arrow batches of up to a million rows (the ALS
+  tasks take a whole partition at once);
+- quick to start: the stages start the JVM in the background while they export the fact
+  (`start_session`); the driver uses the parallel garbage collector (G1's concurrent threads cost
+  more than they save on a few cores and a small heap); and Class Data Sharing (`ClassArchive`)
+  maps Spark's classes from an archive that the first session on the machine records at its exit,
+  instead of loading and verifying thousands of classes from the jars at every start (about half
+  of the JVM's start). `GROCERY_SPARK_CDS=off` turns the archive off;
 - Python workers run this interpreter (`PYSPARK_PYTHON = sys.executable`), so code in a
   `mapInArrow` sees the same packages as the driver, and each uses one BLAS thread (Spark already
   runs one task per core);
@@ -13,8 +23,15 @@ it is. In local mode (`grocery segment`, `grocery recommend`, tests) it is built
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import os
+import shutil
 import sys
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,7 +40,65 @@ if TYPE_CHECKING:
 LOOPBACK = "127.0.0.1"
 MIN_DRIVER_MEMORY_MB = 1024
 MAX_DRIVER_MEMORY_MB = 3072
+ARROW_BATCH_ROWS = 1_000_000
+DRIVER_JAVA_OPTIONS = ("-Dlog4j2.level=error", "-XX:+UseParallelGC")
+CDS_SWITCH = "GROCERY_SPARK_CDS"
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_QUIET_CDS = ("-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+
+
+@dataclass(frozen=True)
+class ClassArchive:
+    """A Class Data Sharing archive of the driver JVM's classes, one per Java and pyspark installation.
+
+    When the file exists the JVM maps it; otherwise the JVM records the classes it loaded into a
+    file of its own (`pending`) when it exits, and `publish` moves that into place. A JVM that
+    cannot use an archive (another Java, another class path) ignores it and starts as usual.
+    """
+
+    path: Path
+
+    @classmethod
+    def for_installation(cls, cache_dir: Path | None = None) -> ClassArchive | None:
+        """The archive of this pyspark and Java in the user's cache; None when that cannot be written."""
+        import pyspark
+
+        java = os.path.realpath(shutil.which("java") or "java")
+        key = "|".join(
+            [pyspark.__version__, os.path.dirname(pyspark.__file__), os.environ.get("JAVA_HOME", ""), java]
+        )
+        try:
+            cache = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "grocery"
+            cache.mkdir(parents=True, exist_ok=True)
+        except (OSError, RuntimeError):  # RuntimeError: no home directory
+            return None
+        if not os.access(cache, os.W_OK):
+            return None
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        return cls(cache / f"spark-{pyspark.__version__}-{digest}.jsa")
+
+    @property
+    def pending(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+
+    @property
+    def ready(self) -> bool:
+        return self.path.is_file() and self.path.stat().st_size > 0
+
+    def java_options(self) -> list[str]:
+        if self.ready:
+            return [f"-XX:SharedArchiveFile={self.path}", *_QUIET_CDS]
+        for leftover in self.path.parent.glob(f"{self.path.name}.*.tmp"):  # of processes gone
+            pid = leftover.suffixes[-2].lstrip(".")
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                leftover.unlink(missing_ok=True)
+        return [f"-XX:ArchiveClassesAtExit={self.pending}", *_QUIET_CDS]
+
+    def publish(self) -> None:
+        """Move the archive a JVM of this process wrote at its exit into place."""
+        if self.pending.is_file() and self.pending.stat().st_size > 0:
+            os.replace(self.pending, self.path)
+        self.pending.unlink(missing_ok=True)
 
 
 def available_memory_mb() -> int:
@@ -44,10 +119,11 @@ def driver_memory_mb(available_mb: int | None = None) -> int:
     return max(MIN_DRIVER_MEMORY_MB, min(MAX_DRIVER_MEMORY_MB, available // 4))
 
 
-def local_conf(cores: int | None = None, memory_mb: int | None = None) -> dict[str, str]:
+def local_conf(cores: int | None = None, memory_mb: int | None = None,
+               archive: ClassArchive | None = None) -> dict[str, str]:  # fmt: skip
     """The settings of a local-mode session."""
     cores = cores or os.cpu_count() or 1
-    partitions = str(max(2, 2 * cores))
+    partitions = str(cores)
     conf = {
         "spark.master": f"local[{cores}]",
         "spark.driver.memory": f"{memory_mb or driver_memory_mb()}m",
@@ -58,12 +134,15 @@ def local_conf(cores: int | None = None, memory_mb: int | None = None) -> dict[s
         "spark.sql.shuffle.partitions": partitions,
         "spark.default.parallelism": partitions,
         "spark.sql.adaptive.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.sources.partitionOverwriteMode": "static",
         "spark.python.worker.reuse": "true",
         # The raw local filesystem: no .crc checksum files beside the Parquet files in a local lake.
         "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
-        "spark.driver.extraJavaOptions": "-Dlog4j2.level=error",
+        "spark.driver.extraJavaOptions": " ".join(
+            [*DRIVER_JAVA_OPTIONS, *(archive.java_options() if archive else [])]
+        ),
     }
     for name in _THREAD_VARS:
         conf[f"spark.executorEnv.{name}"] = "1"
@@ -78,23 +157,62 @@ def _prepare_environment() -> None:
 
 def get_session(app_name: str = "grocery", local: bool | None = None, cores: int | None = None,
                 memory_mb: int | None = None) -> SparkSession:  # fmt: skip
-    """The active session, else a new one; `local=None` means local unless spark-submit made a context."""
+    """The process's session, else a new one; `local=None` means local unless spark-submit made a context."""
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if SparkContext._active_spark_context is not None:  # made in another thread (`start_session`)
+        return SparkSession.builder.getOrCreate()
     launched_by_submit = "SPARK_SUBMIT_OPTS" in os.environ or os.environ.get("SPARK_ENV_LOADED") == "1"
     if local is None:
         local = not launched_by_submit
     builder = SparkSession.builder.appName(app_name)
+    archive = None
     if local:
         _prepare_environment()
-        for key, value in local_conf(cores, memory_mb).items():
+        if os.environ.get(CDS_SWITCH, "on").lower() not in ("off", "0", "false"):
+            archive = ClassArchive.for_installation()
+        for key, value in local_conf(cores, memory_mb, archive).items():
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if archive is not None and not archive.ready:
+        atexit.register(_stop_and_publish, archive)
     return spark
+
+
+def start_session(app_name: str = "grocery") -> Future[SparkSession]:
+    """`get_session` in a background thread: the JVM starts while the caller does other work."""
+    future: Future[SparkSession] = Future()
+
+    def start() -> None:
+        try:
+            future.set_result(get_session(app_name))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=start, name="spark-start", daemon=True).start()
+    return future
+
+
+def _stop_and_publish(archive: ClassArchive) -> None:
+    """At exit of the process whose JVM records the class archive: stop, wait for the JVM, publish."""
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    jvm = getattr(SparkContext._gateway, "proc", None)
+    if jvm is None:
+        return
+    jvm.stdin.close()  # the gateway exits at the end of its input, writing the archive on its way out
+    try:
+        jvm.wait(timeout=120)
+    except Exception:  # a JVM that does not finish in time keeps its file; the next start removes it
+        return
+    archive.publish()
 
 
 def stop_session() -> None:
