@@ -6,6 +6,7 @@ uses:
     POST  /auth/token                                          {"username", "password"} -> 201 {"access_token"}
     GET   /api/v2/dags/{dag_id}                                 the DAG, 404 when not loaded
     PATCH /api/v2/dags/{dag_id}                                 {"is_paused": bool}
+    PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}                {"state", "note"}: "failed" fails running tasks
     POST  /api/v2/dags/{dag_id}/dagRuns                         trigger; 409 when the dag_run_id exists
     GET   /api/v2/dags/{dag_id}/dagRuns                         ?limit&offset&order_by&state
     GET   /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances
@@ -96,6 +97,7 @@ class FakeAirflow:
         self.tokens: set[str] = set()
         self.failing: int | None = None  # answer every /api/v2 call with this status
         self.requests: list[tuple[str, str]] = []
+        self.patched_runs: list[tuple[str, str, str | None]] = []  # (dag_id, run_id, state) per run PATCH
         self.lock = threading.RLock()
         self.port = 0
         self.connections: set[socket.socket] = set()
@@ -240,7 +242,31 @@ class FakeAirflow:
             return 200, {"task_instances": items, "total_entries": len(items)}
         if not tis and method == "GET":
             return 200, run.as_api(dag_id)
+        if not tis and method == "PATCH":
+            return self._patch_run(dag_id, run, body)
         return 405, {"detail": "Method Not Allowed"}
+
+    def _patch_run(self, dag_id: str, run: FakeRun, body: Any) -> tuple[int, Any]:
+        """Airflow's DAGRunPatchBody: state (queued/success/failed) and note, nothing else."""
+        if not isinstance(body, dict) or set(body) - {"state", "note"}:
+            return 422, {"detail": "body must be an object with state and/or note"}
+        state = body.get("state")
+        if state is not None and state not in ("queued", "success", "failed"):
+            return 422, {"detail": f"state must be queued, success or failed, not {state!r}"}
+        if state == "failed":  # set_dag_run_state_to_failed: running tasks fail, unstarted ones are skipped
+            now = _now()
+            run.state, run.end_date = "failed", now
+            for ti in run.tasks.values():
+                if ti.get("state") == "running":
+                    ti.update(state="failed", end_date=now)
+                elif ti.get("state") in (None, "scheduled", "queued", "up_for_retry"):
+                    ti.update(state="skipped")
+        elif state is not None:
+            run.state = state
+        if "note" in body:
+            run.note = body["note"]
+        self.patched_runs.append((dag_id, run.run_id, state))
+        return 200, run.as_api(dag_id)
 
     def _trigger(self, dag: FakeDag, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict):

@@ -96,6 +96,30 @@ async def test_latest_runs_and_task_instances(client: AirflowClient, airflow: Fa
     assert tasks == {"extract": "success", "load": "failed"}
 
 
+async def test_unfinished_runs_are_listed_and_failing_one_fails_its_running_tasks(
+    client: AirflowClient, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    airflow.finish_run(DAG, "done", "success", {"extract": "success"})
+    airflow.add_run(DAG, "waiting", state="queued")
+    running = airflow.add_run(DAG, "busy", state="running")
+    running.tasks = {
+        "extract": {"state": "success"},
+        "load": {"state": "running"},
+        "transform": {"state": None},
+    }
+
+    assert sorted(r.run_id for r in await client.unfinished_runs(DAG)) == ["busy", "waiting"]
+    assert await client.fail_run(DAG, "busy", note="stopped: pipeline deleted") is True
+    assert running.state == "failed" and running.note == "stopped: pipeline deleted"
+    assert {t: ti["state"] for t, ti in running.tasks.items()} == {
+        "extract": "success", "load": "failed", "transform": "skipped",
+    }  # fmt: skip
+    assert [r.run_id for r in await client.unfinished_runs(DAG)] == ["waiting"]
+    assert await client.fail_run(DAG, "no-such-run", note="x") is False
+    assert await client.unfinished_runs("not-loaded") == []
+
+
 async def test_down_is_unreachable_and_a_500_is_an_error_with_the_status(
     client: AirflowClient, airflow: FakeAirflow
 ) -> None:

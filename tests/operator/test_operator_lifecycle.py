@@ -375,6 +375,43 @@ async def test_delete_with_on_delete_delete_runs_one_purge_job_and_waits_for_it(
     assert len(writes(kmock, JOBS, km.action.CREATE)) == 1
 
 
+async def test_a_run_in_progress_is_failed_before_the_purge_job_starts(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    airflow.finish_run(DAG, "yesterday", "success", {"load": "success"})
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME, CLOUD_SPEC))
+        await wait_for(kubectl, NAME, phase("Succeeded"))
+        running = airflow.add_run(DAG, "today", state="running")
+        running.tasks = {"extract": {"state": "success"}, "load": {"state": "running"}}
+        await kubectl.delete(NAME)
+        await eventually(lambda: kubectl.jobs(JOB_NS), what="the data-deletion Job")
+        # Failed by the operator, with a note saying why, and before the Job (no stage writes while it deletes).
+        assert [(run_id, state) for _, run_id, state in airflow.patched_runs] == [("today", "failed")]
+        assert running.state == "failed" and "deleted" in running.note
+        assert running.tasks["load"]["state"] == "failed"
+        stopped = await eventually(lambda: _event(kubectl, "RunsStopped"), what="the RunsStopped event")
+        assert "today" in stopped["message"]
+        assert next(r for r in airflow.runs(DAG) if r.run_id == "yesterday").state == "success"
+
+
+async def test_airflow_down_during_the_deletion_delays_the_purge_job_then_warns(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url, delete_timeout="1.5")):
+        await kubectl.apply(pipeline_manifest(NAME, CLOUD_SPEC))
+        await wait_for(kubectl, NAME, phase("Ready"))
+        airflow.failing = 500
+        await kubectl.delete(NAME)
+        await asyncio.sleep(0.8)
+        assert await kubectl.jobs(JOB_NS) == []  # Airflow is retried first: runs may still be writing
+        await eventually(lambda: kubectl.jobs(JOB_NS), what="the data-deletion Job")
+        warning = await eventually(lambda: _event(kubectl, "RunsNotStopped"), what="the warning")
+        assert warning["type"] == "Warning" and "500" in warning["message"]
+
+
 async def test_a_failed_purge_job_is_one_warning_and_the_pipeline_stays_until_retain(
     kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
 ) -> None:

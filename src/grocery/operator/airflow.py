@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 
 Credentials = tuple[str, str]  # username, password
+UNFINISHED = ("queued", "running")  # the DAG run states of a run that may still start or run tasks
 CredentialsSource = Callable[[], Awaitable[Credentials | None]]
 
 
@@ -145,6 +146,25 @@ class AirflowClient:
             return None
         runs = data.get("dag_runs") or []
         return DagRun.from_api(runs[0]) if runs else None
+
+    async def unfinished_runs(self, dag_id: str) -> list[DagRun]:
+        """The runs still queued or running (at most 100: a paused pipeline has a few)."""
+        params = {"limit": 100, "order_by": "-run_after", "state": list(UNFINISHED)}
+        try:
+            data = await self._call("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns", params=params)
+        except NotFound:
+            return []
+        return [DagRun.from_api(run) for run in data.get("dag_runs") or []]
+
+    async def fail_run(self, dag_id: str, run_id: str, note: str) -> bool:
+        """Mark a run failed, as the UI's "Mark as failed" does: Airflow fails its running tasks, whose
+        processes then stop, and skips the tasks not started. False when the run is gone."""
+        body = {"state": "failed", "note": note[:1000]}
+        try:
+            await self._call("PATCH", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}", json=body)
+        except NotFound:
+            return False
+        return True
 
     async def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
         path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"

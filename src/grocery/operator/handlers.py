@@ -7,8 +7,9 @@
                a second run for the same request (after a restart, a replayed event, a lost status write)
     status     a timer: reads Airflow and writes phase, runs, stages and conditions; re-applies
                spec.suspend when someone paused or unpaused the DAG by hand; posts Events on changes
-    finalize   delete: removes the ConfigMap and pauses the DAG; with spec.onDelete Delete runs a Job
-               (`grocery purge --yes`, built like a stage pod) and keeps the resource until it succeeded
+    finalize   delete: removes the ConfigMap and pauses the DAG; with spec.onDelete Delete marks the DAG's
+               unfinished runs failed, then runs a Job (`grocery purge --yes`, built like a stage pod)
+               and keeps the resource until it succeeded
 
 Airflow or Kubernetes failing is `kopf.TemporaryError` with a doubling delay, and the status timer
 writes it as a condition (Ready False, Degraded True, reason AirflowUnreachable, ...): no crash loop.
@@ -37,6 +38,7 @@ KOPF_PREFIX = f"kopf.{API_GROUP}"
 # Per-resource notes of a deletion in progress (kopf's memo): done once, even across retries.
 _DAG_STATE = "finalize_dag_state"
 _FAILURE_REPORTED = "finalize_failure_reported"
+_RUNS_STOPPED = "finalize_runs_stopped"
 _LOCAL_DATA_REPORTED = "finalize_local_data_reported"
 TIMER_FIELDS = {"phase", "dag_id", "last_run", "last_successful_run", "stages", "conditions", "last_checked"}
 
@@ -278,7 +280,7 @@ class PipelineOperator:
         if _DAG_STATE not in memo:
             memo[_DAG_STATE] = await self._pause_dag(pipeline, runtime, retry, logger)
         if pipeline.spec.on_delete == "Delete":
-            data = await self._delete_data(body, pipeline, uid, memo, retry)
+            data = await self._delete_data(body, pipeline, uid, memo, runtime, retry)
         else:
             data = await self._keep_data(body, pipeline, uid, retry, logger)
         logger.info(f"finalized: ConfigMap removed, DAG {pipeline.dag_id} {memo[_DAG_STATE]}, {data}")
@@ -300,9 +302,48 @@ class PipelineOperator:
             return "not paused (Airflow failed)"
         return "paused" if paused else "was never loaded"
 
+    async def _stop_runs(
+        self, body: kopf.Body, pipeline: NamedPipeline, memo: kopf.Memo, runtime: timedelta, retry: int
+    ) -> None:
+        """Before the data goes: mark the DAG's unfinished runs failed, so no stage writes while it is deleted.
+
+        Airflow fails their running tasks, whose processes then stop; the Job starts one retry later,
+        once Airflow lists no unfinished run. Airflow failing is retried up to GROCERY_DELETE_TIMEOUT
+        (counted from the deletion), then the deletion goes ahead with a Warning.
+        """
+        if memo.get(_RUNS_STOPPED):
+            return
+        dag_id, delay = pipeline.dag_id, self.settings.backoff(retry)
+        try:
+            runs = await self.airflow.unfinished_runs(dag_id)
+            for run in runs:
+                await self.airflow.fail_run(
+                    dag_id,
+                    run.run_id,
+                    note=f"stopped by the grocery operator: {pipeline.name} deleted with its data",
+                )
+        except AirflowError as exc:
+            if runtime.total_seconds() < self.settings.delete_timeout:
+                raise kopf.TemporaryError(
+                    f"cannot stop the runs of DAG {dag_id}: {exc.message}", delay=delay
+                ) from None
+            memo[_RUNS_STOPPED] = True
+            kopf.warn(
+                body, reason="RunsNotStopped",
+                message=f"Airflow failed ({exc.message}): a run of DAG {dag_id} in progress, if any, was not "
+                "stopped before the data deletion and may write again; check the DAG in Airflow",
+            )  # fmt: skip
+            return
+        if runs:
+            ids = ", ".join(run.run_id for run in runs)
+            kopf.info(body, reason="RunsStopped", message=f"marked failed before deleting the data: {ids}")
+            raise kopf.TemporaryError(f"waiting for the stopped runs of DAG {dag_id} to end", delay=delay)
+        memo[_RUNS_STOPPED] = True
+
     async def _delete_data(
-        self, body: kopf.Body, pipeline: NamedPipeline, uid: str, memo: kopf.Memo, retry: int
-    ) -> str:
+        self, body: kopf.Body, pipeline: NamedPipeline, uid: str, memo: kopf.Memo, runtime: timedelta,
+        retry: int,
+    ) -> str:  # fmt: skip
         """Run the purge Job (`grocery purge --yes`) until it has succeeded; TemporaryError until then.
 
         A failed Job is reported once as a Warning event and left for its logs: Kubernetes removes it
@@ -335,6 +376,7 @@ class PipelineOperator:
                 )
                 raise kopf.TemporaryError(f"waiting for the old Job {where} to go", delay=delay)
             if live is None:
+                await self._stop_runs(body, pipeline, memo, runtime, retry)
                 if await self.kube.create_job(desired) is not None:
                     kopf.info(body, reason="DataDeletionStarted", message=f"Job {where} deletes {what}")
                 raise kopf.TemporaryError(f"waiting for Job {where} to delete the data", delay=delay)
