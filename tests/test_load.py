@@ -54,6 +54,9 @@ def test_clean_files_are_all_accepted_and_typed(tmp_path: Path, generated: Path)
     )
     undated = _query(home, "select count(*) from raw.sales where SalesDate is null")[0][0]
     assert undated == result.metrics["sales_without_date"] > 0  # kept, flagged, counted
+    # Where the time went, for the benchmark: each table checked, then the warehouse load.
+    steps = result.metrics["step_seconds"]
+    assert list(steps) == [*(t.name for t in TABLES), "warehouse"] and all(s >= 0 for s in steps.values())
 
 
 def test_bad_rows_are_quarantined_with_their_reasons_and_nothing_is_lost(

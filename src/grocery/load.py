@@ -29,6 +29,7 @@ from grocery import lake as layout
 from grocery.context import Context
 from grocery.errors import InputError, StageError
 from grocery.extract import read_manifest
+from grocery.progress import Stopwatch
 from grocery.stages import StageResult
 from grocery.tables import (
     INGEST_DATE,
@@ -309,6 +310,8 @@ def run(ctx: Context) -> StageResult:
     manifest_rows = {f["table"]: f["rows"] for f in read_manifest(ctx, day)["files"]}
     reports: list[TableReport] = []
     loads: list[IngestLoad] = []
+    lap = Stopwatch()  # seconds per table checked, and for the warehouse load
+
     with ExitStack() as stack:
         files = _landed_files(ctx, day, stack)
         check_files(files)
@@ -324,6 +327,7 @@ def run(ctx: Context) -> StageResult:
                 ctx.lake.staging_dir(quarantine_dir(table.name, day)) as quarantined,
             ):
                 report = validate_table(con, table, files[table.name], day, staged, quarantined)
+            lap(table.name)
             expected = manifest_rows.get(table.name)
             if expected is not None and expected != report.rows_in:
                 raise StageError(
@@ -337,6 +341,7 @@ def run(ctx: Context) -> StageResult:
                 )
     with ctx.progress.step(f"loading the warehouse (ingest_date={day})"):
         ctx.warehouse.replace_ingest(loads)
+    lap("warehouse")
     rows_in = sum(r.rows_in for r in reports)
     accepted = sum(r.accepted for r in reports)
     quarantined = sum(r.quarantined for r in reports)
@@ -351,5 +356,6 @@ def run(ctx: Context) -> StageResult:
             "quarantined": quarantined,
             "sales_without_date": undated,
             "tables": {r.table: r.__dict__ for r in reports},
+            "step_seconds": lap.timings,
         },
     )

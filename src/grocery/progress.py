@@ -39,3 +39,16 @@ class Progress:
             f"  [green]done[/green] {message} [dim]({time.perf_counter() - started:.1f}s)[/dim]",
             highlight=False,
         )
+
+
+class Stopwatch:
+    """Seconds per step of a stage or job: each call ends a step (it began at the previous call)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = round(now - self._started, 2)
+        self._started = now

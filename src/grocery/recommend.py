@@ -14,6 +14,7 @@ Parameters come from `spec.models.als`.
 from __future__ import annotations
 
 from grocery.context import Context
+from grocery.progress import Stopwatch
 from grocery.spark.export import ensure_export, run_date
 from grocery.stages import StageResult
 
@@ -22,7 +23,7 @@ def run(ctx: Context) -> StageResult:
     from grocery.spark import jobs
     from grocery.spark.session import start_session
 
-    lap = jobs.Stopwatch()
+    lap = Stopwatch()
     session = start_session("grocery-recommend")  # the JVM starts while the fact is exported
     marker = ensure_export(ctx)
     lap("export")

@@ -10,6 +10,7 @@ Recency is measured from D, never from the wall clock; only sales up to D count.
 from __future__ import annotations
 
 from grocery.context import Context
+from grocery.progress import Stopwatch
 from grocery.spark.export import ensure_export, run_date
 from grocery.stages import StageResult
 
@@ -18,7 +19,7 @@ def run(ctx: Context) -> StageResult:
     from grocery.spark import jobs
     from grocery.spark.session import start_session
 
-    lap = jobs.Stopwatch()
+    lap = Stopwatch()
     session = start_session("grocery-segment")  # the JVM starts while the fact is exported
     marker = ensure_export(ctx)
     lap("export")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 PROJECT_DIR_ENV = "GROCERY_DBT_PROJECT_DIR"
 LOG_LEVEL_ENV = "GROCERY_DBT_LOG_LEVEL"
 _FAILED = {"error", "fail", "runtime error"}
+_SLOWEST = 6  # nodes named in a build's metrics
 _MAX_MESSAGE = 160
 _MAX_NAMED = 5
 
@@ -156,6 +157,7 @@ class DbtRun:
     unit_tests: int
     warnings: int
     seconds: float
+    slowest: dict[str, float]  # the slowest models and tests, by name: where a build's time goes
 
 
 def dbt_build(
@@ -203,6 +205,10 @@ def dbt_build(
         unit_tests=count("unit_test"),
         warnings=sum(1 for r in results if _status(r) == "warn"),
         seconds=seconds,
+        slowest={
+            r.node.name: round(r.execution_time, 2)
+            for r in sorted(results, key=lambda r: -r.execution_time)[:_SLOWEST]
+        },
     )
 
 

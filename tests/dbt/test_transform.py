@@ -102,6 +102,8 @@ def test_full_build_passes_every_model_data_test_and_unit_test(built: tuple[Pipe
     assert result.metrics["unit_tests"] >= 7
     assert result.metrics["tests"] >= 55
     assert result.metrics["fct_sales_rows"] == 5
+    slowest = result.metrics["slowest"]  # where the build's time went, slowest first
+    assert 0 < len(slowest) <= 6 and list(slowest.values()) == sorted(slowest.values(), reverse=True)
     assert result.summary.startswith(f"dbt build (everything): {result.metrics['models']} models, ")
     schemas = {
         (r["s"], r["t"])

@@ -36,6 +36,8 @@ class EltFigures:
     next_day_seconds: float
     next_day_stage_seconds: dict[str, float]
     sales_rows: int
+    load_steps: dict[str, float]  # seconds per table checked and for the warehouse load (full run)
+    dbt_slowest: dict[str, float]  # the slowest dbt models and tests (full run)
 
     @property
     def ratio(self) -> float:
@@ -96,7 +98,7 @@ def measure(workdir: Path, scale: float = 1.0, seed: int = 42) -> EltFigures:
             "--date", NEXT_DAY.isoformat(), "--json", "--quiet",
         )
     )  # fmt: skip
-    sales_rows = json.loads(full.stdout)["load"]["tables"]["sales"]["rows_in"]
+    results = json.loads(full.stdout)
     return EltFigures(
         floor_seconds=float(floor.stdout.strip().splitlines()[-1]),
         pipeline_seconds=full.seconds,
@@ -104,7 +106,9 @@ def measure(workdir: Path, scale: float = 1.0, seed: int = 42) -> EltFigures:
         peak_rss_bytes=full.peak_rss_bytes,
         next_day_seconds=day.seconds,
         next_day_stage_seconds=_stage_seconds(day.stdout),
-        sales_rows=sales_rows,
+        sales_rows=results["load"]["tables"]["sales"]["rows_in"],
+        load_steps=results["load"]["step_seconds"],
+        dbt_slowest=results["transform"]["slowest"],
     )
 
 
@@ -112,13 +116,18 @@ def report(f: EltFigures) -> str:
     def verdict(ok: bool) -> str:
         return "meets target" if ok else "MISSES target"
 
-    stages = ", ".join(f"{k} {v:.1f}s" for k, v in f.stage_seconds.items())
-    day_stages = ", ".join(f"{k} {v:.1f}s" for k, v in f.next_day_stage_seconds.items())
+    def seconds(figures: dict[str, float]) -> str:
+        return ", ".join(f"{k} {v:.1f}s" for k, v in figures.items())
+
+    stages, day_stages = seconds(f.stage_seconds), seconds(f.next_day_stage_seconds)
+    load_steps = seconds({k: v for k, v in f.load_steps.items() if v >= 0.1})
     return "\n".join(
         [
             f"sales rows                     {f.sales_rows:,}",
             f"floor: duckdb table from CSV   {f.floor_seconds:.1f}s",
             f"pipeline: {STAGES:<20} {f.pipeline_seconds:.1f}s  ({stages}; process start included)",
+            f"  load steps                   {load_steps}",
+            f"  slowest dbt nodes            {seconds(f.dbt_slowest)}",
             f"pipeline / floor               {f.ratio:.2f}  (target <= 3: {verdict(f.ratio <= 3)})",
             f"peak memory                    {f.peak_rss_bytes / GIB:.2f} GiB  (target <= 2: {verdict(f.peak_rss_bytes <= 2 * GIB)})",
             f"one more day on top            {f.next_day_seconds:.1f}s  ({day_stages})",

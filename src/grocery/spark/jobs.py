@@ -14,7 +14,6 @@ Lake layout read and written:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import date, timedelta
 
@@ -23,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from grocery.config import AlsSpec, RfmSpec
+from grocery.progress import Stopwatch
 from grocery.spark import als as alsmod
 from grocery.spark.rfm import basket_key, customer_rfm
 
@@ -56,19 +56,6 @@ def _write(df: DataFrame, lake_uri: str, table: str, run_date: date) -> None:
 
 def _quiet(_: str) -> None:
     pass
-
-
-class Stopwatch:
-    """Seconds per step of a job: each call ends a step (it began at the previous call)."""
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-        self._started = time.perf_counter()
-
-    def __call__(self, step: str) -> None:
-        now = time.perf_counter()
-        self.timings[step] = round(now - self._started, 2)
-        self._started = now
 
 
 # -- segment ---------------------------------------------------------------------------------------
