@@ -260,7 +260,8 @@ class PipelineOperator:
         self, body: kopf.Body, name: str, namespace: str, uid: str, memo: kopf.Memo,
         runtime: timedelta, retry: int, logger: logging.Logger, **_: Any,
     ) -> None:  # fmt: skip
-        """Stop the pipeline (ConfigMap removed, DAG paused), then delete its data when spec.onDelete is Delete.
+        """Stop the pipeline (ConfigMap removed, DAG paused), then delete its data when spec.onDelete is Delete
+        (its unfinished runs marked failed first, so no stage writes while the data goes).
 
         kopf calls it again after every `kopf.TemporaryError` until it returns, and each step is
         idempotent. Airflow is waited for at most GROCERY_DELETE_TIMEOUT (the ConfigMap is gone, so the
