@@ -286,6 +286,16 @@ class PipelineOperator:
             data = await self._keep_data(body, pipeline, uid, retry, logger)
         logger.info(f"finalized: ConfigMap removed, DAG {pipeline.dag_id} {memo[_DAG_STATE]}, {data}")
 
+    def _retry_within_delete_timeout(
+        self, failed: str, exc: AirflowError, runtime: timedelta, retry: int
+    ) -> None:
+        """Airflow failed during a deletion: retry (TemporaryError) until GROCERY_DELETE_TIMEOUT since the
+        deletion began; past it, return, and the deletion goes on without Airflow."""
+        if runtime.total_seconds() < self.settings.delete_timeout:
+            raise kopf.TemporaryError(
+                f"{failed}: {exc.message}", delay=self.settings.backoff(retry)
+            ) from None
+
     async def _pause_dag(
         self, pipeline: NamedPipeline, runtime: timedelta, retry: int, logger: logging.Logger
     ) -> str:
@@ -293,10 +303,7 @@ class PipelineOperator:
         try:
             paused = await self.airflow.set_paused(pipeline.dag_id, True)
         except AirflowError as exc:
-            if runtime.total_seconds() < self.settings.delete_timeout:
-                raise kopf.TemporaryError(
-                    f"cannot pause DAG {pipeline.dag_id}: {exc.message}", delay=self.settings.backoff(retry)
-                ) from None
+            self._retry_within_delete_timeout(f"cannot pause DAG {pipeline.dag_id}", exc, runtime, retry)
             logger.warning(
                 f"gave up pausing DAG {pipeline.dag_id} after {self.settings.delete_timeout:g}s: {exc.message}"
             )
@@ -324,10 +331,7 @@ class PipelineOperator:
                     note=f"stopped by the grocery operator: {pipeline.name} deleted with its data",
                 )
         except AirflowError as exc:
-            if runtime.total_seconds() < self.settings.delete_timeout:
-                raise kopf.TemporaryError(
-                    f"cannot stop the runs of DAG {dag_id}: {exc.message}", delay=delay
-                ) from None
+            self._retry_within_delete_timeout(f"cannot stop the runs of DAG {dag_id}", exc, runtime, retry)
             memo[_RUNS_STOPPED] = True
             kopf.warn(
                 body, reason="RunsNotStopped",
