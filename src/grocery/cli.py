@@ -102,7 +102,7 @@ def build_context(
 def _fail(exc: GroceryError, debug: bool) -> None:
     if debug:
         raise exc
-    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {exc}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -298,9 +298,9 @@ def purge_data(
         out.print_json(json.dumps({"deleted": report.deleted, "absent": report.absent}))
         return
     for what in report.deleted:
-        out.print(f"deleted {what}", highlight=False, soft_wrap=True)
+        out.print(f"deleted {what}", highlight=False)
     for what in report.absent:
-        out.print(f"already gone: {what}", highlight=False, soft_wrap=True)
+        out.print(f"already gone: {what}", highlight=False)
 
 
 @app.command("crd")
