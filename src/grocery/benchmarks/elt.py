@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from grocery.benchmarks import grocery_command, run_measured
+from grocery.benchmarks import format_seconds, grocery_command, run_measured
 
 STAGES = "extract,load,transform"
 NEXT_DAY = date(2018, 5, 10)
@@ -116,18 +116,15 @@ def report(f: EltFigures) -> str:
     def verdict(ok: bool) -> str:
         return "meets target" if ok else "MISSES target"
 
-    def seconds(figures: dict[str, float]) -> str:
-        return ", ".join(f"{k} {v:.1f}s" for k, v in figures.items())
-
-    stages, day_stages = seconds(f.stage_seconds), seconds(f.next_day_stage_seconds)
-    load_steps = seconds({k: v for k, v in f.load_steps.items() if v >= 0.1})
+    stages, day_stages = format_seconds(f.stage_seconds), format_seconds(f.next_day_stage_seconds)
+    load_steps = format_seconds({k: v for k, v in f.load_steps.items() if v >= 0.1})
     return "\n".join(
         [
             f"sales rows                     {f.sales_rows:,}",
             f"floor: duckdb table from CSV   {f.floor_seconds:.1f}s",
             f"pipeline: {STAGES:<20} {f.pipeline_seconds:.1f}s  ({stages}; process start included)",
             f"  load steps                   {load_steps}",
-            f"  slowest dbt nodes            {seconds(f.dbt_slowest)}",
+            f"  slowest dbt nodes            {format_seconds(f.dbt_slowest)}",
             f"pipeline / floor               {f.ratio:.2f}  (target <= 3: {verdict(f.ratio <= 3)})",
             f"peak memory                    {f.peak_rss_bytes / GIB:.2f} GiB  (target <= 2: {verdict(f.peak_rss_bytes <= 2 * GIB)})",
             f"one more day on top            {f.next_day_seconds:.1f}s  ({day_stages})",

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grocery.benchmarks import grocery_command, run_measured
+from grocery.benchmarks import format_seconds, grocery_command, run_measured
 
 GIB = 1 << 30
 
@@ -189,10 +189,9 @@ def report(f: SparkFigures) -> str:
     def verdict(ok: bool) -> str:
         return "meets target" if ok else "MISSES target"
 
-    stages = ", ".join(f"{k} {v:.1f}s" for k, v in f.stage_seconds.items())
+    stages = format_seconds(f.stage_seconds)
     steps = [
-        f"  {stage + ' steps':<29}{', '.join(f'{k} {v:.1f}s' for k, v in timings.items())}"
-        for stage, timings in f.step_seconds.items()
+        f"  {stage + ' steps':<29}{format_seconds(timings)}" for stage, timings in f.step_seconds.items()
     ]
     return "\n".join(
         [
