@@ -351,22 +351,45 @@ def test_project_dir_is_the_repository_dbt_folder_unless_overridden(
         project_dir()
 
 
-def test_bigquery_profile_renders_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import yaml
+def render(output: dict[str, Any]) -> dict[str, Any]:
+    """A profile output as dbt renders it from the current environment."""
     from dbt.config.renderer import ProfileRenderer
     from dbt_common.context import set_invocation_context
 
-    def render(output: dict[str, Any]) -> dict[str, Any]:
-        set_invocation_context(dict(os.environ))  # what dbt does when a command starts
-        return ProfileRenderer({}).render_data(output)
+    set_invocation_context(dict(os.environ))  # what dbt does when a command starts
+    return ProfileRenderer({}).render_data(output)
 
+
+def profile_output(name: str) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((project_dir() / "profiles.yml").read_text())["grocery"]["outputs"][name]
+
+
+def test_dbt_and_the_warehouse_write_duckdb_with_the_same_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from grocery.warehouse.duckdb import DISABLED_COMPRESSION
+
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
+    target, env = warehouse.dbt_target()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    output = render(profile_output(target))
+    assert output["path"] == str(tmp_path / "w.duckdb")
+    assert output["settings"]["disabled_compression_methods"] == DISABLED_COMPRESSION
+    setting = "select current_setting('disabled_compression_methods')"
+    assert warehouse.con.execute(setting).fetchone()[0].lower() == DISABLED_COMPRESSION
+    warehouse.close()
+
+
+def test_bigquery_profile_renders_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GROCERY_BQ_PROJECT", "acme")
     monkeypatch.setenv("GROCERY_BQ_DATASET_PREFIX", "dev_")
     monkeypatch.setenv("GROCERY_BQ_LOCATION", "US")
     monkeypatch.delenv("GROCERY_BQ_API_ENDPOINT", raising=False)
     monkeypatch.setenv("GROCERY_BQ_JOB_RETRIES", "0")
-    profile = yaml.safe_load((project_dir() / "profiles.yml").read_text())["grocery"]
-    output = render(profile["outputs"]["bigquery"])
+    output = render(profile_output("bigquery"))
     assert output["project"] == "acme"
     assert output["dataset"] == "dev_core"
     assert output["location"] == "US"
@@ -374,4 +397,4 @@ def test_bigquery_profile_renders_from_the_environment(monkeypatch: pytest.Monke
     assert output["api_endpoint"] is None
     assert output["job_retries"] == 0
     monkeypatch.setenv("GROCERY_BQ_API_ENDPOINT", "http://127.0.0.1:9050")
-    assert render(profile["outputs"]["bigquery"])["api_endpoint"] == "http://127.0.0.1:9050"
+    assert render(profile_output("bigquery"))["api_endpoint"] == "http://127.0.0.1:9050"

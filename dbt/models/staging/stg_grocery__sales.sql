@@ -1,14 +1,22 @@
 -- A sale line delivered again by a later delivery replaces the earlier one: a line is kept when no
 -- later delivery holds its SalesID. Written as a left join that keeps the unmatched lines rather than
--- a `not exists` or a window: DuckDB runs it as one hash join (a full rebuild costs ~0.3 s more than
--- a plain copy; the correlated form took 3x that), and on the source tables rather than import CTEs,
--- so a filter on sales_date downstream reaches the table scan: a one-day run reads one day of sales.
+-- a `not exists` or a window: DuckDB runs it as one hash join (the correlated form took 3x as long),
+-- and on the source tables rather than import CTEs, so a filter on sales_date downstream reaches the
+-- table scan: a one-day run reads one day of sales. Only lines of a delivery after the first one can
+-- replace anything, so only those are hashed: after a full load followed by daily ones, the join's
+-- table holds the daily lines, not the history (at full scale 0.1 s instead of 0.6 s per read).
 with
+
+later_deliveries as (
+    select salesid, ingest_date
+    from {{ source('grocery', 'sales') }}
+    where ingest_date > (select min(ingest_date) from {{ source('grocery', 'sales') }})
+),
 
 latest as (
     select sales.*
     from {{ source('grocery', 'sales') }} as sales
-    left join {{ source('grocery', 'sales') }} as later
+    left join later_deliveries as later
         on later.salesid = sales.salesid
         and later.ingest_date > sales.ingest_date
     where later.salesid is null
