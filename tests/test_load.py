@@ -113,6 +113,43 @@ def test_bad_rows_are_quarantined_with_their_reasons_and_nothing_is_lost(
     assert lake_rows == 9
 
 
+def test_each_broken_rule_is_named_with_the_fields_as_delivered(tmp_path: Path, delivery: Path) -> None:
+    sales = delivery / "sales.csv"
+    good_rows = len(sales.read_text().splitlines()) - 1
+    _append(
+        sales,
+        "900001,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000",  # a field short
+        "900003,1,2,3,4,1.50,0.0,2018-05-01 10:00:00.000,B",  # discount out of [0, 1)
+        "900005,1,999999,3,4,0.0,0.0,2018-05-01 10:00:00.000,D",  # unknown customer
+        "1,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,F",  # SalesID 1 again
+        ",1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,G",  # no key
+        "900007,1,2,3,0,0.25,0.0,,H",  # quantity below 1, and no date (the date alone is fine)
+        "900008,1,999999,3,0,1,0,2018-05-01 10:00:00.000,I",  # three rules broken
+    )
+    home = tmp_path / "home"
+    _, result = _extract_and_load(home, delivery)
+    report = result.metrics["tables"]["sales"]
+    assert (report["rows_in"], report["accepted"], report["quarantined"]) == (good_rows + 7, good_rows, 7)
+    first_bad_line = good_rows + 2
+    rows = _query(
+        home,
+        "select line_number, SalesID, CustomerID, Discount, SalesDate, TransactionNumber, reason "
+        "from quarantine.sales where raw_line is null order by line_number",
+    )
+    assert rows == [
+        (first_bad_line + 1, "900003", "2", "1.50", "2018-05-01 10:00:00.000", "B", "Discount must be below 1: 1.50"),
+        (first_bad_line + 2, "900005", "999999", "0.0", "2018-05-01 10:00:00.000", "D",
+         "CustomerID has no matching customers.CustomerID: 999999"),
+        (first_bad_line + 3, "1", "2", "0.0", "2018-05-01 10:00:00.000", "F", "duplicate SalesID, first occurrence kept: 1"),
+        (first_bad_line + 4, None, "2", "0.0", "2018-05-01 10:00:00.000", "G", "SalesID is missing"),
+        (first_bad_line + 5, "900007", "2", "0.25", None, "H", "Quantity is below 1: 0"),
+        (first_bad_line + 6, "900008", "999999", "1", "2018-05-01 10:00:00.000", "I",
+         "CustomerID has no matching customers.CustomerID: 999999; Quantity is below 1: 0; Discount must be below 1: 1"),
+    ]  # fmt: skip
+    malformed = _query(home, "select line_number, reason from quarantine.sales where raw_line is not null")
+    assert malformed == [(first_bad_line, "malformed line: Expected Number of Columns: 9 Found: 8")]
+
+
 def test_the_real_dimension_files_are_accepted_as_published(
     tmp_path: Path, delivery: Path, real_dims: Path
 ) -> None:
@@ -225,3 +262,26 @@ def test_quarantine_parquet_has_the_warehouse_column_types(tmp_path: Path, deliv
     assert types["line_number"] == "BIGINT"
     assert types["ingest_date"] == "DATE"
     assert {types[c] for c in ("SalesID", "reason", "raw_line")} == {"VARCHAR"}
+
+
+@pytest.mark.parametrize(
+    ("keys", "duplicated"),
+    [
+        ([3, 1, 2], False),
+        ([3, 1, 2, 1], True),  # dense: the bitmap
+        ([1, 10**15, 7], False),  # sparse: count(distinct)
+        ([1, 10**15, 10**15], True),
+        ([None, None, 5], False),  # missing keys are another rule's business
+        ([None], False),
+    ],
+)
+def test_duplicate_keys_are_found_whether_the_keys_are_dense_or_sparse(
+    keys: list[int | None], duplicated: bool
+) -> None:
+    with duckdb.connect() as con:
+        con.execute("create table checked (k bigint)")
+        con.executemany("insert into checked values (?)", [[k] for k in keys])
+        assert load._has_duplicates(con, "checked", "k", load.Kind.INT) is duplicated
+        text = "create table texts as select cast(k as varchar) as k from checked"
+        con.execute(text)
+        assert load._has_duplicates(con, "texts", "k", load.Kind.TEXT) is duplicated
