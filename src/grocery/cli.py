@@ -109,8 +109,10 @@ def _fail(exc: GroceryError, debug: bool) -> None:
 def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> dict[str, dict]:
     """Run stages in registry order, reporting each; returns their results."""
     results: dict[str, dict] = {}
+    selected = registry.select(names)
+    registry.preload(selected)
     try:
-        for stage in registry.select(names):
+        for stage in selected:
             ctx.progress.info(f"[bold]{stage.name}[/bold]: {stage.summary}")
             started = time.perf_counter()
             result = stage.run(ctx)

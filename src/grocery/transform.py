@@ -22,7 +22,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,6 +158,15 @@ class DbtRun:
     warnings: int
     seconds: float
     slowest: dict[str, float]  # the slowest models and tests, by name: where a build's time goes
+
+
+def import_dbt() -> None:
+    """Import dbt and its DuckDB adapter, the embedded default (`grocery.stages.preload` runs
+    this ahead of the stage, in a run of several stages on one machine)."""
+    import dbt.cli.main
+
+    with suppress(ImportError):  # not installed: the stage says so when it runs
+        import dbt.adapters.duckdb  # noqa: F401
 
 
 def dbt_build(
