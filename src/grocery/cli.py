@@ -110,9 +110,11 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
     """Run stages in registry order, reporting each; returns their results."""
     results: dict[str, dict] = {}
     selected = registry.select(names)
-    registry.preload(selected)
+    background = registry.preload(ctx, selected)
     try:
         for stage in selected:
+            if background is not None and stage.preload:
+                background.join()  # the stage's own work must not run beside its preload
             ctx.progress.info(f"[bold]{stage.name}[/bold]: {stage.summary}")
             started = time.perf_counter()
             result = stage.run(ctx)

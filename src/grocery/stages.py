@@ -46,7 +46,8 @@ class Stage:
     engine: Engine
     entry: str  # "module:function" taking a Context and returning a StageResult
     resources: StageResources = StageResources()
-    # "module:function" importing the heavy libraries the stage needs, for `preload`.
+    # "module:function" taking the run's Context and returning work that can run, in the
+    # background, before the stage (imports, parsing); see `preload`.
     preload: str | None = None
 
     def load(self) -> Callable[[Context], StageResult]:
@@ -88,7 +89,7 @@ STAGES: tuple[Stage, ...] = (
         engine="dbt",
         entry="grocery.transform:run",
         resources=StageResources(cpu="1", memory="2Gi"),
-        preload="grocery.transform:import_dbt",
+        preload="grocery.transform:preload",
     ),
     Stage(
         "segment",
@@ -121,7 +122,7 @@ STAGES: tuple[Stage, ...] = (
         engine="dbt",
         entry="grocery.publish:run",
         resources=StageResources(cpu="1", memory="2Gi"),
-        preload="grocery.transform:import_dbt",
+        preload="grocery.transform:preload",
     ),
 )
 
@@ -147,21 +148,26 @@ def select(names: list[str] | None) -> list[Stage]:
     return [s for s in STAGES if s.name in wanted]
 
 
-def preload(stages: list[Stage]) -> threading.Thread | None:
-    """Import what the later stages of a run need in a background thread, while the first one runs.
+def preload(ctx: Context, stages: list[Stage]) -> threading.Thread | None:
+    """Start the later stages' preload work in a background thread, while the first stage runs.
 
-    dbt takes 1.5 s to import, about a tenth of a one-day run; the stages before it spend their
-    time in DuckDB, which releases the GIL. An import that fails here is left to fail again, with
-    its error, when its stage runs.
+    For dbt that is its import and its parse, about 5 s in a fresh home, a third of the transform;
+    the stages before it spend their time in DuckDB or the JVM, which release the GIL. The caller
+    joins the thread before it runs a stage that has a preload. Work that fails here is left to
+    fail again, with its error, when its stage runs.
     """
     paths = list(dict.fromkeys(s.preload for s in stages[1:] if s.preload))
-    if not paths:
+    works = []
+    for path in paths:
+        with contextlib.suppress(Exception):
+            works.append(_function(path)(ctx))
+    if not works:
         return None
 
     def run() -> None:
-        for path in paths:
+        for work in works:
             with contextlib.suppress(Exception):
-                _function(path)()
+                work()
 
     thread = threading.Thread(target=run, name="grocery-preload", daemon=True)
     thread.start()

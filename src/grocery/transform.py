@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,11 +66,13 @@ def interval_env(interval: DataInterval) -> dict[str, str]:
     return dict(zip(INTERVAL_ENV, (interval.start.isoformat(), interval.end.isoformat()), strict=True))
 
 
-def build_args(target: str, project: Path, work: Path, log_level: str, unit_tests: bool) -> list[str]:
-    """The command line of `dbt build` for one run."""
-    excluded = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
+def build_args(
+    target: str, project: Path, work: Path, log_level: str, unit_tests: bool, command: str = "build"
+) -> list[str]:
+    """The command line of `dbt build` for one run (or of `dbt parse`, for the same project state)."""
+    excluded = [] if unit_tests or command != "build" else ["--exclude-resource-type", "unit_test"]
     return [
-        "build",
+        command,
         "--project-dir", str(project),
         "--profiles-dir", str(project),
         "--target", target,
@@ -160,13 +162,46 @@ class DbtRun:
     slowest: dict[str, float]  # the slowest models and tests, by name: where a build's time goes
 
 
-def import_dbt() -> None:
-    """Import dbt and its DuckDB adapter, the embedded default (`grocery.stages.preload` runs
-    this ahead of the stage, in a run of several stages on one machine)."""
-    import dbt.cli.main
+@dataclass(frozen=True)
+class _Invocation:
+    """What every dbt command of a run shares: target, folders, log level and environment."""
 
-    with suppress(ImportError):  # not installed: the stage says so when it runs
-        import dbt.adapters.duckdb  # noqa: F401
+    target: str
+    work: Path
+    log_level: str
+    env: dict[str, str]
+
+    @classmethod
+    def of(cls, ctx: Context) -> _Invocation:
+        target, env = ctx.warehouse.dbt_target()
+        return cls(
+            target=target,
+            work=(Path(ctx.home) / "dbt").resolve(),
+            log_level=os.environ.get(LOG_LEVEL_ENV, "none"),
+            env={**env, **interval_env(ctx.interval), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        )
+
+    def args(self, unit_tests: bool = False, command: str = "build") -> list[str]:
+        return build_args(self.target, project_dir(), self.work, self.log_level, unit_tests, command)
+
+
+def preload(ctx: Context) -> Callable[[], None]:
+    """What `grocery.stages.preload` runs in the background, before the stage, in a run of several
+    stages: import dbt, then `dbt parse` with the stage's own arguments and environment.
+
+    The parse writes dbt's partial-parse state in HOME/dbt/target, so the stage's `dbt build` reads
+    it instead of parsing the project (a full parse takes 4 s in a fresh home). It opens no
+    connection. Anything that fails here is left to the stage, which reports it.
+    """
+    invocation = _Invocation.of(ctx)  # read from the context here, in the caller's thread
+
+    def work() -> None:
+        from dbt.cli.main import dbtRunner
+
+        with _environment(invocation.env):
+            dbtRunner().invoke(invocation.args(command="parse"))
+
+    return work
 
 
 def dbt_build(
@@ -178,16 +213,13 @@ def dbt_build(
     """
     from dbt.cli.main import dbtRunner
 
-    target, env = ctx.warehouse.dbt_target()
+    invocation = _Invocation.of(ctx)
     ctx.close()  # dbt opens the warehouse itself: release the DuckDB file lock first.
-
-    work = (Path(ctx.home) / "dbt").resolve()
-    log_level = os.environ.get(LOG_LEVEL_ENV, "none")
-    args = [*build_args(target, project_dir(), work, log_level, unit_tests), *extra_args]
-    hint = f"see {work / 'logs' / 'dbt.log'}"
+    args = [*invocation.args(unit_tests), *extra_args]
+    hint = f"see {invocation.work / 'logs' / 'dbt.log'}"
 
     started = time.perf_counter()
-    with _environment({**env, **interval_env(ctx.interval), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+    with _environment(invocation.env):
         try:
             outcome = dbtRunner(callbacks=[_progress_callback(ctx)]).invoke(args)
         finally:

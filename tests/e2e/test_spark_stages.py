@@ -95,3 +95,13 @@ def test_metrics_compare_als_with_popularity_and_the_export_is_made_once(publish
     assert at_10["als"]["coverage"] > at_10["popularity"]["coverage"]
     before = read_marker(ctx)
     assert ensure_export(ctx) == before  # same warehouse state: nothing exported again
+
+
+def test_dbt_parses_the_project_once_in_the_background_before_transform(published):
+    # grocery.stages.preload: `dbt parse` runs in the thread "grocery-preload" while extract and load
+    # run; the transform and publish builds then read its state instead of parsing again.
+    ctx, _results = published
+    log = (ctx.home / "dbt" / "logs" / "dbt.log").read_text()
+    full_parses = [line for line in log.splitlines() if "Starting full parse" in line]
+    assert len(full_parses) == 1
+    assert "[grocery-pr" in full_parses[0]  # dbt shows the first 10 characters of the thread's name
