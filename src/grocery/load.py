@@ -143,10 +143,10 @@ def _missing_key(column: Column) -> str:
     return _q("missing_" + column.name)
 
 
-def _violations(column: Column, typed: str, text: str) -> list[tuple[str, str]]:
+def _violations(column: Column) -> list[tuple[str, str]]:
     """One (condition, reason) pair of SQL expressions per rule: the field breaks the rule when the
-    condition holds. `typed` is the field's typed value, `text` its text."""
-    n = column.name
+    condition holds. They read the field's text and its typed value (`t_` column)."""
+    n, text, typed = column.name, _q(column.name), _q("t_" + column.name)
     rules = []
     if column.required:
         rules.append((f"{text} is null", _lit(f"{n} is missing")))
@@ -191,7 +191,7 @@ def _checked_sql(table: Table, source: str) -> str:
         f"{_q('t_' + c.name)} is not null and {_q('t_' + c.name)} not in (select k from keys_{ref}) as {_missing_key(c)}"
         for c, ref, _ in table.foreign_keys()
     ]
-    rules = [rule for c in columns for rule in _violations(c, _q("t_" + c.name), _q(c.name))]
+    rules = [rule for c in columns for rule in _violations(c)]
     broken = " or ".join(f"({condition})" for condition, _ in rules)
     reasons = ", ".join(f"case when {condition} then {reason} end" for condition, reason in rules)
     typed_names = ", ".join(_q("t_" + c.name) for c in columns)
