@@ -329,6 +329,36 @@ def test_a_data_problem_fails_the_stage_with_one_line_naming_the_failed_tests(
     assert "1 failing row" in message
 
 
+@pytest.mark.parametrize(
+    ("repeated_id", "bitmap"), [(1, True), (10**12, False)], ids=["dense ids", "sparse ids"]
+)
+def test_the_unique_test_finds_a_repeated_id_with_or_without_the_bitmap(
+    built: tuple[Pipeline, Any], tmp_path: Path, repeated_id: int, bitmap: bool
+) -> None:
+    """DuckDB's unique test (macros/test_unique.sql) sets integer ids in a bitmap of their range
+    when it is dense (customers 1-4 and a second 1), and groups them otherwise (1-4 and 10^12 twice)."""
+    from grocery.transform import dbt_build
+
+    p = copy_of(built[0], tmp_path)
+    copies = 1 if repeated_id == 1 else 2
+    with DuckDBWarehouse(p.warehouse_path) as warehouse:
+        for _ in range(copies):
+            warehouse.con.execute(
+                f"insert into core.dim_customers select * replace ({repeated_id} as customer_id) "
+                "from core.dim_customers where customer_id = 1"
+            )
+    ctx = p.context()
+    try:  # the tests of dim_customers only: a build of the model would replace the broken table
+        with pytest.raises(StageError) as raised:
+            dbt_build(ctx, extra_args=["--select", "dim_customers", "--resource-type", "test"])
+    finally:
+        ctx.close()
+    failed = str(raised.value).split(": ", 1)[1]
+    assert failed.startswith("test unique_dim_customers_customer_id (1 failing row)")
+    (compiled,) = (p.home / "dbt" / "target").rglob("compiled/**/unique_dim_customers_customer_id.sql")
+    assert ("bitstring_agg" in compiled.read_text()) is bitmap
+
+
 def test_the_interval_reaches_dbt_in_the_environment_not_in_vars() -> None:
     from datetime import date
 
