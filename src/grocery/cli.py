@@ -235,6 +235,10 @@ def generate(
 
 benchmark_app = typer.Typer(help="Benchmarks: figures as ratios against a baseline measured in the same run.")
 app.add_typer(benchmark_app, name="benchmark")
+Repeat = Annotated[
+    int,
+    typer.Option(min=1, help="Measure this many times; the median ratios are judged (the machine is noisy)."),
+]
 
 
 @benchmark_app.command("elt")
@@ -242,11 +246,13 @@ def benchmark_elt(
     scale: Annotated[float, typer.Option(help="Dataset size; 1 = the real 6.76 M sales.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 42,
     workdir: Annotated[Path, typer.Option(help="Where data and runs go (data is reused).")] = Path(".bench"),
+    repeat: Repeat = 1,
 ) -> None:
     """extract + load + transform against DuckDB's own CSV load, peak memory, one more day."""
     from grocery.benchmarks import elt
 
-    out.print(elt.report(elt.measure(workdir.resolve(), scale, seed)), highlight=False)
+    runs = [elt.measure(workdir.resolve(), scale, seed) for _ in range(repeat)]
+    out.print(elt.report(*runs), highlight=False)
 
 
 @benchmark_app.command("spark")
@@ -257,16 +263,14 @@ def benchmark_spark(
     input_dir: Annotated[
         Path | None, typer.Option("--input", help="Use these seven CSV files instead of generating.")
     ] = None,
+    repeat: Repeat = 1,
 ) -> None:
     """segment + recommend (Spark) against the C++ implicit library's ALS fit + top-N, peak memory, precision."""
     from grocery.benchmarks import spark
 
-    out.print(
-        spark.report(
-            spark.measure(workdir.resolve(), scale, seed, input_dir.resolve() if input_dir else None)
-        ),
-        highlight=False,
-    )
+    source = input_dir.resolve() if input_dir else None
+    runs = [spark.measure(workdir.resolve(), scale, seed, source) for _ in range(repeat)]
+    out.print(spark.report(*runs), highlight=False)
 
 
 @app.command("config")

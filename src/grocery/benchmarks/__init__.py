@@ -1,17 +1,24 @@
 """Benchmarks: each measures the pipeline against a baseline run in the same process tree, same data.
 
 Figures are printed as ratios against that baseline, because these machines are shared and noisy;
-no test asserts a speed.
+no test asserts a speed. With `--repeat N` a benchmark measures N times, one after the other, and
+judges the median of each ratio; the report shows the run with the median main ratio and every
+run's ratios, so the spread is visible.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -46,3 +53,20 @@ def grocery_command(*args: str) -> list[str]:
 def format_seconds(figures: dict[str, float]) -> str:
     """Named durations for a report line, e.g. `extract 3.7s, load 14.5s`."""
     return ", ".join(f"{name} {seconds:.1f}s" for name, seconds in figures.items())
+
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def median_run(runs: Sequence[R], key: Callable[[R], float]) -> R:
+    """The run whose key is the median (the lower of the two middle ones for an even count)."""
+    return sorted(runs, key=key)[(len(runs) - 1) // 2]
+
+
+def spread(values: Sequence[float], digits: int = 2) -> str:
+    """`4.10` for one value; `4.10 (median of 3.77, 4.10, 4.81)` for several, in the order measured."""
+    median = f"{statistics.median(values):.{digits}f}"
+    if len(values) == 1:
+        return median
+    return f"{median} (median of {', '.join(f'{v:.{digits}f}' for v in values)})"
