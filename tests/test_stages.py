@@ -33,18 +33,60 @@ def test_preload_runs_each_later_stages_preload_once_in_the_background() -> None
         replace(later[1], preload="test_stages:record"),
         replace(later[2], preload="test_stages:record"),  # the same work twice: once
     ]
-    thread = stages.preload("ctx", run)
-    assert thread is not None and thread.daemon
-    thread.join(timeout=10)
+    preloads = stages.preload("ctx", run)
+    assert preloads is not None and preloads.thread.daemon
+    preloads.thread.join(timeout=10)
     # The context is read in the caller's thread; the work runs in the background.
     here = threading.current_thread().name
     assert calls == [f"prepared ctx in {here}", "failed", "recorded"]
 
 
-def test_dbt_stages_preload_dbt_and_a_run_of_one_stage_preloads_nothing() -> None:
+release = threading.Event()
+
+
+def blocked(ctx: Any):
+    def work() -> None:
+        calls.append("blocked")
+        release.wait(timeout=10)
+        calls.append("released")
+
+    return work
+
+
+def test_a_stage_waits_for_its_own_preload_only() -> None:
+    calls.clear()
+    release.clear()
+    first, transform, segment, publish = stages.select(["load", "transform", "segment", "publish"])
+    run = [
+        first,
+        replace(transform, preload="test_stages:record"),
+        replace(segment, preload="test_stages:blocked"),
+        replace(publish, preload="test_stages:record"),  # transform's work: done with it
+    ]
+    preloads = stages.preload("ctx", run)
+    assert preloads is not None
+    waited = threading.Thread(target=preloads.wait, args=("transform",))
+    waited.start()
+    waited.join(timeout=5)
+    assert not waited.is_alive()  # transform's preload is over while segment's still runs
+    preloads.wait("publish")
+    preloads.wait("load")  # no preload: at once
+    assert calls[-2:] == ["recorded", "blocked"]
+    segment_waits = threading.Thread(target=preloads.wait, args=("segment",))
+    segment_waits.start()
+    segment_waits.join(timeout=0.2)
+    assert segment_waits.is_alive()
+    release.set()
+    segment_waits.join(timeout=5)
+    assert not segment_waits.is_alive() and calls[-1] == "released"
+
+
+def test_dbt_and_spark_stages_preload_and_a_run_of_one_stage_preloads_nothing() -> None:
     assert (
         stages.BY_NAME["transform"].preload
         == stages.BY_NAME["publish"].preload
         == "grocery.transform:preload"
     )
+    assert stages.BY_NAME["segment"].preload == "grocery.segment:preload"
+    assert stages.BY_NAME["recommend"].preload == "grocery.recommend:preload"
     assert stages.preload("ctx", stages.select(["transform"])) is None

@@ -115,8 +115,8 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
         for stage in selected:
             ctx.progress.info(f"[bold]{stage.name}[/bold]: {stage.summary}")
             started = time.perf_counter()  # a wait for the stage's preload counts as its time
-            if background is not None and stage.preload:
-                background.join()  # the stage's own work must not run beside its preload
+            if background is not None:
+                background.wait(stage.name)  # the stage's own work must not run beside its preload
             result = stage.run(ctx)
             seconds = time.perf_counter() - started
             results[stage.name] = {"summary": result.summary, "seconds": round(seconds, 2), **result.metrics}

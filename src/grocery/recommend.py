@@ -13,10 +13,18 @@ Parameters come from `spec.models.als`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from grocery.context import Context
 from grocery.progress import Stopwatch
 from grocery.spark.export import ensure_export, run_date
+from grocery.spark.session import warm_up_work
 from grocery.stages import StageResult
+
+
+def preload(ctx: Context) -> Callable[[], None]:
+    """Before this stage in a local run of several stages: start Spark and warm it up."""
+    return warm_up_work("recommend")
 
 
 def run(ctx: Context) -> StageResult:

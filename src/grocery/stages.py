@@ -99,6 +99,7 @@ STAGES: tuple[Stage, ...] = (
         engine="spark",
         entry="grocery.segment:run",
         resources=StageResources(cpu="2", memory="6Gi"),
+        preload="grocery.segment:preload",
     ),
     Stage(
         "recommend",
@@ -113,6 +114,7 @@ STAGES: tuple[Stage, ...] = (
         engine="spark",
         entry="grocery.recommend:run",
         resources=StageResources(cpu="2", memory="6Gi"),
+        preload="grocery.recommend:preload",
     ),
     Stage(
         "publish",
@@ -148,27 +150,47 @@ def select(names: list[str] | None) -> list[Stage]:
     return [s for s in STAGES if s.name in wanted]
 
 
-def preload(ctx: Context, stages: list[Stage]) -> threading.Thread | None:
+class Preloads:
+    """The later stages' preload work, run in stage order by one background thread."""
+
+    def __init__(self, works: list[tuple[list[str], Callable[[], None]]]) -> None:
+        self._done = {name: threading.Event() for names, _ in works for name in names}
+        self.thread = threading.Thread(target=self._run, args=(works,), name="grocery-preload", daemon=True)
+        self.thread.start()
+
+    def _run(self, works: list[tuple[list[str], Callable[[], None]]]) -> None:
+        for names, work in works:
+            try:
+                work()
+            except Exception:  # left to fail again, with its error, when its stage runs
+                pass
+            finally:
+                for name in names:
+                    self._done[name].set()
+
+    def wait(self, stage: str) -> None:
+        """Return once the stage's preload is over (at once for a stage without one)."""
+        done = self._done.get(stage)
+        if done is not None:
+            done.wait()
+
+
+def preload(ctx: Context, stages: list[Stage]) -> Preloads | None:
     """Start the later stages' preload work in a background thread, while the first stage runs.
 
     For dbt that is its import and its parse, about 5 s in a fresh home, a third of the transform;
-    the stages before it spend their time in DuckDB or the JVM, which release the GIL. The caller
-    joins the thread before it runs a stage that has a preload. Work that fails here is left to
-    fail again, with its error, when its stage runs.
+    for Spark, the JVM's start and a first run of the job on a few made-up sales. The stages before
+    spend their time in DuckDB, the JVM or dbt, which leave a core or the GIL free much of the time.
+    The caller waits for a stage's own preload before it runs the stage (`Preloads.wait`); stages
+    that share a preload (transform and publish) share one run of it. Work that fails here is left
+    to fail again, with its error, when its stage runs.
     """
-    paths = list(dict.fromkeys(s.preload for s in stages[1:] if s.preload))
+    by_path: dict[str, list[str]] = {}
+    for stage in stages[1:]:
+        if stage.preload:
+            by_path.setdefault(stage.preload, []).append(stage.name)
     works = []
-    for path in paths:
+    for path, names in by_path.items():
         with contextlib.suppress(Exception):
-            works.append(_function(path)(ctx))
-    if not works:
-        return None
-
-    def run() -> None:
-        for work in works:
-            with contextlib.suppress(Exception):
-                work()
-
-    thread = threading.Thread(target=run, name="grocery-preload", daemon=True)
-    thread.start()
-    return thread
+            works.append((names, _function(path)(ctx)))
+    return Preloads(works) if works else None

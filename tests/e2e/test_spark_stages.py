@@ -105,3 +105,17 @@ def test_dbt_parses_the_project_once_in_the_background_before_transform(publishe
     full_parses = [line for line in log.splitlines() if "Starting full parse" in line]
     assert len(full_parses) == 1
     assert "[grocery-pr" in full_parses[0]  # dbt shows the first 10 characters of the thread's name
+
+
+def test_spark_starts_and_runs_each_job_once_on_made_up_sales_before_its_stage(published):
+    # grocery.stages.preload: the preloads of segment and recommend start the session and run their
+    # job on a few made-up sales (grocery.spark.jobs.warm_up) while the stages before them run.
+    from pyspark import SparkContext
+
+    from grocery.spark.jobs import WARM_UP_GROUP
+
+    tracker = SparkContext._active_spark_context.statusTracker()
+    for job in ("segment", "recommend"):
+        ids = tracker.getJobIdsForGroup(WARM_UP_GROUP.format(job=job))
+        assert ids, f"no warm-up of {job}"
+        assert {tracker.getJobInfo(i).status for i in ids} == {"SUCCEEDED"}

@@ -15,7 +15,8 @@ Lake layout read and written:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -187,3 +188,60 @@ def recommend_job(
         ],
         "timings": lap.timings,
     }
+
+
+# -- warm-up ---------------------------------------------------------------------------------------
+
+WARM_UP_GROUP = "grocery-warm-up-{job}"  # the Spark job group of `warm_up`'s jobs
+_WARM_UP_DAYS = 30
+
+
+def _tiny_export(lake: Path) -> date:
+    """A made-up export of fct_sales (the columns and types of the real one) with a few sales; its last date."""
+    import pyarrow.parquet as pq
+
+    first = date(2018, 1, 1)
+    n = 4 * _WARM_UP_DAYS
+    ids = np.arange(1, n + 1)
+    days = [first + timedelta(days=int(i) % _WARM_UP_DAYS) for i in ids]
+    table = pa.table(
+        {
+            "sales_id": ids,
+            "transaction_number": [f"T{i}" for i in ids],
+            "sales_at": pa.array(
+                [datetime.combine(d, datetime.min.time()) for d in days], pa.timestamp("us")
+            ),
+            "sales_date": pa.array(days, pa.date32()),
+            "customer_id": ids % 7 + 1,
+            "employee_id": ids % 3 + 1,
+            "product_id": ids % 5 + 1,
+            "quantity": ids % 4 + 1,
+            "discount": np.zeros(n),
+            "unit_price": np.full(n, 2.5),
+            "gross_revenue": (ids % 4 + 1) * 2.5,
+            "net_revenue": (ids % 4 + 1) * 2.5,
+        }
+    )
+    folder = lake / EXPORT
+    folder.mkdir(parents=True)
+    pq.write_table(table, folder / "part-0.parquet")
+    return max(days)
+
+
+def warm_up(spark: SparkSession, job: str) -> None:
+    """Run a job ("segment" or "recommend") once on a made-up lake of a few sales, in a temporary folder.
+
+    A JVM's first queries are slow: Spark loads and compiles its code as it goes, and recommend's
+    first task starts the Python workers. In a local run of several stages, the preload of a Spark
+    stage does that here, while the stages before it run (`grocery.stages.preload`); the job then
+    starts warm. Its Spark jobs carry the group WARM_UP_GROUP."""
+    import tempfile
+
+    spark.sparkContext.setJobGroup(WARM_UP_GROUP.format(job=job), f"{job} on made-up sales, before the stage")
+    with tempfile.TemporaryDirectory(prefix="grocery-warm-up-") as tmp:
+        as_of = _tiny_export(Path(tmp))
+        lake_uri = Path(tmp).as_uri()
+        if job == "segment":
+            segment_job(spark, lake_uri, as_of, RfmSpec())
+        else:
+            recommend_job(spark, lake_uri, as_of, AlsSpec(max_iter=1, holdout_days=7))

@@ -10,7 +10,8 @@ stops its context when the Python side exits). Local mode is:
   data is small: more partitions only add tasks), Arrow batches of up to a million rows (the ALS
   tasks take a whole partition at once);
 - quick to start: the stages start the JVM in the background while they export the fact
-  (`start_session`); the driver uses the parallel garbage collector (G1's concurrent threads cost
+  (`start_session`), or a run of several stages starts it as the run starts and warms it up
+  (`warm_up_work`); the driver uses the parallel garbage collector (G1's concurrent threads cost
   more than they save on a few cores and a small heap); and Class Data Sharing (`ClassArchive`)
   maps Spark's classes from an archive that the first session on the machine records at its exit,
   instead of loading and verifying thousands of classes from the jars at every start (about half
@@ -29,6 +30,7 @@ import os
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,17 +187,42 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
 
 
 def start_session(app_name: str = "grocery") -> Future[SparkSession]:
-    """`get_session` in a background thread: the JVM starts while the caller does other work."""
-    future: Future[SparkSession] = Future()
+    """`get_session` in a background thread: the JVM starts while the caller does other work.
 
-    def start() -> None:
-        try:
-            future.set_result(get_session(app_name))
-        except BaseException as exc:
-            future.set_exception(exc)
+    One start per process: a later call returns the same future (the preload of a run starts the
+    session before the first Spark stage asks for it), unless that start failed or the session
+    was stopped since."""
+    global _starting
+    with _start_lock:
+        if _starting is None or (_starting.done() and _starting.exception() is not None):
+            future: Future[SparkSession] = Future()
 
-    threading.Thread(target=start, name="spark-start", daemon=True).start()
-    return future
+            def start() -> None:
+                try:
+                    future.set_result(get_session(app_name))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+            threading.Thread(target=start, name="spark-start", daemon=True).start()
+            _starting = future
+        return _starting
+
+
+_start_lock = threading.Lock()
+_starting: Future[SparkSession] | None = None
+
+
+def warm_up_work(job: str) -> Callable[[], None]:
+    """A Spark stage's preload (`grocery.stages.preload`): start the session now, in its own thread,
+    and return the work of running the job once on a few made-up sales (`grocery.spark.jobs.warm_up`)."""
+    session = start_session()
+
+    def work() -> None:
+        from grocery.spark.jobs import warm_up
+
+        warm_up(session.result(), job)
+
+    return work
 
 
 def _stop_and_publish(archive: ClassArchive) -> None:
@@ -217,8 +244,11 @@ def _stop_and_publish(archive: ClassArchive) -> None:
 
 def stop_session() -> None:
     """Stop the active session (the CLI keeps one session for all the Spark stages of a run)."""
+    global _starting
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()
+    with _start_lock:
+        _starting = None
