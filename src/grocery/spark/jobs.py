@@ -243,5 +243,7 @@ def warm_up(spark: SparkSession, job: str) -> None:
         lake_uri = Path(tmp).as_uri()
         if job == "segment":
             segment_job(spark, lake_uri, as_of, RfmSpec())
-        else:
+        elif job == "recommend":
             recommend_job(spark, lake_uri, as_of, AlsSpec(max_iter=1, holdout_days=7))
+        else:
+            raise ValueError(f"no Spark job {job!r}")
