@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
+import numpy as np
 import pytest
 from pipeline_support import make_context
 
@@ -69,4 +71,42 @@ def test_load_table_replaces_an_analytics_table_from_parquet(tmp_path):
         pq.write_table(pa.table({"customer_id": rows}), folder / "part-0.parquet")
         ctx.warehouse.load_table("analytics", "customer_rfm", f"file://{folder}/*.parquet")
         assert ctx.warehouse.count("analytics", "customer_rfm") == len(rows)
+    ctx.close()
+
+
+def test_the_export_is_bucketed_by_customer_as_spark_buckets_a_table(tmp_path):
+    import pyarrow.parquet as pq
+
+    from grocery.spark.buckets import Buckets
+    from grocery.spark.export import marker_buckets
+
+    ctx = make_context(tmp_path / "home")
+    rows = [(i, date(2018, 1, 1 + i % 20), 1000 + i % 37, float(i)) for i in range(1, 400)]
+    _fact(ctx, [*rows, (400, date(2018, 1, 3), None, 1.0)])  # a line without a customer is kept too
+    buckets = Buckets("customer_id", 3)
+    assert ctx.warehouse.export_table("core.fct_sales", ctx.lake.uri("exports/x"), buckets) == buckets
+    folder = ctx.home / "lake" / "exports" / "x"
+    assert sorted(p.name for p in folder.iterdir()) == [buckets.file_name(b) for b in range(3)]
+    seen = []
+    for b in range(3):
+        table = pq.read_table(folder / buckets.file_name(b))
+        assert table.column_names == ["sales_id", "sales_date", "customer_id", "net_revenue"]
+        customers = table.column("customer_id").to_pylist()
+        nulls = [c for c in customers if c is None]
+        known = np.array([c for c in customers if c is not None], np.int64)
+        assert (buckets.of(known) == b).all()  # every line of a customer in its bucket's file
+        assert not nulls or b == buckets.null_bucket
+        seen += table.column("sales_id").to_pylist()
+    assert sorted(seen) == list(range(1, 401))  # every line once
+
+    marker = ensure_export(ctx)  # through the stage's path: one bucket per core, recorded
+    assert marker_buckets(marker) == Buckets("customer_id", os.cpu_count() or 1)
+    ctx.close()
+
+
+def test_an_export_without_buckets_is_one_plain_file(tmp_path):
+    ctx = make_context(tmp_path / "home")
+    _fact(ctx, [(1, date(2018, 1, 2), 7, 3.0)])
+    assert ctx.warehouse.export_table("core.fct_sales", ctx.lake.uri("exports/x")) is None
+    assert [p.name for p in (ctx.home / "lake" / "exports" / "x").iterdir()] == ["part-0.parquet"]
     ctx.close()

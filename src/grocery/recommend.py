@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from grocery.context import Context
 from grocery.progress import Stopwatch
-from grocery.spark.export import ensure_export, run_date
+from grocery.spark.export import ensure_export, marker_buckets, run_date
 from grocery.spark.session import warm_up_work
 from grocery.stages import StageResult
 
@@ -28,7 +28,6 @@ def preload(ctx: Context) -> Callable[[], None]:
 
 
 def run(ctx: Context) -> StageResult:
-    from grocery.spark import jobs
     from grocery.spark.session import start_session
 
     lap = Stopwatch()
@@ -39,8 +38,9 @@ def run(ctx: Context) -> StageResult:
     spec = ctx.spec.models.als
     with ctx.progress.step(f"ALS rank {spec.rank}, {spec.max_iter} iterations, as of {as_of} (Spark)"):
         spark = session.result()
+        from grocery.spark import jobs  # after the start: one thread alone imports pyspark
         lap("session")  # what the JVM's start took beyond the export
-        result = jobs.recommend_job(spark, ctx.lake.uri(), as_of, spec)
+        result = jobs.recommend_job(spark, ctx.lake.uri(), as_of, spec, buckets=marker_buckets(marker))
     result["timings"] = {**lap.timings, **result["timings"]}
     at_k = {m["model"]: m for m in result["metrics"] if m["k"] == spec.eval_k}
     als, pop = at_k["als"]["precision_at_k"], at_k["popularity"]["precision_at_k"]

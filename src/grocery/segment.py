@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from grocery.context import Context
 from grocery.progress import Stopwatch
-from grocery.spark.export import ensure_export, run_date
+from grocery.spark.export import ensure_export, marker_buckets, run_date
 from grocery.spark.session import warm_up_work
 from grocery.stages import StageResult
 
@@ -24,7 +24,6 @@ def preload(ctx: Context) -> Callable[[], None]:
 
 
 def run(ctx: Context) -> StageResult:
-    from grocery.spark import jobs
     from grocery.spark.session import start_session
 
     lap = Stopwatch()
@@ -34,8 +33,11 @@ def run(ctx: Context) -> StageResult:
     as_of = run_date(ctx, marker)
     with ctx.progress.step(f"scoring customers as of {as_of} (Spark)"):
         spark = session.result()
+        from grocery.spark import jobs  # after the start: one thread alone imports pyspark
         lap("session")  # what the JVM's start took beyond the export
-        result = jobs.segment_job(spark, ctx.lake.uri(), as_of, ctx.spec.models.rfm)
+        result = jobs.segment_job(
+            spark, ctx.lake.uri(), as_of, ctx.spec.models.rfm, buckets=marker_buckets(marker)
+        )
     result["timings"] = {**lap.timings, **result["timings"]}
     segments = result["segments"]
     top = ", ".join(f"{name} {count:,}" for name, count in list(segments.items())[:3])

@@ -5,6 +5,9 @@ a fingerprint of the warehouse table (rows, sales_id sum and max, date range, re
 and `recommend` call `ensure_export`; the second finds the marker matching the warehouse and reuses
 the files, so one `grocery run` exports once, and a new `transform` makes the next run export again.
 No pyspark here: the warehouse adapter writes the Parquet files (DuckDB COPY, BigQuery EXPORT DATA).
+DuckDB writes them bucketed by customer, one bucket per local core (`grocery.spark.buckets`), and
+the marker says so; the jobs then read them as a bucketed table and group by customer without a
+shuffle. BigQuery's files are plain, and read as such.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from grocery.errors import StageError
+from grocery.spark.buckets import Buckets
 
 if TYPE_CHECKING:
     from grocery.context import Context
 
 EXPORT_DIR = "exports/fct_sales"
 MARKER = f"{EXPORT_DIR}/_export.json"
+BUCKET_COLUMN = "customer_id"  # both jobs group the lines by customer first
 
 
 def fact_state(ctx: Context) -> dict[str, Any]:
@@ -48,6 +53,18 @@ def read_marker(ctx: Context) -> dict[str, Any] | None:
     return ctx.lake.read_json(MARKER) if ctx.lake.exists(MARKER) else None
 
 
+def export_buckets() -> Buckets:
+    """The export's buckets: by customer, one per core (the tasks a local Spark runs at once)."""
+    from grocery.spark.session import local_cores
+
+    return Buckets(BUCKET_COLUMN, local_cores())
+
+
+def marker_buckets(marker: dict[str, Any]) -> Buckets | None:
+    """How the export the marker describes is bucketed; None for plain files."""
+    return Buckets.from_json(marker.get("buckets"))
+
+
 def ensure_export(ctx: Context) -> dict[str, Any]:
     """Export core.fct_sales unless the lake already holds this state of it; returns the marker."""
     state = fact_state(ctx)
@@ -58,8 +75,12 @@ def ensure_export(ctx: Context) -> dict[str, Any]:
         f"exporting core.fct_sales ({state['row_count']:,} rows) to {ctx.lake.uri(EXPORT_DIR)}"
     ):
         ctx.lake.remove(EXPORT_DIR)
-        ctx.warehouse.export_table(ctx.warehouse.relation("core", "fct_sales"), ctx.lake.uri(EXPORT_DIR))
+        buckets = ctx.warehouse.export_table(
+            ctx.warehouse.relation("core", "fct_sales"), ctx.lake.uri(EXPORT_DIR), export_buckets()
+        )
         marker = {"state": state, "exported_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        if buckets is not None:
+            marker["buckets"] = buckets.to_json()
         ctx.lake.write_json(MARKER, marker)
     return marker
 

@@ -5,7 +5,7 @@ nothing else from the pipeline, so the same functions run in-process for `grocer
 `grocery recommend` and under `spark-submit spark_apps/<job>.py` on a cluster.
 
 Lake layout read and written:
-    exports/fct_sales/                                   input (one Parquet folder)
+    exports/fct_sales/                                   input (one Parquet folder, maybe bucketed)
     analytics/customer_rfm/run_date=D/                   one row per customer
     analytics/recommendations/run_date=D/                one row per customer and rank
     analytics/popular_products/run_date=D/               the popularity ranking (fallback and baseline)
@@ -14,6 +14,7 @@ Lake layout read and written:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,9 +27,10 @@ from pyspark.sql import functions as F
 from grocery.config import AlsSpec, RfmSpec
 from grocery.progress import Stopwatch
 from grocery.spark import als as alsmod
+from grocery.spark.buckets import Buckets
+from grocery.spark.export import BUCKET_COLUMN, EXPORT_DIR, export_buckets
 from grocery.spark.rfm import basket_key, customer_rfm
 
-EXPORT = "exports/fct_sales"
 CUSTOMER_RFM = "customer_rfm"
 RECOMMENDATIONS = "recommendations"
 POPULAR_PRODUCTS = "popular_products"
@@ -48,8 +50,35 @@ def _join(lake_uri: str, rel: str) -> str:
     return f"{lake_uri.rstrip('/')}/{rel}"
 
 
-def read_sales(spark: SparkSession, lake_uri: str) -> DataFrame:
-    return spark.read.parquet(_join(lake_uri, EXPORT))
+def read_sales(spark: SparkSession, lake_uri: str, buckets: Buckets | None = None) -> DataFrame:
+    """The exported fact; with buckets (a bucketed export), as a table Spark knows to be bucketed.
+
+    The table is named after its files and bucketing, and refreshed on every read: the export is
+    rewritten when the fact changes, and Spark would otherwise keep the files it listed before."""
+    location = _join(lake_uri, EXPORT_DIR)
+    if buckets is None:
+        return spark.read.parquet(location)
+    table = _export_table(lake_uri, buckets)
+    columns = ", ".join(
+        f"`{f.name}` {f.dataType.simpleString()}" for f in spark.read.parquet(location).schema
+    )
+    spark.sql(buckets.table_ddl(table, columns, location))
+    spark.catalog.refreshTable(table)
+    return spark.table(table)
+
+
+def _export_table(lake_uri: str, buckets: Buckets) -> str:
+    """The name of the session's table over a bucketed export."""
+    key = f"{_join(lake_uri, EXPORT_DIR)}|{buckets.column}|{buckets.count}"
+    return f"fct_sales_export_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def partitions(spark: SparkSession, buckets: Buckets | None) -> int:
+    """The partitions of a shuffle by customer: the buckets when the export is bucketed by customer
+    (Spark then leaves the lines where they are), else one per core."""
+    if buckets is not None and buckets.column == BUCKET_COLUMN:
+        return buckets.count
+    return spark.sparkContext.defaultParallelism
 
 
 def _write(df: DataFrame, lake_uri: str, table: str, run_date: date) -> None:
@@ -72,16 +101,17 @@ def _quiet(_: str) -> None:
 
 
 def segment_job(
-    spark: SparkSession, lake_uri: str, as_of: date, rfm: RfmSpec, log: Log = _quiet
-) -> dict[str, object]:
+    spark: SparkSession, lake_uri: str, as_of: date, rfm: RfmSpec, log: Log = _quiet,
+    buckets: Buckets | None = None,
+) -> dict[str, object]:  # fmt: skip
     """RFM scores and segments of every customer in the export, as of a date."""
     lap = Stopwatch()
     # Customers without a purchase up to as_of come out of the same aggregation: no second pass
     # over the lines for the customer list.
-    sales = read_sales(spark, lake_uri).select(
+    sales = read_sales(spark, lake_uri, buckets).select(
         "customer_id", "sales_date", "net_revenue", basket_key().alias("basket")
     )
-    scored = customer_rfm(sales, as_of, rfm.bins).cache()
+    scored = customer_rfm(sales, as_of, rfm.bins, partitions=partitions(spark, buckets)).cache()
     _write(scored, lake_uri, CUSTOMER_RFM, as_of)
     lap("score")
     counts = {
@@ -113,19 +143,20 @@ def recommend_job(
     spec: AlsSpec,
     seed: int = 42,
     log: Log = _quiet,
+    buckets: Buckets | None = None,
 ) -> dict[str, object]:
     """Evaluate ALS and the popularity baseline on the holdout, then recommend from a model of the whole interval."""
     lap = Stopwatch()
     params = alsmod.AlsParams(spec.rank, spec.max_iter, spec.reg_param, spec.alpha, seed)
-    sales = read_sales(spark, lake_uri).select("customer_id", "product_id", "sales_date")
+    sales = read_sales(spark, lake_uri, buckets).select("customer_id", "product_id", "sales_date")
     train_end, holdout_start = holdout_window(as_of, spec.holdout_days)
-    packed = alsmod.pack(sales, as_of, train_end, spark.sparkContext.defaultParallelism)
+    packed = alsmod.pack(sales, as_of, train_end, partitions(spark, buckets))
     if len(packed.items) == 0:
         from grocery.errors import StageError
 
         packed.unpersist()
         raise StageError(
-            f"no sales on or before {as_of} in {_join(lake_uri, EXPORT)}", hint="check the data interval"
+            f"no sales on or before {as_of} in {_join(lake_uri, EXPORT_DIR)}", hint="check the data interval"
         )
     lap("pack")
 
@@ -196,10 +227,12 @@ WARM_UP_GROUP = "grocery-warm-up-{job}"  # the Spark job group of `warm_up`'s jo
 _WARM_UP_DAYS = 30
 
 
-def _tiny_export(lake: Path) -> date:
+def _tiny_export(lake: Path, buckets: Buckets) -> date:
     """A made-up export of fct_sales with a few sales, in the columns the jobs read; its last date.
 
-    The fact's other columns stay in its contract (dbt/models/core): the jobs never read them."""
+    Bucketed as the warehouse writes the real one, so the jobs plan the same queries. The fact's
+    other columns stay in its contract (dbt/models/core): the jobs never read them."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     first = date(2018, 1, 1)
@@ -215,9 +248,11 @@ def _tiny_export(lake: Path) -> date:
             "net_revenue": (ids % 4 + 1) * 2.5,
         }
     )
-    folder = lake / EXPORT
+    folder = lake / EXPORT_DIR
     folder.mkdir(parents=True)
-    pq.write_table(table, folder / "part-0.parquet")
+    bucket = buckets.of(table.column(buckets.column).to_numpy())
+    for b in np.unique(bucket):
+        pq.write_table(table.filter(pc.equal(pa.array(bucket), b)), folder / buckets.file_name(int(b)))
     return max(days)
 
 
@@ -231,12 +266,16 @@ def warm_up(spark: SparkSession, job: str) -> None:
     import tempfile
 
     spark.sparkContext.setJobGroup(WARM_UP_GROUP.format(job=job), f"{job} on made-up sales, before the stage")
+    buckets = export_buckets()
     with tempfile.TemporaryDirectory(prefix="grocery-warm-up-") as tmp:
-        as_of = _tiny_export(Path(tmp))
+        as_of = _tiny_export(Path(tmp), buckets)
         lake_uri = Path(tmp).as_uri()
-        if job == "segment":
-            segment_job(spark, lake_uri, as_of, RfmSpec())
-        elif job == "recommend":
-            recommend_job(spark, lake_uri, as_of, AlsSpec(max_iter=1, holdout_days=7))
-        else:
-            raise ValueError(f"no Spark job {job!r}")
+        try:
+            if job == "segment":
+                segment_job(spark, lake_uri, as_of, RfmSpec(), buckets=buckets)
+            elif job == "recommend":
+                recommend_job(spark, lake_uri, as_of, AlsSpec(max_iter=1, holdout_days=7), buckets=buckets)
+            else:
+                raise ValueError(f"no Spark job {job!r}")
+        finally:
+            spark.sql(f"drop table if exists {_export_table(lake_uri, buckets)}")

@@ -79,24 +79,25 @@ def basket_key() -> Column:
     )
 
 
-def customer_totals(sales: DataFrame, as_of: date) -> DataFrame:
+def customer_totals(sales: DataFrame, as_of: date, partitions: int | None = None) -> DataFrame:
     """Per customer in `sales`: first and last purchase date, frequency and monetary.
 
     Only lines dated on or before as_of count; a customer without one keeps a row with no purchase
     dates, frequency 0 and no monetary value. `sales` has fct_sales' columns, or a `basket` column
-    (from `basket_key`) instead of the transaction numbers. The lines are shuffled once, by customer:
-    both steps (per basket, then per customer: frequency = baskets) run within a partition.
+    (from `basket_key`) instead of the transaction numbers. The lines are shuffled once, by customer
+    into `partitions` (default: spark.sql.shuffle.partitions): both steps (per basket, then per
+    customer: frequency = baskets) run within a partition. Sales read from files bucketed by customer
+    into as many buckets are not shuffled at all: Spark sees they are already partitioned so.
     """
     dated = F.col("sales_date") <= F.lit(as_of)
     basket = F.col("basket") if "basket" in sales.columns else basket_key()
-    baskets = (
-        sales.repartition("customer_id")
-        .groupBy("customer_id", basket.alias("basket"))
-        .agg(
-            F.min(F.when(dated, F.col("sales_date"))).alias("first_date"),
-            F.max(F.when(dated, F.col("sales_date"))).alias("last_date"),
-            F.sum(F.when(dated, F.col("net_revenue"))).alias("revenue"),
-        )
+    by_customer = (
+        sales.repartition(partitions, "customer_id") if partitions else sales.repartition("customer_id")
+    )
+    baskets = by_customer.groupBy("customer_id", basket.alias("basket")).agg(
+        F.min(F.when(dated, F.col("sales_date"))).alias("first_date"),
+        F.max(F.when(dated, F.col("sales_date"))).alias("last_date"),
+        F.sum(F.when(dated, F.col("net_revenue"))).alias("revenue"),
     )
     return baskets.groupBy("customer_id").agg(
         F.min("first_date").alias("first_purchase_date"),
@@ -166,7 +167,8 @@ def score_rfm(totals: DataFrame, as_of: date, bins: int = 5, customers: DataFram
 
 
 def customer_rfm(
-    sales: DataFrame, as_of: date, bins: int = 5, customers: DataFrame | None = None
-) -> DataFrame:
+    sales: DataFrame, as_of: date, bins: int = 5, customers: DataFrame | None = None,
+    partitions: int | None = None,
+) -> DataFrame:  # fmt: skip
     """The whole RFM transform: fct_sales rows in, one row per customer out."""
-    return score_rfm(customer_totals(sales, as_of), as_of, bins, customers)
+    return score_rfm(customer_totals(sales, as_of, partitions), as_of, bins, customers)

@@ -29,6 +29,7 @@ import hashlib
 import os
 import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -121,10 +122,15 @@ def driver_memory_mb(available_mb: int | None = None) -> int:
     return max(MIN_DRIVER_MEMORY_MB, min(MAX_DRIVER_MEMORY_MB, available // 4))
 
 
+def local_cores() -> int:
+    """The cores a local session uses: all of the machine's."""
+    return os.cpu_count() or 1
+
+
 def local_conf(cores: int | None = None, memory_mb: int | None = None,
                archive: ClassArchive | None = None) -> dict[str, str]:  # fmt: skip
     """The settings of a local-mode session."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or local_cores()
     partitions = str(cores)
     conf = {
         "spark.master": f"local[{cores}]",
@@ -139,6 +145,11 @@ def local_conf(cores: int | None = None, memory_mb: int | None = None,
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.sources.partitionOverwriteMode": "static",
+        # The session's catalog holds only tables over lake files (the bucketed export); its own
+        # folder would otherwise be created as ./spark-warehouse wherever the command runs.
+        "spark.sql.warehouse.dir": str(
+            Path(tempfile.gettempdir()) / f"grocery-spark-warehouse-{os.getuid()}"
+        ),
         "spark.python.worker.reuse": "true",
         # The raw local filesystem: no .crc checksum files beside the Parquet files in a local lake.
         "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
@@ -218,9 +229,12 @@ def warm_up_work(job: str) -> Callable[[], None]:
     session = start_session()
 
     def work() -> None:
+        # pyspark's modules import each other in circles: imported by two threads at once, one of
+        # them can get a module half made. Only the thread that starts the session imports it.
+        spark = session.result()
         from grocery.spark.jobs import warm_up
 
-        warm_up(session.result(), job)
+        warm_up(spark, job)
 
     return work
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grocery.tables import INGEST_DATE, LINE_NUMBER, RAW_LINE, REASON, Kind, Table
+
+if TYPE_CHECKING:
+    from grocery.spark.buckets import Buckets
 
 SCHEMAS = ("raw", "quarantine", "staging", "core", "marts", "analytics")
 
@@ -59,8 +62,12 @@ class Warehouse(ABC):
         """Run a query; `{schema}` placeholders in relation names are resolved by the adapter."""
 
     @abstractmethod
-    def export_table(self, relation: str, lake_uri: str) -> None:
-        """Write a table (e.g. core.fct_sales) to a lake folder as Parquet."""
+    def export_table(self, relation: str, lake_uri: str, buckets: Buckets | None = None) -> Buckets | None:
+        """Write a table (e.g. core.fct_sales) to a lake folder as Parquet.
+
+        With buckets, an adapter that can writes the files of a Spark bucketed table
+        (`grocery.spark.buckets`) and returns the buckets; the others write plain files, and return None.
+        """
 
     def load_table(self, schema: str, name: str, parquet_uri: str) -> None:
         """Replace a whole table with the rows of Parquet files in the lake (a file or a glob).

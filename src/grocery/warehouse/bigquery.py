@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
     from grocery.config import BigQueryWarehouseSpec
+    from grocery.spark.buckets import Buckets
 
 # TIMESTAMP rather than DATETIME: the Kaggle times carry no zone and the project reads them as UTC
 # (`_at` columns are UTC timestamps, the same instants DuckDB's TIMESTAMP holds), so date() and
@@ -473,8 +474,10 @@ class BigQueryWarehouse(Warehouse):
         rows = job.result(retry=self.retry, timeout=self.timeout, job_retry=self.job_retry)
         return [dict(row.items()) for row in rows]
 
-    def export_table(self, relation: str, lake_uri: str) -> None:
-        """Write a table to `<lake_uri>/part-*.parquet`, replacing files of the same names."""
+    def export_table(self, relation: str, lake_uri: str, buckets: Buckets | None = None) -> None:
+        """Write a table to `<lake_uri>/part-*.parquet`, replacing files of the same names.
+
+        Never bucketed: EXPORT DATA cannot place rows in files by a hash of ours."""
         self._wait(self._query_job(export_sql(relation, lake_uri)), f"export {relation} to {lake_uri}")
 
     def load_table(self, schema: str, name: str, parquet_uri: str) -> None:
