@@ -11,15 +11,20 @@ from pipeline_support import make_context
 
 from grocery.errors import StageError
 from grocery.interval import DataInterval
-from grocery.spark.export import EXPORT_DIR, ensure_export, run_date
+from grocery.spark.export import EXPORT_COLUMNS, EXPORT_DIR, ensure_export, run_date
+
+FACT_COLUMNS = "sales_id, sales_date, customer_id, net_revenue"
 
 
 def _fact(ctx, rows: list[tuple]) -> None:
+    """core.fct_sales with these rows of FACT_COLUMNS; the other columns (one the export leaves out) constant."""
     con = ctx.warehouse.con
     con.execute(
-        "create or replace table core.fct_sales (sales_id bigint, sales_date date, customer_id bigint, net_revenue double)"
+        "create or replace table core.fct_sales (sales_id bigint, sales_date date, customer_id bigint, "
+        "net_revenue double, transaction_number varchar default 'T1', product_id bigint default 3, "
+        "quantity bigint default 2)"
     )
-    con.executemany("insert into core.fct_sales values (?, ?, ?, ?)", rows)
+    con.executemany(f"insert into core.fct_sales ({FACT_COLUMNS}) values (?, ?, ?, ?)", rows)
 
 
 def test_export_is_made_once_per_state_of_the_fact(tmp_path):
@@ -31,7 +36,9 @@ def test_export_is_made_once_per_state_of_the_fact(tmp_path):
     assert ensure_export(ctx) == first  # same state: the files are reused
     assert run_date(ctx, first) == date(2018, 1, 5)  # an open interval ends with the last sale
 
-    ctx.warehouse.con.execute("insert into core.fct_sales values (3, date '2018-01-06', 7, 1.0)")
+    ctx.warehouse.con.execute(
+        f"insert into core.fct_sales ({FACT_COLUMNS}) values (3, date '2018-01-06', 7, 1.0)"
+    )
     second = ensure_export(ctx)
     assert second["state"]["row_count"] == 3 and second["state"] != first["state"]
     assert run_date(
@@ -90,7 +97,7 @@ def test_the_export_is_bucketed_by_customer_as_spark_buckets_a_table(tmp_path):
     seen = []
     for b in range(3):
         table = pq.read_table(folder / buckets.file_name(b))
-        assert table.column_names == ["sales_id", "sales_date", "customer_id", "net_revenue"]
+        assert table.column_names[:4] == ["sales_id", "sales_date", "customer_id", "net_revenue"]
         customers = table.column("customer_id").to_pylist()
         nulls = [c for c in customers if c is None]
         known = np.array([c for c in customers if c is not None], np.int64)
@@ -101,6 +108,8 @@ def test_the_export_is_bucketed_by_customer_as_spark_buckets_a_table(tmp_path):
 
     marker = ensure_export(ctx)  # through the stage's path: one bucket per core, recorded
     assert marker_buckets(marker) == Buckets("customer_id", os.cpu_count() or 1)
+    exported = pq.read_table(ctx.home / "lake" / EXPORT_DIR)
+    assert exported.column_names == list(EXPORT_COLUMNS) and exported.num_rows == 400  # what the jobs read
     ctx.close()
 
 

@@ -39,6 +39,7 @@ def run(ctx: Context) -> StageResult:
     with ctx.progress.step(f"ALS rank {spec.rank}, {spec.max_iter} iterations, as of {as_of} (Spark)"):
         spark = session.result()
         from grocery.spark import jobs  # after the start: one thread alone imports pyspark
+
         lap("session")  # what the JVM's start took beyond the export
         result = jobs.recommend_job(spark, ctx.lake.uri(), as_of, spec, buckets=marker_buckets(marker))
     result["timings"] = {**lap.timings, **result["timings"]}

@@ -34,6 +34,7 @@ def run(ctx: Context) -> StageResult:
     with ctx.progress.step(f"scoring customers as of {as_of} (Spark)"):
         spark = session.result()
         from grocery.spark import jobs  # after the start: one thread alone imports pyspark
+
         lap("session")  # what the JVM's start took beyond the export
         result = jobs.segment_job(
             spark, ctx.lake.uri(), as_of, ctx.spec.models.rfm, buckets=marker_buckets(marker)

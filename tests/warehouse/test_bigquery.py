@@ -413,6 +413,22 @@ def test_export_writes_parquet_files_into_the_lake_folder(api, client) -> None:
     ]
 
 
+def test_export_of_some_columns_selects_them_and_ignores_buckets(api, client) -> None:
+    from grocery.spark.buckets import Buckets
+
+    wh = warehouse(client)
+    written = wh.export_table(
+        wh.relation("core", "fct_sales"),
+        "gs://lake/exports/x",
+        Buckets("customer_id", 4),
+        ["sales_id", "customer_id"],
+    )
+    assert written is None  # plain files: the jobs read them without buckets
+    assert api.queries()[-1].endswith(
+        "AS SELECT `sales_id`, `customer_id` FROM `test-project.dev_core.fct_sales`"
+    )
+
+
 def test_export_refuses_a_lake_outside_cloud_storage(api, client) -> None:
     wh = warehouse(client)
     with pytest.raises(ValueError, match="Cloud Storage"):

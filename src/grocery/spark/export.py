@@ -1,5 +1,7 @@
 """The export of `core.fct_sales` to `exports/fct_sales/` in the lake: the only input of the Spark jobs.
 
+It holds the fact's rows in the columns the jobs read (`EXPORT_COLUMNS`).
+
 Exported at most once per state of the fact: a marker file `exports/fct_sales/_export.json` records
 a fingerprint of the warehouse table (rows, sales_id sum and max, date range, revenue). `segment`
 and `recommend` call `ensure_export`; the second finds the marker matching the warehouse and reuses
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 EXPORT_DIR = "exports/fct_sales"
 MARKER = f"{EXPORT_DIR}/_export.json"
 BUCKET_COLUMN = "customer_id"  # both jobs group the lines by customer first
+# The columns of core.fct_sales the Spark jobs read, and all the export holds: writing the fact's
+# other six columns as well took the export from 1.4 s to 2.3 s at full scale, for nothing.
+EXPORT_COLUMNS = ("sales_id", "transaction_number", "sales_date", "customer_id", "product_id", "net_revenue")
 
 
 def fact_state(ctx: Context) -> dict[str, Any]:
@@ -76,7 +81,10 @@ def ensure_export(ctx: Context) -> dict[str, Any]:
     ):
         ctx.lake.remove(EXPORT_DIR)
         buckets = ctx.warehouse.export_table(
-            ctx.warehouse.relation("core", "fct_sales"), ctx.lake.uri(EXPORT_DIR), export_buckets()
+            ctx.warehouse.relation("core", "fct_sales"),
+            ctx.lake.uri(EXPORT_DIR),
+            export_buckets(),
+            EXPORT_COLUMNS,
         )
         marker = {"state": state, "exported_at": datetime.now(UTC).isoformat(timespec="seconds")}
         if buckets is not None:

@@ -28,7 +28,7 @@ from grocery.config import AlsSpec, RfmSpec
 from grocery.progress import Stopwatch
 from grocery.spark import als as alsmod
 from grocery.spark.buckets import Buckets
-from grocery.spark.export import BUCKET_COLUMN, EXPORT_DIR, export_buckets
+from grocery.spark.export import BUCKET_COLUMN, EXPORT_COLUMNS, EXPORT_DIR, export_buckets
 from grocery.spark.rfm import basket_key, customer_rfm
 
 CUSTOMER_RFM = "customer_rfm"
@@ -228,10 +228,10 @@ _WARM_UP_DAYS = 30
 
 
 def _tiny_export(lake: Path, buckets: Buckets) -> date:
-    """A made-up export of fct_sales with a few sales, in the columns the jobs read; its last date.
+    """A made-up export of fct_sales with a few sales; its last date.
 
-    Bucketed as the warehouse writes the real one, so the jobs plan the same queries. The fact's
-    other columns stay in its contract (dbt/models/core): the jobs never read them."""
+    In the export's columns and bucketed as the warehouse writes the real one, so the jobs plan the
+    same queries."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -247,7 +247,7 @@ def _tiny_export(lake: Path, buckets: Buckets) -> date:
             "product_id": ids % 5 + 1,
             "net_revenue": (ids % 4 + 1) * 2.5,
         }
-    )
+    ).select(list(EXPORT_COLUMNS))
     folder = lake / EXPORT_DIR
     folder.mkdir(parents=True)
     bucket = buckets.of(table.column(buckets.column).to_numpy())

@@ -8,6 +8,7 @@ number, the raw line when it could not be split, and the reason.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -62,8 +63,14 @@ class Warehouse(ABC):
         """Run a query; `{schema}` placeholders in relation names are resolved by the adapter."""
 
     @abstractmethod
-    def export_table(self, relation: str, lake_uri: str, buckets: Buckets | None = None) -> Buckets | None:
-        """Write a table (e.g. core.fct_sales) to a lake folder as Parquet.
+    def export_table(
+        self,
+        relation: str,
+        lake_uri: str,
+        buckets: Buckets | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> Buckets | None:
+        """Write a table (e.g. core.fct_sales), or these columns of it, to a lake folder as Parquet.
 
         With buckets, an adapter that can writes the files of a Spark bucketed table
         (`grocery.spark.buckets`) and returns the buckets; the others write plain files, and return None.

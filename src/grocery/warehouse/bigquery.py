@@ -155,14 +155,15 @@ def swap_partitions_script(swaps: Sequence[PartitionSwap]) -> str:
     return "\n".join(lines)
 
 
-def export_sql(relation: str, lake_uri: str) -> str:
-    """EXPORT DATA of a whole table to Parquet files `part-*.parquet` in a gs:// folder."""
+def export_sql(relation: str, lake_uri: str, columns: Sequence[str] | None = None) -> str:
+    """EXPORT DATA of a whole table (or these columns of it) to Parquet files `part-*.parquet` in a gs:// folder."""
     if not lake_uri.startswith("gs://"):
         raise ValueError(f"BigQuery exports to Cloud Storage only (gs://...), got {lake_uri!r}")
     if "'" in lake_uri or "*" in lake_uri:
         raise ValueError(f"unsupported character in export URI {lake_uri!r}")
     uri = lake_uri.rstrip("/") + "/part-*.parquet"
-    return f"EXPORT DATA OPTIONS(uri='{uri}', format='PARQUET', overwrite=true) AS SELECT * FROM {relation}"
+    selected = ", ".join(quote(c) for c in columns) if columns else "*"
+    return f"EXPORT DATA OPTIONS(uri='{uri}', format='PARQUET', overwrite=true) AS SELECT {selected} FROM {relation}"
 
 
 class BigQueryWarehouse(Warehouse):
@@ -474,11 +475,18 @@ class BigQueryWarehouse(Warehouse):
         rows = job.result(retry=self.retry, timeout=self.timeout, job_retry=self.job_retry)
         return [dict(row.items()) for row in rows]
 
-    def export_table(self, relation: str, lake_uri: str, buckets: Buckets | None = None) -> None:
+    def export_table(
+        self,
+        relation: str,
+        lake_uri: str,
+        buckets: Buckets | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> None:
         """Write a table to `<lake_uri>/part-*.parquet`, replacing files of the same names.
 
         Never bucketed: EXPORT DATA cannot place rows in files by a hash of ours."""
-        self._wait(self._query_job(export_sql(relation, lake_uri)), f"export {relation} to {lake_uri}")
+        job = self._query_job(export_sql(relation, lake_uri, columns))
+        self._wait(job, f"export {relation} to {lake_uri}")
 
     def load_table(self, schema: str, name: str, parquet_uri: str) -> None:
         """Replace a whole table with Parquet files in the lake (e.g. `gs://.../*.parquet`): one load job.

@@ -6,6 +6,7 @@ Building the adapter touches nothing: the file (and its folder) is created on fi
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,8 +92,16 @@ class DuckDBWarehouse(Warehouse):
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def export_table(self, relation: str, lake_uri: str, buckets: Buckets | None = None) -> Buckets | None:
+    def export_table(
+        self,
+        relation: str,
+        lake_uri: str,
+        buckets: Buckets | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> Buckets | None:
         """One Parquet file, or with buckets one per bucket (the rows assigned by `Buckets.of`)."""
+        selected = ", ".join(_quote(c) for c in columns) if columns else "*"
+        relation = f"(select {selected} from {relation})"
         target = Path(_local(lake_uri))
         target.mkdir(parents=True, exist_ok=True)
         # Snappy, not zstd: the export is rewritten on every run and read once by Spark, and at full
