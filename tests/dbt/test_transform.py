@@ -260,6 +260,25 @@ def test_an_interval_run_replaces_exactly_its_days(built: tuple[Pipeline, Any], 
     assert [r["d"] for r in days] == ["2018-01-01", "2018-01-03"]
     perth = p.query("select total_spent from marts.mart_customer_behavior where customer_id = 4")
     assert perth == [{"total_spent": 4.0}]
+    # The per-customer and per-employee marts equal what a rebuild computes from the new fact:
+    # customer 3's only line lost its date, so they have no purchases left.
+    assert p.query(
+        "select customer_id, order_count, line_count, total_spent, has_purchases "
+        "from marts.mart_customer_behavior order by 1"
+    ) == p.query(
+        "select customer_id, count(distinct transaction_number) as order_count, count(sales_id) as line_count, "
+        "coalesce(sum(net_revenue), 0) as total_spent, count(sales_id) > 0 as has_purchases "
+        "from core.dim_customers left join core.fct_sales using (customer_id) group by 1 order by 1"
+    )
+    emptied = p.query("select count(*) as n from staging.int_customer_purchases where line_count = 0")
+    assert emptied == [{"n": 0}]
+    assert p.query(
+        "select employee_id, line_count, customers_served, total_revenue from marts.mart_employee_performance order by 1"
+    ) == p.query(
+        "select employee_id, count(sales_id) as line_count, count(distinct customer_id) as customers_served, "
+        "coalesce(sum(net_revenue), 0) as total_revenue "
+        "from core.dim_employees left join core.fct_sales using (employee_id) group by 1 order by 1"
+    )
 
 
 # Each incremental day-grain mart, as the aggregate of fct_sales it must equal after any run.

@@ -1,29 +1,15 @@
 with
 
-sales as (
-    select * from {{ ref('fct_sales') }}
+purchases as (
+    select * from {{ ref('int_customer_purchases') }}
 ),
 
 customers as (
     select * from {{ ref('dim_customers') }}
 ),
 
--- Aggregate the lines per customer first, then join the one-row-per-customer dimension: a join
--- before the aggregation on anything but customer_id would multiply the lines.
-per_customer as (
-    select
-        customer_id,
-        count(distinct transaction_number) as order_count,
-        count(*) as line_count,
-        sum(quantity) as units,
-        sum(gross_revenue) as gross_spent,
-        sum(net_revenue) as total_spent,
-        min(sales_date) as first_purchase_date,
-        max(sales_date) as last_purchase_date
-    from sales
-    group by customer_id
-),
-
+-- The lines are added up per customer in int_customer_purchases; the one-row-per-customer
+-- dimension joins those totals on customer_id, so nothing can multiply a customer's lines.
 final as (
     select
         customers.customer_id,
@@ -33,18 +19,18 @@ final as (
         customers.city_id,
         customers.city_name,
         customers.country_name,
-        coalesce(per_customer.order_count, 0) as order_count,
-        coalesce(per_customer.line_count, 0) as line_count,
-        coalesce(per_customer.units, 0) as units,
-        coalesce(per_customer.gross_spent, 0) as gross_spent,
-        coalesce(per_customer.total_spent, 0) as total_spent,
-        per_customer.total_spent / nullif(per_customer.order_count, 0) as avg_order_value,
-        per_customer.first_purchase_date,
-        per_customer.last_purchase_date,
-        per_customer.customer_id is not null as has_purchases
+        coalesce(purchases.order_count, 0) as order_count,
+        coalesce(purchases.line_count, 0) as line_count,
+        coalesce(purchases.units, 0) as units,
+        coalesce(purchases.gross_spent, 0) as gross_spent,
+        coalesce(purchases.total_spent, 0) as total_spent,
+        purchases.total_spent / nullif(purchases.order_count, 0) as avg_order_value,
+        purchases.first_purchase_date,
+        purchases.last_purchase_date,
+        purchases.customer_id is not null as has_purchases
     from customers
-    left join per_customer
-        on customers.customer_id = per_customer.customer_id
+    left join purchases
+        on customers.customer_id = purchases.customer_id
 )
 
 select * from final
