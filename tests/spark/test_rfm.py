@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from grocery.spark.rfm import NO_PURCHASES, SEGMENT_GRID, SEGMENTS, customer_rfm, segment_for
+from grocery.spark.rfm import NO_PURCHASES, SEGMENT_GRID, SEGMENTS, customer_rfm, score_rfm, segment_for
 
 AS_OF = date(2018, 5, 9)
 SALES_SCHEMA = (
@@ -146,6 +146,42 @@ def test_quintile_edges_for_recency_frequency_and_monetary(spark):
     got = scores(customer_rfm(sales_frame(spark, rows), AS_OF))
     # Recency: the most recent (0 days) is best -> 5. Monetary 20 twice: both "no better than" 3/5 -> 3.
     assert got == {1: (5, 5, 1), 2: (4, 4, 3), 3: (3, 3, 3), 4: (2, 2, 4), 5: (1, 1, 5)}
+
+
+@pytest.mark.parametrize("bins", [5, 4])
+def test_scores_follow_their_definition_on_values_with_many_ties(spark, bins):
+    # 200 customers, a few values each (so many ties), 30 without a purchase.
+    import random
+
+    rng = random.Random(bins)
+    totals, buyers = [], {}
+    for c in range(1, 201):
+        if c <= 30:
+            totals.append((c, None, None, 0, None))
+            continue
+        last = AS_OF - timedelta(days=rng.choice([0, 1, 1, 7, 30]))
+        value = (last, rng.choice([1, 2, 2, 3, 8]), rng.choice([5.0, 5.0, 12.5, 40.0]))
+        buyers[c] = value
+        totals.append((c, last - timedelta(days=3), *value))
+    frame = spark.createDataFrame(
+        totals,
+        "customer_id long, first_purchase_date date, last_purchase_date date, frequency long, monetary double",
+    )
+
+    def expected(mine, values) -> int:  # ceil(bins x share of purchasers no better or equal)
+        return -(-bins * sum(1 for v in values if v <= mine) // len(values))
+
+    recency = {c: (AS_OF - v[0]).days for c, v in buyers.items()}
+    want = {c: None for c in range(1, 31)} | {
+        c: (
+            expected(-recency[c], [-r for r in recency.values()]),
+            expected(v[1], [w[1] for w in buyers.values()]),
+            expected(v[2], [w[2] for w in buyers.values()]),
+        )
+        for c, v in buyers.items()
+    }
+    got = scores(score_rfm(frame, AS_OF, bins))
+    assert got == {c: (None, None, None) if w is None else w for c, w in want.items()}
 
 
 def test_rule_table_covers_every_cell_and_names_the_eleven_segments():

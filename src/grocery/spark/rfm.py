@@ -107,17 +107,19 @@ def customer_totals(sales: DataFrame, as_of: date, partitions: int | None = None
     )
 
 
+PURCHASERS = "_purchasers"  # the column of score_rfm's intermediate rows that holds n
+
+
 def _score(column: str, bins: int, higher_is_better: bool) -> Column:
     """ceil(bins x count(no better or equal) / n) over the customers with a purchase, in integer arithmetic.
 
-    Customers without a purchase are in the same window but counted nowhere, and get no score."""
-    order = F.col(column).asc() if higher_is_better else F.col(column).desc()
-    no_better = Window.orderBy(order).rangeBetween(Window.unboundedPreceding, Window.currentRow)
-    everyone = Window.partitionBy()
-    purchaser = F.when(F.col("has_purchase"), 1)
-    at_or_below = F.count(purchaser).over(no_better)
-    n = F.count(purchaser).over(everyone)
-    return F.when(F.col("has_purchase"), F.floor((at_or_below * bins + n - 1) / n).cast("int"))
+    Ranked purchasers first, best value first, a purchaser's rank is 1 + the purchasers strictly
+    better, so n + 1 - rank count those no better or equal (ties share the rank, so the higher
+    score). Customers without a purchase rank after every purchaser and get no score."""
+    best_first = F.col(column).desc() if higher_is_better else F.col(column).asc()
+    rank = F.rank().over(Window.orderBy(F.col("has_purchase").desc(), best_first))
+    n = F.col(PURCHASERS)
+    return F.when(F.col("has_purchase"), F.floor(((n + 1 - rank) * bins + n - 1) / n).cast("int"))
 
 
 def _segment_expr(r: Column, f: Column, m: Column, bins: int) -> Column:
@@ -140,6 +142,7 @@ def score_rfm(totals: DataFrame, as_of: date, bins: int = 5, customers: DataFram
     scored = (
         totals.withColumn("has_purchase", F.col("last_purchase_date").isNotNull())
         .withColumn("recency_days", F.datediff(F.lit(as_of), F.col("last_purchase_date")))
+        .withColumn(PURCHASERS, F.count(F.when(F.col("has_purchase"), 1)).over(Window.partitionBy()))
         .withColumn("r_score", _score("recency_days", bins, higher_is_better=False))
         .withColumn("f_score", _score("frequency", bins, higher_is_better=True))
         .withColumn("m_score", _score("monetary", bins, higher_is_better=True))
