@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 from grocery import stages
@@ -90,3 +92,29 @@ def test_dbt_and_spark_stages_preload_and_a_run_of_one_stage_preloads_nothing() 
     assert stages.BY_NAME["segment"].preload == "grocery.segment:preload"
     assert stages.BY_NAME["recommend"].preload == "grocery.recommend:preload"
     assert stages.preload("ctx", stages.select(["transform"])) is None
+
+
+def slow_preload(ctx: Any):
+    return lambda: time.sleep(0.3)
+
+
+def reports_its_own_seconds(ctx: Any) -> stages.StageResult:
+    return stages.StageResult("done", {"seconds": 0.0, "rows": 7})
+
+
+def test_a_stage_reports_its_wall_time_with_its_preload_wait_whatever_its_metrics_say(monkeypatch) -> None:
+    from grocery import cli
+
+    first, second = (
+        replace(stages.BY_NAME["extract"], entry="test_stages:reports_its_own_seconds"),
+        replace(
+            stages.BY_NAME["transform"],
+            entry="test_stages:reports_its_own_seconds",
+            preload="test_stages:slow_preload",
+        ),
+    )
+    monkeypatch.setattr(stages, "select", lambda names: [first, second])
+    quiet = SimpleNamespace(progress=SimpleNamespace(info=lambda message: None), close=lambda: None)
+    results = cli.run_stages(quiet, None)
+    assert results["transform"]["rows"] == 7
+    assert results["transform"]["seconds"] >= 0.3  # the preload's wait, not the stage's own 0.0

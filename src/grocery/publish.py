@@ -10,8 +10,6 @@ own module.
 
 from __future__ import annotations
 
-import time
-
 from grocery.context import Context
 from grocery.errors import StageError
 from grocery.spark.export import read_marker
@@ -66,7 +64,6 @@ def build_marts(ctx: Context) -> dict[str, int]:
 
 
 def run(ctx: Context) -> StageResult:
-    started = time.perf_counter()
     with ctx.progress.step("loading the Spark outputs into analytics"):
         counts = load_analytics(ctx)
     built = build_marts(ctx)
@@ -76,5 +73,5 @@ def run(ctx: Context) -> StageResult:
         f"loaded {len(counts)} analytics tables ({counts['recommendations']:,} recommendations); "
         f"dbt built {built['models']} marts, {built['tests'] + built['unit_tests']} tests passed; "
         f"{segments:,} customers segmented",
-        {"analytics_rows": counts, **built, "seconds": round(time.perf_counter() - started, 2)},
+        {"analytics_rows": counts, **built},
     )
