@@ -15,6 +15,8 @@ def figures(**changes: object) -> EltFigures:
         next_day_stage_seconds={"extract": 0.1, "load": 0.3, "transform": 0.7}, sales_rows=6_758_125,
         load_steps={"categories": 0.01, "sales": 7.5, "warehouse": 1.4},
         dbt_slowest={"fct_sales": 4.2, "unique_fct_sales_sales_id": 1.1},
+        next_day_dbt_nodes=101, next_day_dbt_slowest={"int_customer_purchases": 1.2},
+        small_history_day_seconds=0.9,
     )  # fmt: skip
     return EltFigures(**{**values, **changes})
 
@@ -29,6 +31,14 @@ def test_the_report_gives_ratios_verdicts_and_where_the_time_went() -> None:
     assert "sales 7.5s, warehouse 1.4s" in load_line and "categories" not in load_line  # under 0.1 s left out
     assert any(
         "slowest dbt nodes            fct_sales 4.2s, unique_fct_sales_sales_id 1.1s" in line
+        for line in lines
+    )
+    assert any(
+        "its dbt build                101 models and tests; slowest int_customer_purchases 1.2s" in line
+        for line in lines
+    )
+    assert any(
+        "on a 1% history              0.9s  (the same day: the full history adds 0.3s)" in line
         for line in lines
     )
 
