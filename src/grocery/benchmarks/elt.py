@@ -11,7 +11,7 @@
    a generated scale of scale / 100 before it, not timed): what a day costs whatever the history.
 
 Targets: pipeline / floor <= 3; peak memory <= 2 GiB; one more day <= 0.1 of the full run.
-`--repeat N` does steps 2-4 N times, each in a fresh home; the medians of the ratios are judged.
+`--repeat N` does steps 2-5 N times, each in a fresh home; the medians of the ratios are judged.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class EltFigures:
     load_steps: dict[str, float]  # seconds per table checked and for the warehouse load (full run)
     dbt_slowest: dict[str, float]  # the slowest dbt models and tests (full run)
     next_day_dbt_nodes: int  # models and tests the one-more-day transform built and ran
-    next_day_dbt_slowest: dict[str, float]  # its slowest ones: what of it still follows the history
+    next_day_dbt_slowest: dict[str, float]  # its slowest models and tests
     small_history_day_seconds: float  # the same day on top of a history of SMALL_HISTORY the size
 
     @property
@@ -136,18 +136,9 @@ def _pipeline(home: Path, source: Path, day: date | None = None) -> Measured:
     interval = ["--date", day.isoformat()] if day else []
     return run_measured(
         grocery_command(
-            "run",
-            "--stages",
-            STAGES,
-            "--home",
-            str(home),
-            "--input",
-            str(source),
-            *interval,
-            "--json",
-            "--quiet",
+            "run", "--stages", STAGES, "--home", str(home), "--input", str(source), *interval, "--json", "--quiet"
         )
-    )
+    )  # fmt: skip
 
 
 def report(*runs: EltFigures) -> str:
