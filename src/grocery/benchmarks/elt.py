@@ -108,11 +108,11 @@ def measure(workdir: Path, scale: float = 1.0, seed: int = 42) -> EltFigures:
         [sys.executable, "-c", _FLOOR, str(runs / "floor.duckdb"), str(source / "sales.csv")]
     )
     home = runs / "home"
-    full = _pipeline(home, source)
-    day = _pipeline(home, next_day, NEXT_DAY)
+    full = run_elt(home, source)
+    day = run_elt(home, next_day, NEXT_DAY)
     small_home = runs / "small-history"
-    _pipeline(small_home, _dataset(workdir, scale * SMALL_HISTORY, seed, []))
-    small_day = _pipeline(small_home, next_day, NEXT_DAY)
+    run_elt(small_home, _dataset(workdir, scale * SMALL_HISTORY, seed, []))
+    small_day = run_elt(small_home, next_day, NEXT_DAY)
     results = json.loads(full.stdout)
     day_transform = json.loads(day.stdout)["transform"]
     return EltFigures(
@@ -131,7 +131,7 @@ def measure(workdir: Path, scale: float = 1.0, seed: int = 42) -> EltFigures:
     )
 
 
-def _pipeline(home: Path, source: Path, day: date | None = None) -> Measured:
+def run_elt(home: Path, source: Path, day: date | None = None) -> Measured:
     """`grocery run` of the three stages over a folder of files, for one day or for everything."""
     interval = ["--date", day.isoformat()] if day else []
     return run_measured(

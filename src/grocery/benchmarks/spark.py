@@ -141,7 +141,7 @@ def run_sampled(args: list[str]) -> tuple[float, int, str]:
 
 def _prepared_home(workdir: Path, scale: float, seed: int, input_dir: Path | None) -> Path:
     """A home whose warehouse holds core.fct_sales for the dataset (built once, not timed)."""
-    from grocery.benchmarks.elt import _dataset
+    from grocery.benchmarks.elt import _dataset, run_elt
 
     source = input_dir or _dataset(workdir, scale, seed, [])
     # No "=" in the folder name: Path.as_uri() would percent-encode it in the lake URI.
@@ -149,8 +149,7 @@ def _prepared_home(workdir: Path, scale: float, seed: int, input_dir: Path | Non
     if not (home / ".transformed").exists():
         shutil.rmtree(home, ignore_errors=True)
         print(f"extract, load, transform into {home} (not timed)...", file=sys.stderr)
-        run_measured(grocery_command("run", "--stages", "extract,load,transform", "--home", str(home),
-                                     "--input", str(source), "--json", "--quiet"))  # fmt: skip
+        run_elt(home, source)
         (home / ".transformed").touch()
     return home
 
