@@ -27,6 +27,8 @@ def test_the_report_gives_ratios_verdicts_and_where_the_time_went() -> None:
     assert any("4.00  (target <= 3: MISSES target)" in line for line in lines)
     assert any("1.50 GiB  (target <= 2: meets target)" in line for line in lines)
     assert any("0.050  (target <= 0.1: meets target)" in line for line in lines)
+    # The day's extract (0.1 s) and load (0.3 s) alone, against the 24 s run.
+    assert any("its extract + load alone     0.017  (of the full run" in line for line in lines)
     load_line = next(line for line in lines if "load steps" in line)
     assert "sales 7.5s, warehouse 1.4s" in load_line and "categories" not in load_line  # under 0.1 s left out
     assert any(

@@ -15,6 +15,8 @@ Errors the pipeline expects (bad input, bad config, a failed dbt test) print one
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import time
 from datetime import date, datetime
@@ -394,6 +396,14 @@ def show_answers(ctx: Context) -> None:
 
 
 def main() -> None:
+    """The console script.
+
+    A run leaves millions of objects behind (dbt's manifest and modules, pyspark's), and the
+    interpreter's last garbage collection at exit walks them all: 0.6 s of a one-day run's 11 s.
+    Nothing needs it by then (files and connections are closed, exit handlers still run), so
+    `gc.freeze` takes them out of its sight. Registered first, it runs after the other exit handlers.
+    """
+    atexit.register(gc.freeze)
     app()
 
 
