@@ -262,16 +262,7 @@ def test_an_interval_run_replaces_exactly_its_days(built: tuple[Pipeline, Any], 
     assert perth == [{"total_spent": 4.0}]
     # The per-customer and per-employee marts equal what a rebuild computes from the new fact:
     # customer 3's only line lost its date, so they have no purchases left.
-    assert p.query(
-        "select customer_id, order_count, line_count, total_spent, has_purchases "
-        "from marts.mart_customer_behavior order by 1"
-    ) == p.query(
-        "select customer_id, count(distinct transaction_number) as order_count, count(sales_id) as line_count, "
-        "coalesce(sum(net_revenue), 0) as total_spent, count(sales_id) > 0 as has_purchases "
-        "from core.dim_customers left join core.fct_sales using (customer_id) group by 1 order by 1"
-    )
-    emptied = p.query("select count(*) as n from staging.int_customer_purchases where line_count = 0")
-    assert emptied == [{"n": 0}]
+    assert_customer_totals_equal_a_rebuild(p)
     assert p.query(
         "select employee_id, line_count, customers_served, total_revenue from marts.mart_employee_performance order by 1"
     ) == p.query(
@@ -279,6 +270,58 @@ def test_an_interval_run_replaces_exactly_its_days(built: tuple[Pipeline, Any], 
         "coalesce(sum(net_revenue), 0) as total_revenue "
         "from core.dim_employees left join core.fct_sales using (employee_id) group by 1 order by 1"
     )
+
+
+def assert_customer_totals_equal_a_rebuild(p: Pipeline) -> None:
+    """mart_customer_behavior (over int_customer_purchases) holds what a rebuild computes from the
+    fact, and no customer is left with a row of zeros."""
+    assert p.query(
+        "select customer_id, order_count, line_count, units, round(total_spent, 6) as total_spent, "
+        "first_purchase_date, last_purchase_date, has_purchases "
+        "from marts.mart_customer_behavior order by 1"
+    ) == p.query(
+        "select customer_id, count(distinct transaction_number) as order_count, count(sales_id) as line_count, "
+        "coalesce(sum(quantity), 0) as units, round(coalesce(sum(net_revenue), 0), 6) as total_spent, "
+        "min(sales_date) as first_purchase_date, max(sales_date) as last_purchase_date, "
+        "count(sales_id) > 0 as has_purchases "
+        "from core.dim_customers left join core.fct_sales using (customer_id) group by 1 order by 1"
+    )
+    emptied = p.query("select count(*) as n from staging.int_customer_purchases where line_count = 0")
+    assert emptied == [{"n": 0}]
+
+
+def test_a_next_day_adds_its_lines_to_the_customer_totals_as_a_rebuild_would(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    p = copy_of(built[0], tmp_path)
+    # A delivery for 2018-01-03, after every purchase so far, so every customer in it is appended
+    # rather than recomputed: customer 1 goes on with order T4 of 01-02 (it must count once) and
+    # places a new one, customer 2 comes back, customer 4 buys for the first time.
+    p.ingest(
+        "2018-01-03",
+        [
+            sale(7, "2018-01-03 00:05:00", customer=1, product=12, quantity=1, employee=1, transaction="T4"),
+            sale(8, "2018-01-03 10:00:00", customer=1, product=10, quantity=2, employee=1, transaction="T6"),
+            sale(9, "2018-01-03 11:00:00", customer=2, product=11, quantity=1, employee=2, transaction="T7"),
+            sale(
+                10,
+                "2018-01-03 12:00:00",
+                customer=4,
+                product=12,
+                quantity=3,
+                discount=0.1,
+                employee=2,
+                transaction="T8",
+            ),
+        ],
+        customers=RENAMED,
+    )
+    p.transform("2018-01-03", "2018-01-03")
+    customer_1 = p.query(
+        "select order_count, line_count from staging.int_customer_purchases where customer_id = 1"
+    )
+    assert customer_1 == [{"order_count": 3, "line_count": 5}]  # T1, T4 and T6
+    assert_customer_totals_equal_a_rebuild(p)
 
 
 # Each incremental day-grain mart, as the aggregate of fct_sales it must equal after any run.
