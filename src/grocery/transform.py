@@ -10,6 +10,14 @@ check the SQL, not the data, so as dbt recommends they run in the test suite
 (`build(ctx, unit_tests=True)`) rather than in every pipeline run. Other stages that run dbt call
 `dbt_build(ctx, extra_args=["--selector", ...])`, which carries all of this plumbing.
 
+A day's delivery usually repeats the dimension files of the day before. An interval run whose
+dimensions are unchanged builds only what follows from the sales (the `sales` selector): the
+dimension models and their tests, a third of the build, are left as they are. Unchanged means that
+the latest snapshot of every dimension in `raw` holds the same rows as when the dimension models were
+last built, by the same dbt project (`dimensions_fingerprint`, kept in the warehouse's state after
+every build of the dimensions that passed; a build that fails forgets it). Runs over everything
+always build everything.
+
 dbt's artifacts and logs go under `<home>/dbt/` (partial parsing reuses them from run to run), so the
 repository stays clean and two pipelines never share them. dbt's console output stays off unless
 `GROCERY_DBT_LOG_LEVEL` (debug, info, warn, error) asks for it. `GROCERY_DBT_PROJECT_DIR` points at
@@ -18,17 +26,20 @@ another dbt project folder than the repository's `dbt/`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grocery.errors import StageError
 from grocery.stages import StageResult
+from grocery.tables import DIMENSIONS
 
 if TYPE_CHECKING:
     from grocery.context import Context
@@ -40,6 +51,11 @@ _FAILED = {"error", "fail", "runtime error"}
 _SLOWEST = 6  # nodes named in a build's metrics
 _MAX_MESSAGE = 160
 _MAX_NAMED = 5
+# The warehouse state (`Warehouse.read_state`) naming what the dimension models were last built from.
+DIMENSIONS_STATE = "transform.dimensions"
+SALES_SELECTOR = "sales"  # dbt/selectors.yml: what follows from the sales, without the dimensions
+# Folders of a dbt project folder that dbt writes itself (when run there by hand): not the project.
+_NOT_PROJECT = frozenset({"target", "logs", "dbt_packages", "__pycache__"})
 
 
 def project_dir() -> Path:
@@ -253,18 +269,65 @@ def dbt_build(
     )
 
 
+def project_fingerprint(project: Path, target: str) -> str:
+    """A digest of the dbt project's files and of the dbt versions that build it for a target."""
+    digest = hashlib.sha256()
+    for package in ("dbt-core", f"dbt-{target}"):
+        try:
+            digest.update(f"{package}=={metadata.version(package)}\n".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} missing\n".encode())
+    files = (
+        path
+        for path in project.rglob("*")
+        if path.is_file() and not _NOT_PROJECT & set(path.relative_to(project).parts[:-1])
+    )
+    for path in sorted(files):
+        digest.update(f"{path.relative_to(project).as_posix()}\n".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def dimensions_fingerprint(ctx: Context) -> str | None:
+    """What building the dimension models now would start from: the dbt project, and the rows of the
+    latest snapshot of every dimension table in `raw`. None while a table is missing."""
+    snapshots = ctx.warehouse.snapshot_fingerprint(DIMENSIONS)
+    if snapshots is None:
+        return None
+    target, _ = ctx.warehouse.dbt_target()
+    return hashlib.sha256(f"{project_fingerprint(project_dir(), target)}\n{snapshots}".encode()).hexdigest()
+
+
 def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
-    """`dbt build` of models and data tests (and unit tests if asked) over the context's interval."""
-    done = dbt_build(ctx, unit_tests=unit_tests)
+    """`dbt build` of models and data tests (and unit tests if asked) over the context's interval.
+
+    On an interval run whose dimensions are unchanged since their last build, only what follows from
+    the sales is built (see the module's docstring)."""
+    fingerprint = dimensions_fingerprint(ctx)
+    keep_dimensions = (
+        not unit_tests
+        and not ctx.interval.is_everything
+        and fingerprint is not None
+        and ctx.warehouse.read_state(DIMENSIONS_STATE) == fingerprint
+    )
+    if keep_dimensions:
+        done = dbt_build(ctx, extra_args=["--selector", SALES_SELECTOR])
+    else:
+        # Forgotten first: a build that fails halfway may leave the dimensions neither old nor new.
+        ctx.warehouse.write_state(DIMENSIONS_STATE, None)
+        done = dbt_build(ctx, unit_tests=unit_tests)
+        if fingerprint is not None:
+            ctx.warehouse.write_state(DIMENSIONS_STATE, fingerprint)
     fct_rows = ctx.warehouse.count("core", "fct_sales")
     ctx.close()
     unit = f", {done.unit_tests} unit tests" if done.unit_tests else ""
+    kept = "; dimensions unchanged, left as built" if keep_dimensions else ""
     return StageResult(
         summary=(
             f"dbt build ({ctx.interval}): {done.models} models, {done.tests} tests{unit} passed; "
-            f"fct_sales has {fct_rows:,} rows"
+            f"fct_sales has {fct_rows:,} rows{kept}"
         ),
-        metrics={**asdict(done), "fct_sales_rows": fct_rows},
+        metrics={**asdict(done), "fct_sales_rows": fct_rows, "dimensions_rebuilt": not keep_dimensions},
     )
 
 

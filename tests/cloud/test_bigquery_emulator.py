@@ -21,7 +21,7 @@ from grocery.config import PipelineSpec
 from grocery.context import Context
 from grocery.errors import StageError
 from grocery.interval import DataInterval
-from grocery.tables import SALES
+from grocery.tables import CATEGORIES, SALES
 from grocery.warehouse.base import IngestLoad
 
 from .emulators import BigQueryEmulator, Cloud, Gcs, cloud_settings, make_cloud
@@ -212,3 +212,41 @@ def test_load_table_replaces_a_whole_table_with_spark_style_output(cloud_module:
             pq.write_table(rows.slice(0, 1), out / "part-00000.snappy.parquet")
         wh.load_table("analytics", "customer_rfm", ctx.lake.uri(f"{folder}/*.parquet"))
         assert wh.count("analytics", "customer_rfm") == 1
+
+
+def test_a_snapshot_fingerprint_follows_the_rows_not_the_ingest_date(cloud_module: Cloud, loaded) -> None:
+    import dataclasses
+
+    ctx, metrics = loaded
+    day = date.fromisoformat(metrics["ingest_date"])
+    later = date(2018, 5, 11)
+    staged = ctx.lake.uri(f"staged/categories/ingest_date={day}/*.parquet")
+    with cloud_module.warehouse() as wh:
+        rel = wh.relation("raw", "categories")
+        first = wh.snapshot_fingerprint([CATEGORIES])
+        try:
+            wh.replace_ingest([IngestLoad("raw", CATEGORIES, later, staged)])  # the same rows, a day later
+            assert wh.snapshot_fingerprint([CATEGORIES]) == first
+            wh.query(
+                f"update {rel} set CategoryName = 'Other' where ingest_date = date '{later}' and CategoryID = 1"
+            )
+            assert wh.snapshot_fingerprint([CATEGORIES]) != first
+        finally:  # as it was, for the other tests
+            wh.query(f"delete from {rel} where ingest_date = date '{later}'")
+        assert wh.snapshot_fingerprint([CATEGORIES]) == first
+        assert (
+            wh.snapshot_fingerprint([CATEGORIES, dataclasses.replace(CATEGORIES, name="never_loaded")])
+            is None
+        )
+
+
+def test_state_values_are_kept_by_name_and_forgotten(cloud_module: Cloud, loaded) -> None:
+    with cloud_module.warehouse() as wh:
+        assert wh.read_state("test.first") is None
+        wh.write_state("test.first", "one")
+        wh.write_state("test.second", "two")
+        wh.write_state("test.first", "three")
+        assert (wh.read_state("test.first"), wh.read_state("test.second")) == ("three", "two")
+        wh.write_state("test.first", None)
+        assert (wh.read_state("test.first"), wh.read_state("test.second")) == (None, "two")
+        wh.write_state("test.second", None)

@@ -391,6 +391,109 @@ def test_a_data_problem_fails_the_stage_with_one_line_naming_the_failed_tests(
     assert "1 failing row" in message
 
 
+# A line for 2018-01-03, in deliveries that repeat or change the dimensions.
+DAY3 = [sale(7, "2018-01-03 08:00:00", customer=4, product=11, quantity=1, employee=2, transaction="T5")]
+
+
+def mark_dim_customers(p: Pipeline) -> None:
+    """Write into core.dim_customers what no build computes: a rebuild of the model replaces it."""
+    with DuckDBWarehouse(p.warehouse_path) as warehouse:
+        warehouse.con.execute("update core.dim_customers set last_name = 'Marked' where customer_id = 4")
+
+
+def dim_customer_4(p: Pipeline) -> str:
+    return p.query("select last_name from core.dim_customers where customer_id = 4")[0]["last_name"]
+
+
+def test_an_interval_whose_dimensions_are_unchanged_builds_only_what_follows_the_sales(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    p = copy_of(built[0], tmp_path)
+    p.ingest("2018-01-03", DAY3, customers=RENAMED)  # the same dimension rows as the 01-02 delivery
+    mark_dim_customers(p)
+    result = p.transform("2018-01-03", "2018-01-03")
+    assert result.metrics["dimensions_rebuilt"] is False
+    assert result.summary.endswith("; dimensions unchanged, left as built")
+    full = built[1].metrics
+    assert result.metrics["models"] < full["models"] and result.metrics["tests"] < full["tests"]
+    assert dim_customer_4(p) == "Marked"  # left as built
+    # Everything that follows from the sales took the new day in, the relationships tests included.
+    assert fact(p) == {**EXPECTED_FACT, 7: ("2018-01-03", 1, 4.0, 4.0, 4.0)}
+    assert_customer_totals_equal_a_rebuild(p)
+    assert (
+        "relationships_fct_sales_customer_id"
+        in (p.home / "dbt" / "logs" / "dbt.log").read_text().split("Running with dbt=")[-1]
+    )
+
+
+def test_an_interval_with_a_changed_dimension_rebuilds_the_dimensions(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    p = copy_of(built[0], tmp_path)
+    renamed_again = [dict(c, LastName="Roe") if c["CustomerID"] == 4 else c for c in RENAMED]
+    p.ingest("2018-01-03", DAY3, customers=renamed_again)
+    mark_dim_customers(p)
+    result = p.transform("2018-01-03", "2018-01-03")
+    assert result.metrics["dimensions_rebuilt"] is True
+    assert result.metrics["models"] == built[1].metrics["models"]
+    assert dim_customer_4(p) == "Roe"
+    # The next day repeats that delivery's dimensions: they are left as this build made them.
+    p.ingest("2018-01-04", [], customers=renamed_again)
+    mark_dim_customers(p)
+    assert p.transform("2018-01-04", "2018-01-04").metrics["dimensions_rebuilt"] is False
+    assert dim_customer_4(p) == "Marked"
+
+
+def test_an_interval_after_a_change_of_the_dbt_project_rebuilds_the_dimensions(
+    built: tuple[Pipeline, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import grocery.transform
+
+    p = copy_of(built[0], tmp_path)
+    p.ingest("2018-01-03", DAY3, customers=RENAMED)
+    mark_dim_customers(p)
+    monkeypatch.setattr(grocery.transform, "project_fingerprint", lambda project, target: "another project")
+    assert p.transform("2018-01-03", "2018-01-03").metrics["dimensions_rebuilt"] is True
+    assert dim_customer_4(p) != "Marked"
+
+
+def test_a_failed_build_forgets_the_dimensions_so_the_next_interval_rebuilds_them(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    p = copy_of(built[0], tmp_path)
+    # Customer 2 disappears while s3 still refers to them: the dimensions are rebuilt, a test fails.
+    p.ingest("2018-01-03", DAY3, customers=[c for c in RENAMED if c["CustomerID"] != 2])
+    with pytest.raises(StageError, match=r"^dbt build failed \(2018-01-03\): test "):
+        p.transform("2018-01-03", "2018-01-03")
+    # The next delivery brings back the rows the dimensions had before that build: the tables may hold
+    # either, so they are rebuilt.
+    p.ingest("2018-01-04", [], customers=RENAMED)
+    mark_dim_customers(p)
+    result = p.transform("2018-01-04", "2018-01-04")
+    assert result.metrics["dimensions_rebuilt"] is True
+    assert dim_customer_4(p) != "Marked"
+
+
+def test_the_project_fingerprint_follows_the_project_files_not_what_dbt_writes_beside_them(
+    tmp_path: Path,
+) -> None:
+    from grocery.transform import project_fingerprint
+
+    project = tmp_path / "dbt"
+    shutil.copytree(project_dir(), project)
+    first = project_fingerprint(project, "duckdb")
+    for written in ("target/manifest.json", "logs/dbt.log", "models/__pycache__/x.pyc"):
+        (project / written).parent.mkdir(parents=True, exist_ok=True)
+        (project / written).write_text("anything")
+    assert project_fingerprint(project, "duckdb") == first
+    assert project_fingerprint(project, "bigquery") != first  # another adapter builds it
+    model = project / "models" / "core" / "dim_customers.sql"
+    model.write_text(model.read_text() + "\n-- a comment\n")
+    assert project_fingerprint(project, "duckdb") != first
+    model.rename(project / "models" / "core" / "dim_clients.sql")
+    assert len({first, project_fingerprint(project, "duckdb")}) == 2
+
+
 @pytest.mark.parametrize(
     ("repeated_id", "bitmap"), [(1, True), (10**12, False)], ids=["dense ids", "sparse ids"]
 )

@@ -8,7 +8,7 @@ number, the raw line when it could not be split, and the reason.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from grocery.spark.buckets import Buckets
 
 SCHEMAS = ("raw", "quarantine", "staging", "core", "marts", "analytics")
+# What the stages remember between runs, as name -> value rows (`read_state`, `write_state`). It lives in
+# the core layer beside the tables it describes, so it goes when they go (a purge, a new warehouse).
+STATE_TABLE = ("core", "pipeline_state")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,36 @@ class Warehouse(ABC):
     @abstractmethod
     def dbt_target(self) -> tuple[str, dict[str, str]]:
         """The dbt target name and the environment variables its profile reads."""
+
+    @abstractmethod
+    def snapshot_fingerprint(self, tables: Sequence[Table]) -> str | None:
+        """A fingerprint of the rows of the latest ingest partition of each `raw.<table>`, over the tables'
+        own columns (not the ingest date): deliveries of the same rows have the same fingerprint. None
+        while a table does not exist. One query; stable for one adapter, not across adapters."""
+
+    def _snapshot_query(self, tables: Sequence[Table], row_hash: Callable[[Table], str]) -> str:
+        """The query behind `snapshot_fingerprint`: per table (t) the rows (n) of its latest ingest
+        partition and the XOR of their hashes (h), `row_hash` being the SQL of one row's 64-bit hash."""
+        selects = []
+        for table in tables:
+            rel = self.relation("raw", table.name)
+            selects.append(
+                f"select '{table.name}' as t, count(*) as n, coalesce(bit_xor({row_hash(table)}), 0) as h "
+                f"from {rel} where {INGEST_DATE} = (select max({INGEST_DATE}) from {rel})"
+            )
+        return " union all ".join(selects)
+
+    @staticmethod
+    def _snapshot_digest(rows: Iterable[tuple[str, int, int]]) -> str:
+        return ";".join(f"{t}={n}:{h}" for t, n, h in sorted(rows))
+
+    @abstractmethod
+    def read_state(self, name: str) -> str | None:
+        """The value a stage stored under a name (STATE_TABLE), or None."""
+
+    @abstractmethod
+    def write_state(self, name: str, value: str | None) -> None:
+        """Store a value under a name, replacing the one before; None forgets the name."""
 
     def purge_target(self) -> str:
         """What `purge` deletes in this warehouse, named without touching it (e.g. for a confirmation)."""

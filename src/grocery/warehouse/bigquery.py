@@ -31,7 +31,7 @@ from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
 from grocery.errors import StageError
 from grocery.tables import INGEST_DATE, Kind, Table
-from grocery.warehouse.base import SCHEMAS, IngestLoad, Warehouse, table_columns
+from grocery.warehouse.base import SCHEMAS, STATE_TABLE, IngestLoad, Warehouse, table_columns
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -460,9 +460,15 @@ class BigQueryWarehouse(Warehouse):
 
     # -- queries and exports ------------------------------------------------------------------------
 
-    def _query_job(self, sql: str) -> bigquery.QueryJob:
+    def _query_job(self, sql: str, params: dict[str, str] | None = None) -> bigquery.QueryJob:
+        config = None
+        if params:
+            config = bigquery.QueryJobConfig(
+                query_parameters=[bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in params.items()]
+            )
         return self.client.query(
             sql,
+            job_config=config,
             job_id_prefix="grocery_",
             location=self.location,
             retry=self.retry,
@@ -470,10 +476,46 @@ class BigQueryWarehouse(Warehouse):
             job_retry=self.job_retry,
         )
 
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        job = self._query_job(sql)
+    def query(self, sql: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Run a query; `params` are STRING query parameters (`@name` in the SQL)."""
+        job = self._query_job(sql, params)
         rows = job.result(retry=self.retry, timeout=self.timeout, job_retry=self.job_retry)
         return [dict(row.items()) for row in rows]
+
+    def snapshot_fingerprint(self, tables: Sequence[Table]) -> str | None:
+        def row_hash(table: Table) -> str:
+            return (
+                f"farm_fingerprint(to_json_string(struct({', '.join(quote(c.name) for c in table.columns)})))"
+            )
+
+        try:
+            rows = self.query(self._snapshot_query(tables, row_hash))
+        except NotFound:
+            return None
+        return self._snapshot_digest((r["t"], r["n"], r["h"]) for r in rows)
+
+    def read_state(self, name: str) -> str | None:
+        try:
+            rows = self.query(
+                f"select value from {self.relation(*STATE_TABLE)} where name = @name", {"name": name}
+            )
+        except NotFound:  # never written
+            return None
+        return rows[0]["value"] if rows else None
+
+    def write_state(self, name: str, value: str | None) -> None:
+        rel = self.relation(*STATE_TABLE)
+        try:
+            self.query(f"create table if not exists {rel} (name STRING NOT NULL, value STRING NOT NULL)")
+        except NotFound:  # no core dataset: nothing was built, so nothing to forget
+            if value is None:
+                return
+            raise
+        self.query(f"delete from {rel} where name = @name", {"name": name})
+        if value is not None:
+            self.query(
+                f"insert into {rel} (name, value) values (@name, @value)", {"name": name, "value": value}
+            )
 
     def export_table(
         self,

@@ -14,8 +14,8 @@ import duckdb
 import pyarrow as pa
 
 from grocery.errors import StageError
-from grocery.tables import INGEST_DATE
-from grocery.warehouse.base import SCHEMAS, IngestLoad, Warehouse
+from grocery.tables import INGEST_DATE, Table
+from grocery.warehouse.base import SCHEMAS, STATE_TABLE, IngestLoad, Warehouse
 
 if TYPE_CHECKING:
     from grocery.spark.buckets import Buckets
@@ -91,6 +91,34 @@ class DuckDBWarehouse(Warehouse):
         cur = self.con.execute(sql)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def snapshot_fingerprint(self, tables: Sequence[Table]) -> str | None:
+        def row_hash(table: Table) -> str:
+            return f"hash({', '.join(_quote(c.name) for c in table.columns)})"
+
+        try:
+            return self._snapshot_digest(self.con.execute(self._snapshot_query(tables, row_hash)).fetchall())
+        except duckdb.CatalogException:
+            return None
+
+    def read_state(self, name: str) -> str | None:
+        try:
+            row = self.con.execute(
+                f"select value from {self.relation(*STATE_TABLE)} where name = ?", [name]
+            ).fetchone()
+        except duckdb.CatalogException:  # never written
+            return None
+        return row[0] if row else None
+
+    def write_state(self, name: str, value: str | None) -> None:
+        rel = self.relation(*STATE_TABLE)
+        self.con.execute(
+            f"create table if not exists {rel} (name varchar primary key, value varchar not null)"
+        )
+        if value is None:
+            self.con.execute(f"delete from {rel} where name = ?", [name])
+        else:
+            self.con.execute(f"insert or replace into {rel} values (?, ?)", [name, value])
 
     def export_table(
         self,
