@@ -12,11 +12,11 @@ check the SQL, not the data, so as dbt recommends they run in the test suite
 
 A day's delivery usually repeats the dimension files of the day before. An interval run whose
 dimensions are unchanged builds only what follows from the sales (the `sales` selector): the
-dimension models and their tests, a third of the build, are left as they are. Unchanged means that
-the latest snapshot of every dimension in `raw` holds the same rows as when the dimension models were
-last built, by the same dbt project (`dimensions_fingerprint`, kept in the warehouse's state after
-every build of the dimensions that passed; a build that fails forgets it). Runs over everything
-always build everything.
+dimension models and their tests, about two fifths of the build's nodes, are left as they are.
+Unchanged means that the latest snapshot of every dimension in `raw` holds the same rows as when the
+dimension models were last built, by the same dbt project (`dimensions_fingerprint`, kept in the
+warehouse's state after every build of the dimensions that passed; a build that fails forgets it).
+Runs over everything always build everything.
 
 dbt's artifacts and logs go under `<home>/dbt/` (partial parsing reuses them from run to run), so the
 repository stays clean and two pipelines never share them. dbt's console output stays off unless
