@@ -48,23 +48,7 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gcs]:
     try:
         yield Gcs(emulator, data / ".cloudstorage")
     finally:
-        close_gcsfs_sessions()
         emulator.stop()
-
-
-def close_gcsfs_sessions() -> None:
-    """Close the HTTP sessions of the gcsfs filesystems fsspec keeps, on fsspec's own event loop.
-
-    Left open, gcsfs closes them from a finalizer at the interpreter's exit, on the wrong thread's
-    loop, and aiohttp reports "Unclosed client session" after the test summary."""
-    import fsspec.asyn
-    import gcsfs
-
-    for fs in list(gcsfs.GCSFileSystem._cache.values()):  # fsspec's instance cache
-        session = fs._session
-        if session is not None and not session.closed:
-            fsspec.asyn.sync(fs.loop, session.close, timeout=5)
-    gcsfs.GCSFileSystem.clear_instance_cache()
 
 
 @pytest.fixture(scope="session")
