@@ -489,9 +489,10 @@ def test_the_project_fingerprint_follows_the_project_files_not_what_dbt_writes_b
     assert project_fingerprint(project, "bigquery") != first  # another adapter builds it
     model = project / "models" / "core" / "dim_customers.sql"
     model.write_text(model.read_text() + "\n-- a comment\n")
-    assert project_fingerprint(project, "duckdb") != first
+    edited = project_fingerprint(project, "duckdb")
+    assert edited != first
     model.rename(project / "models" / "core" / "dim_clients.sql")
-    assert len({first, project_fingerprint(project, "duckdb")}) == 2
+    assert project_fingerprint(project, "duckdb") not in (first, edited)
 
 
 @pytest.mark.parametrize(
