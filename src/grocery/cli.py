@@ -25,6 +25,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table as RichTable
 
@@ -104,7 +105,7 @@ def build_context(
 def _fail(exc: GroceryError, debug: bool) -> None:
     if debug:
         raise exc
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # a path may hold "[...]"
     raise typer.Exit(1)
 
 
@@ -271,6 +272,10 @@ def benchmark_spark(
     """segment + recommend (Spark) against the C++ implicit library's ALS fit + top-N, peak memory, precision."""
     from grocery.benchmarks import spark
 
+    try:
+        spark.require_baseline()
+    except GroceryError as exc:
+        _fail(exc, debug=False)
     source = input_dir.resolve() if input_dir else None
     runs = [spark.measure(workdir.resolve(), scale, seed, source) for _ in range(repeat)]
     out.print(spark.report(*runs), highlight=False)

@@ -154,6 +154,20 @@ def _prepared_home(workdir: Path, scale: float, seed: int, input_dir: Path | Non
     return home
 
 
+def require_baseline() -> None:
+    """Fail before any data is prepared when the baseline library is not installed."""
+    import importlib.util
+
+    from grocery.errors import ConfigError
+
+    missing = [name for name in ("implicit", "scipy") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"the Spark benchmark's baseline needs {' and '.join(missing)}, not installed here",
+            hint="run .venv/bin/pip install -e '.[bench]'",
+        )
+
+
 def measure(workdir: Path, scale: float = 1.0, seed: int = 42, input_dir: Path | None = None) -> SparkFigures:
     from grocery.config import PipelineSpec
 
