@@ -25,8 +25,8 @@ from typing import Annotated
 
 import typer
 import yaml
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from grocery import stages as registry

@@ -111,12 +111,15 @@ def test_dbt_parses_the_project_once_in_the_background_before_transform(publishe
 def test_spark_starts_and_runs_each_job_once_on_made_up_sales_before_its_stage(published):
     # grocery.stages.preload: the preloads of segment and recommend start the session and run their
     # job on a few made-up sales (grocery.spark.jobs.warm_up) while the stages before them run.
+    # Segment waits for its own; recommend's, if still running when segment's job starts, is
+    # cancelled then (grocery.spark.session.claim_session).
     from pyspark import SparkContext
 
-    from grocery.spark.jobs import WARM_UP_GROUP
+    from grocery.spark.session import WARM_UP_GROUP
 
     tracker = SparkContext._active_spark_context.statusTracker()
-    for job in ("segment", "recommend"):
-        ids = tracker.getJobIdsForGroup(WARM_UP_GROUP.format(job=job))
-        assert ids, f"no warm-up of {job}"
-        assert {tracker.getJobInfo(i).status for i in ids} == {"SUCCEEDED"}
+    segment = tracker.getJobIdsForGroup(WARM_UP_GROUP.format(job="segment"))
+    assert segment, "no warm-up of segment"
+    assert {tracker.getJobInfo(i).status for i in segment} == {"SUCCEEDED"}
+    recommend = tracker.getJobIdsForGroup(WARM_UP_GROUP.format(job="recommend"))
+    assert {tracker.getJobInfo(i).status for i in recommend} <= {"SUCCEEDED", "FAILED"}  # none left running

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from itertools import product
+from types import SimpleNamespace
 
+import numpy as np
+import pyarrow as pa
 import pytest
-from pyspark.sql import Row
-from pyspark.testing import assertDataFrameEqual
 
-from grocery.spark.rfm import NO_PURCHASES, SEGMENT_GRID, SEGMENTS, customer_rfm, score_rfm, segment_for
+from grocery.spark.rfm import (
+    NO_PURCHASES,
+    RFM_COLUMNS,
+    SEGMENT_GRID,
+    SEGMENTS,
+    customer_rfm,
+    score_rfm,
+    segment_for,
+    segments_of,
+)
 
 AS_OF = date(2018, 5, 9)
 SALES_SCHEMA = (
@@ -29,14 +39,18 @@ def lines(customer: int, count: int, days_ago: int = 0, revenue: float = 1.0, st
     ]
 
 
-def scores(df) -> dict[int, tuple]:
-    return {r.customer_id: (r.r_score, r.f_score, r.m_score) for r in df.collect()}
+def collect(table: pa.Table) -> list[SimpleNamespace]:
+    return [SimpleNamespace(**row) for row in table.to_pylist()]
+
+
+def scores(table: pa.Table) -> dict[int, tuple]:
+    return {r.customer_id: (r.r_score, r.f_score, r.m_score) for r in collect(table)}
 
 
 def test_ten_distinct_frequencies_fill_each_quintile_with_two_customers(spark):
     rows = [line for c in range(1, 11) for line in lines(c, c, start_id=c * 100)]
     rfm = customer_rfm(sales_frame(spark, rows), AS_OF, bins=5)
-    f = {r.customer_id: r.f_score for r in rfm.collect()}
+    f = {r.customer_id: r.f_score for r in collect(rfm)}
     assert [f[c] for c in range(1, 11)] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
 
 
@@ -50,7 +64,7 @@ def test_ties_share_the_higher_score_whatever_the_row_order(spark):
     )
     rows += lines(5, 5, start_id=50)
     for ordered in (rows, list(reversed(rows))):
-        f = {r.customer_id: r.f_score for r in customer_rfm(sales_frame(spark, ordered), AS_OF).collect()}
+        f = {r.customer_id: r.f_score for r in collect(customer_rfm(sales_frame(spark, ordered), AS_OF))}
         assert f == {1: 4, 2: 4, 3: 4, 4: 4, 5: 5}
 
 
@@ -60,7 +74,7 @@ def test_recency_counts_from_the_as_of_date_and_ignores_later_sales(spark):
         (2, "B", AS_OF + timedelta(days=3), 1, 100.0),  # after the interval: not counted
         (3, "C", AS_OF, 2, 7.0),
     ]
-    out = {r.customer_id: r for r in customer_rfm(sales_frame(spark, rows), AS_OF).collect()}
+    out = {r.customer_id: r for r in collect(customer_rfm(sales_frame(spark, rows), AS_OF))}
     assert (out[1].recency_days, out[1].frequency, out[1].monetary) == (10, 1, 5.0)
     assert (out[2].recency_days, out[2].frequency, out[2].monetary) == (0, 1, 7.0)
     assert out[1].as_of_date == AS_OF
@@ -73,7 +87,7 @@ def test_frequency_counts_transactions_and_monetary_is_net_revenue(spark):
         (3, None, AS_OF, 1, 1.0),  # no transaction number: its own basket
         (4, "T2", AS_OF - timedelta(days=1), 1, 0.25),
     ]
-    (row,) = customer_rfm(sales_frame(spark, rows), AS_OF).collect()
+    (row,) = collect(customer_rfm(sales_frame(spark, rows), AS_OF))
     assert (row.frequency, row.monetary) == (3, 5.25)
     assert (row.first_purchase_date, row.last_purchase_date) == (AS_OF - timedelta(days=1), AS_OF)
 
@@ -82,54 +96,26 @@ def test_one_purchase_and_no_purchase_customers(spark):
     rows = [(1, "A", AS_OF - timedelta(days=40), 1, 3.0), (2, "B", AS_OF + timedelta(days=1), 2, 9.0)]
     customers = spark.createDataFrame([(1,), (2,), (3,)], "customer_id long")
     rfm = customer_rfm(sales_frame(spark, rows), AS_OF, customers=customers)
-    expected = spark.createDataFrame(
-        [
-            Row(
-                customer_id=1,
-                has_purchase=True,
-                recency_days=40,
-                frequency=1,
-                monetary=3.0,
-                r_score=5,
-                f_score=5,
-                m_score=5,
-                rfm_cell="555",
-                segment="Champions",
-            ),
-            Row(
-                customer_id=2,
-                has_purchase=False,
-                recency_days=None,
-                frequency=0,
-                monetary=0.0,
-                r_score=None,
-                f_score=None,
-                m_score=None,
-                rfm_cell=None,
-                segment=NO_PURCHASES,
-            ),
-            Row(
-                customer_id=3,
-                has_purchase=False,
-                recency_days=None,
-                frequency=0,
-                monetary=0.0,
-                r_score=None,
-                f_score=None,
-                m_score=None,
-                rfm_cell=None,
-                segment=NO_PURCHASES,
-            ),
-        ],
-        "customer_id long, has_purchase boolean, recency_days int, frequency long, monetary double, "
-        "r_score int, f_score int, m_score int, rfm_cell string, segment string",
-    )
-    assertDataFrameEqual(rfm.select(*expected.columns), expected)
+    assert rfm.column_names == list(RFM_COLUMNS)
+    never = {
+        "has_purchase": False, "recency_days": None, "frequency": 0, "monetary": 0.0, "r_score": None,
+        "f_score": None, "m_score": None, "fm_score": None, "rfm_cell": None, "segment": NO_PURCHASES,
+    }  # fmt: skip
+    expected = [
+        {"customer_id": 1, "has_purchase": True, "recency_days": 40, "frequency": 1, "monetary": 3.0,
+         "r_score": 5, "f_score": 5, "m_score": 5, "fm_score": 5, "rfm_cell": "555", "segment": "Champions"},
+        {"customer_id": 2, **never},
+        {"customer_id": 3, **never},
+    ]  # fmt: skip
+    got = rfm.select(list(expected[0])).sort_by("customer_id").to_pylist()
+    assert got == expected
+    assert rfm.schema.field("recency_days").type == pa.int32()
+    assert rfm.schema.field("as_of_date").type == pa.date32()
 
 
 def test_customers_whose_lines_all_come_after_the_as_of_date_are_kept_without_purchase(spark):
     rows = [(1, "A", AS_OF - timedelta(days=2), 1, 3.0), (2, "B", AS_OF + timedelta(days=1), 2, 9.0)]
-    out = {r.customer_id: r for r in customer_rfm(sales_frame(spark, rows), AS_OF).collect()}
+    out = {r.customer_id: r for r in collect(customer_rfm(sales_frame(spark, rows), AS_OF))}
     bought, later = out[1], out[2]
     assert bought.has_purchase and (bought.frequency, bought.r_score, bought.segment) == (1, 5, "Champions")
     assert (later.has_purchase, later.frequency, later.monetary, later.r_score) == (False, 0, 0.0, None)
@@ -149,7 +135,7 @@ def test_quintile_edges_for_recency_frequency_and_monetary(spark):
 
 
 @pytest.mark.parametrize("bins", [5, 4])
-def test_scores_follow_their_definition_on_values_with_many_ties(spark, bins):
+def test_scores_follow_their_definition_on_values_with_many_ties(bins):
     # 200 customers, a few values each (so many ties), 30 without a purchase.
     import random
 
@@ -163,10 +149,8 @@ def test_scores_follow_their_definition_on_values_with_many_ties(spark, bins):
         value = (last, rng.choice([1, 2, 2, 3, 8]), rng.choice([5.0, 5.0, 12.5, 40.0]))
         buyers[c] = value
         totals.append((c, last - timedelta(days=3), *value))
-    frame = spark.createDataFrame(
-        totals,
-        "customer_id long, first_purchase_date date, last_purchase_date date, frequency long, monetary double",
-    )
+    names = ("customer_id", "first_purchase_date", "last_purchase_date", "frequency", "monetary")
+    frame = pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in totals])
 
     def expected(mine, values) -> int:  # ceil(bins x share of purchasers no better or equal)
         return -(-bins * sum(1 for v in values if v <= mine) // len(values))
@@ -202,17 +186,21 @@ def test_rule_table_covers_every_cell_and_names_the_eleven_segments():
 
 
 @pytest.mark.parametrize("bins", [5, 3])
-def test_spark_segments_follow_the_python_rule_table(spark, bins):
-    from pyspark.sql import functions as F
-
-    from grocery.spark.rfm import _segment_expr
-
+def test_the_vectorized_segments_follow_the_python_rule_table(bins):
     combos = list(product(range(1, bins + 1), repeat=3))
-    df = spark.createDataFrame(combos, "r int, f int, m int")
-    got = {
-        (r.r, r.f, r.m): r.segment
-        for r in df.select(
-            "r", "f", "m", _segment_expr(F.col("r"), F.col("f"), F.col("m"), bins).alias("segment")
-        ).collect()
+    r, f, m = (np.array(column) for column in zip(*combos, strict=True))
+    assert dict(zip(combos, segments_of(r, f, m, bins), strict=True)) == {
+        c: segment_for(*c, bins=bins) for c in combos
     }
-    assert got == {c: segment_for(*c, bins=bins) for c in combos}
+
+
+def test_scoring_a_population_without_purchasers_or_without_customers():
+    names = ("customer_id", "first_purchase_date", "last_purchase_date", "frequency", "monetary")
+    schema = pa.schema(
+        [("customer_id", pa.int64()), ("first_purchase_date", pa.date32()), ("last_purchase_date", pa.date32()),
+         ("frequency", pa.int64()), ("monetary", pa.float64())]
+    )  # fmt: skip
+    nobody_bought = pa.Table.from_pylist([dict.fromkeys(names) | {"customer_id": 7}], schema)
+    (row,) = collect(score_rfm(nobody_bought, AS_OF))
+    assert (row.has_purchase, row.frequency, row.r_score, row.segment) == (False, 0, None, NO_PURCHASES)
+    assert score_rfm(schema.empty_table(), AS_OF).num_rows == 0

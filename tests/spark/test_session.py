@@ -73,3 +73,43 @@ def test_spark_app_arguments_parse_the_lake_and_run_date():
 
     args = parse_args("segment", ["--lake", "gs://bucket/lake", "--run-date", "2018-05-09"])
     assert (args.lake, args.run_date, args.config) == ("gs://bucket/lake", date(2018, 5, 9), None)
+
+
+def test_a_stage_claiming_the_session_cancels_a_running_warm_up_and_skips_the_next(spark):
+    import threading
+    import time
+
+    from grocery.spark.session import WARM_UP_GROUP, claim_session, warm_up_work
+
+    tracker = spark.sparkContext.statusTracker()
+    group = WARM_UP_GROUP.format(job="recommend")
+    before = set(tracker.getJobIdsForGroup(group))
+    failed: list[BaseException] = []
+
+    def run(work) -> None:
+        try:
+            work()
+        except Exception as exc:  # what Preloads swallows: the cancelled warm-up's error
+            failed.append(exc)
+
+    warming = threading.Thread(target=run, args=(warm_up_work("recommend"),))
+    warming.start()
+    deadline = time.monotonic() + 60
+    while not set(tracker.getJobIdsForGroup(group)) - before:  # a warm-up job has started
+        assert time.monotonic() < deadline and warming.is_alive(), "the warm-up never started a Spark job"
+        time.sleep(0.02)
+
+    claim_session(spark)  # returns once the warm-up has let go of Spark
+    warming.join(timeout=10)
+    assert not warming.is_alive()
+    assert failed, "the warm-up ran to its end beside the stage"
+    started = set(tracker.getJobIdsForGroup(group)) - before
+    assert all(tracker.getJobInfo(i).status != "RUNNING" for i in started)
+
+    # Later in the same run, the segment warm-up is skipped: it starts no Spark job.
+    skipped_work = warm_up_work("segment")  # as a new run would set it up: unclaimed again
+    claim_session(spark)
+    segment_group = WARM_UP_GROUP.format(job="segment")
+    jobs_before = set(tracker.getJobIdsForGroup(segment_group))
+    skipped_work()
+    assert set(tracker.getJobIdsForGroup(segment_group)) == jobs_before

@@ -11,7 +11,7 @@ stops its context when the Python side exits). Local mode is:
   tasks take a whole partition at once);
 - quick to start: the stages start the JVM in the background while they export the fact
   (`start_session`), or a run of several stages starts it as the run starts and warms it up
-  (`warm_up_work`); the driver uses the parallel garbage collector (G1's concurrent threads cost
+  while the stages before run (`warm_up_work`; a stage's own job stops it, `claim_session`); the driver uses the parallel garbage collector (G1's concurrent threads cost
   more than they save on a few cores and a small heap); and Class Data Sharing (`ClassArchive`)
   maps Spark's classes from an archive that the first session on the machine records at its exit,
   instead of loading and verifying thousands of classes from the jars at every start (about half
@@ -223,9 +223,16 @@ _start_lock = threading.Lock()
 _starting: Future[SparkSession] | None = None
 
 
+WARM_UP_GROUP = "grocery-warm-up-{job}"  # the Spark job group of a warm-up's jobs
+
+
 def warm_up_work(job: str) -> Callable[[], None]:
     """A Spark stage's preload (`grocery.stages.preload`): start the session now, in its own thread,
-    and return the work of running the job once on a few made-up sales (`grocery.spark.jobs.warm_up`)."""
+    and return the work of running the job once on a few made-up sales (`grocery.spark.jobs.warm_up`).
+
+    The warm-up is skipped once a Spark stage of the run has claimed the session (`claim_session`).
+    A run sets its preloads up before its first stage: this is where a new run starts unclaimed."""
+    _claimed.clear()
     session = start_session()
 
     def work() -> None:
@@ -234,9 +241,30 @@ def warm_up_work(job: str) -> Callable[[], None]:
         spark = session.result()
         from grocery.spark.jobs import warm_up
 
-        warm_up(spark, job)
+        with _warming_up:
+            if not _claimed.is_set():
+                warm_up(spark, job)
 
     return work
+
+
+def claim_session(spark: SparkSession) -> None:
+    """Before a Spark stage's own job: stop the warm-ups and wait until none runs.
+
+    A warm-up pays off while the stages before run on other engines. Beside a stage's Spark job it
+    only takes the job's cores (measured at full scale: the run of segment and recommend took 3-4 s
+    longer with recommend's warm-up beside segment), and the stage warms the JVM up itself. The
+    running warm-up's Spark jobs are cancelled (it then fails, and its preload with it, harmlessly),
+    again until it has stopped: its job may be between two Spark jobs when first asked."""
+    _claimed.set()
+    while not _warming_up.acquire(timeout=0.05):
+        for job in ("segment", "recommend"):
+            spark.sparkContext.cancelJobGroup(WARM_UP_GROUP.format(job=job))
+    _warming_up.release()
+
+
+_warming_up = threading.Lock()  # held while a warm-up runs
+_claimed = threading.Event()  # set once a Spark stage of the current run has begun its own job
 
 
 def _stop_and_publish(archive: ClassArchive) -> None:
