@@ -77,7 +77,7 @@ def spark_figures(ours: float) -> SparkFigures:
     return SparkFigures(
         ours_seconds=ours, stage_seconds={"segment": ours / 2, "recommend": ours / 2},
         step_seconds={"segment": {"score": 1.0}}, peak_rss_tree_bytes=3 << 30,
-        implicit_fit_seconds=4.0, implicit_top_n_seconds=6.0, pairs=2_395_608, customers=97_301,
+        implicit_fit_seconds=4.0, implicit_top_n_seconds=6.0, bulk_top_n_seconds=1.0, pairs=2_395_608, customers=97_301,
         precision={"als": 0.082, "popularity": 0.05},
     )  # fmt: skip
 
@@ -86,5 +86,6 @@ def test_the_spark_report_judges_the_median_ratio_and_the_precision_lift() -> No
     lines = spark_report(spark_figures(50.0), spark_figures(20.0), spark_figures(24.0)).splitlines()
     assert any(line.startswith("ours: segment + recommend      24.0s") for line in lines)
     assert any("2.40 (median of 5.00, 2.00, 2.40)  (target <= 2.5: meets target)" in line for line in lines)
+    assert any("against a top-N in bulk      4.80 (median of 10.00, 4.00, 4.80)" in line for line in lines)
     assert any("3.00 GiB  (target <= 6: meets target)" in line for line in lines)
     assert any("= 1.64  (target >= 1.5: meets target)" in line for line in lines)
