@@ -11,9 +11,11 @@
 3. Baseline: `implicit.cpu.als.AlternatingLeastSquares` on the same customer x product purchase
    counts (up to the same run date), same rank, iterations, regularization and alpha: fit, then top-N
    for every customer with already-bought products filtered. Only fit + top-N are timed. The same
-   top-N is also made in bulk with numpy and timed: implicit's filter loops over the customers in
-   Python (7-13 s of its top-N on this machine, against 2-3 s in bulk), so the report also shows
-   ours against implicit's fit + that bulk top-N, a stricter baseline (not judged).
+   top-N is also made in bulk with numpy (one matrix product, bought products masked, argpartition;
+   checked to give implicit's top-N) and timed. implicit's own filter loops over the customers in
+   Python: its top-N took 3.8 s in one session and 11-13 s in another on this machine, against
+   2-3 s in bulk. The baseline's top-N is the faster of the two, so that a slow Python loop in the
+   baseline can never make the ratio meet its target; the report shows both.
 
 Targets (issue 3): ours / implicit <= 2.5; peak memory <= 6 GiB; ALS precision@10 >= 1.5 x popularity.
 `--repeat N` does steps 2 and 3 N times; the median ratio and the highest peak are judged.
@@ -77,25 +79,19 @@ class SparkFigures:
     peak_rss_tree_bytes: int
     implicit_fit_seconds: float
     implicit_top_n_seconds: float
-    # The same top-N in bulk with numpy (one matrix product, bought products masked, argpartition):
-    # implicit's own filter loops over the customers in Python, and its time swings with the machine.
-    bulk_top_n_seconds: float
+    bulk_top_n_seconds: float  # the same top-N in bulk with numpy (see the module's docstring)
     pairs: int
     customers: int
     precision: dict[str, float]
 
     @property
     def implicit_seconds(self) -> float:
-        return self.implicit_fit_seconds + self.implicit_top_n_seconds
+        """The baseline: implicit's fit, then the faster of its top-N and the same top-N in bulk."""
+        return self.implicit_fit_seconds + min(self.implicit_top_n_seconds, self.bulk_top_n_seconds)
 
     @property
     def ratio(self) -> float:
         return self.ours_seconds / self.implicit_seconds
-
-    @property
-    def bulk_ratio(self) -> float:
-        """Ours against implicit's fit and the top-N in bulk: the stricter baseline, shown beside."""
-        return self.ours_seconds / (self.implicit_fit_seconds + self.bulk_top_n_seconds)
 
     @property
     def lift(self) -> float:
@@ -236,10 +232,9 @@ def report(*runs: SparkFigures) -> str:
             + (f"  ({len(runs)} runs)" if len(runs) > 1 else ""),
             f"ours: segment + recommend      {f.ours_seconds:.1f}s  ({stages}; process and Spark start included)",
             *steps,
-            f"implicit: fit + top-N          {f.implicit_seconds:.1f}s  (fit {f.implicit_fit_seconds:.1f}s, top-N {f.implicit_top_n_seconds:.1f}s)",
+            f"implicit: fit + top-N          {f.implicit_seconds:.1f}s  (fit {f.implicit_fit_seconds:.1f}s, top-N "
+            f"{f.implicit_top_n_seconds:.1f}s with implicit's filter, {f.bulk_top_n_seconds:.1f}s in bulk: the faster counts)",
             f"ours / implicit                {spread([r.ratio for r in runs])}  (target <= 2.5: {verdict(ratio <= 2.5)})",
-            f"  against a top-N in bulk      {spread([r.bulk_ratio for r in runs])}  (implicit's fit + the same top-N "
-            f"with numpy, {f.bulk_top_n_seconds:.1f}s: a stricter baseline, not judged)",
             f"peak memory{highest:<19} {peak / GIB:.2f} GiB  (target <= 6: {verdict(peak <= 6 * GIB)})",
             f"precision@10 ALS / popularity  {f.precision['als']:.4f} / {f.precision['popularity']:.4f} = {f.lift:.2f}  "
             f"(target >= 1.5: {verdict(f.lift >= 1.5)})",
