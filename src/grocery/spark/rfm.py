@@ -34,6 +34,7 @@ Segments: the R score and the FM score (the mean of F and M, halves rounded up) 
 from __future__ import annotations
 
 from datetime import date
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -60,12 +61,15 @@ RFM_COLUMNS = (
 )  # fmt: skip
 
 
-def fm_score(f: int, m: int) -> int:
+Score = TypeVar("Score", int, np.ndarray)  # one score, or a numpy array of scores
+
+
+def fm_score(f: Score, m: Score) -> Score:
     """The FM score: the mean of the F and M scores, halves rounded up."""
     return (f + m + 1) // 2
 
 
-def to_five(score: int, bins: int) -> int:
+def to_five(score: Score, bins: int) -> Score:
     """A score on 1..bins mapped onto 1..5 (unchanged when bins is 5)."""
     return (score * 5 + bins - 1) // bins
 
@@ -128,8 +132,7 @@ def _scores(values: np.ndarray, bins: int, higher_is_better: bool) -> np.ndarray
 def segments_of(r: np.ndarray, f: np.ndarray, m: np.ndarray, bins: int = 5) -> np.ndarray:
     """`segment_for` of arrays of scores, through the rule table as one lookup."""
     grid = np.array([SEGMENT_GRID[value] for value in range(1, 6)], dtype=object)
-    fm = (f + m + 1) // 2
-    return grid[(r * 5 + bins - 1) // bins - 1, (fm * 5 + bins - 1) // bins - 1]
+    return grid[to_five(r, bins) - 1, to_five(fm_score(f, m), bins) - 1]
 
 
 def score_rfm(totals: pa.Table, as_of: date, bins: int = 5) -> pa.Table:
@@ -150,11 +153,11 @@ def score_rfm(totals: pa.Table, as_of: date, bins: int = 5) -> pa.Table:
         out[bought] = _scores(values[bought], bins, higher_is_better)
         return pa.array(out, mask=~bought)
 
-    r = scored(days.astype(np.float64), higher_is_better=False)
+    r = scored(days, higher_is_better=False)
     f = scored(frequency, higher_is_better=True)
     m = scored(monetary, higher_is_better=True)
     r_np, f_np, m_np = (pc.fill_null(a, 1).to_numpy() for a in (r, f, m))
-    fm = (f_np + m_np + 1) // 2
+    fm = fm_score(f_np, m_np)
     segment = np.where(bought, segments_of(r_np, f_np, m_np, bins), NO_PURCHASES)
     cell = pc.binary_join_element_wise(*(pc.cast(a, pa.string()) for a in (r, f, m)), "")
     return pa.table(

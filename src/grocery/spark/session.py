@@ -11,8 +11,9 @@ stops its context when the Python side exits). Local mode is:
   tasks take a whole partition at once);
 - quick to start: the stages start the JVM in the background while they export the fact
   (`start_session`), or a run of several stages starts it as the run starts and warms it up
-  while the stages before run (`warm_up_work`; a stage's own job stops it, `claim_session`); the driver uses the parallel garbage collector (G1's concurrent threads cost
-  more than they save on a few cores and a small heap); and Class Data Sharing (`ClassArchive`)
+  while the stages before run (`warm_up_work`; a stage's own job stops it, `claim_session`); the
+  driver uses the parallel garbage collector (G1's concurrent threads cost more than they save on
+  a few cores and a small heap); and Class Data Sharing (`ClassArchive`)
   maps Spark's classes from an archive that the first session on the machine records at its exit,
   instead of loading and verifying thousands of classes from the jars at every start (about half
   of the JVM's start). `GROCERY_SPARK_CDS=off` turns the archive off;
