@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from itertools import product
+from itertools import permutations, product
 from types import SimpleNamespace
 
 import numpy as np
@@ -90,6 +90,17 @@ def test_frequency_counts_transactions_and_monetary_is_net_revenue(spark):
     (row,) = collect(customer_rfm(sales_frame(spark, rows), AS_OF))
     assert (row.frequency, row.monetary) == (3, 5.25)
     assert (row.first_purchase_date, row.last_purchase_date) == (AS_OF - timedelta(days=1), AS_OF)
+
+
+def test_monetary_does_not_depend_on_the_order_of_the_lines(spark):
+    # One basket of three lines, summing to exactly 171.83885: as doubles, four of the six orders
+    # give 171.83884999999998 (rounded: 171.8388) and two give 171.83885 (rounded: 171.8389).
+    # One input partition, so Spark adds the lines in the order given.
+    revenues = (63.53821, 29.08216, 79.21848)
+    for order in permutations(revenues):
+        rows = [(i, "T1", AS_OF, 1, revenue) for i, revenue in enumerate(order)]
+        (row,) = collect(customer_rfm(sales_frame(spark, rows).coalesce(1), AS_OF))
+        assert row.monetary == 171.8389, order
 
 
 def test_one_purchase_and_no_purchase_customers(spark):
