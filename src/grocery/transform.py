@@ -2,13 +2,14 @@
 
 Run by `grocery transform` (or `grocery run`) through the stage registry (`grocery.transform:run`).
 The data interval reaches dbt as the environment variables `GROCERY_START_DATE`/`GROCERY_END_DATE`
-(not `--vars`: a change of vars makes dbt re-parse the whole project, a changed environment variable
-only the files that read it): with them the incremental models replace exactly those sales days,
-empty means everything is rebuilt. Models and data tests run in one
-`dbt build`; any failure becomes a one-line `StageError` naming the failed nodes. dbt's unit tests
-check the SQL, not the data, so as dbt recommends they run in the test suite
-(`build(ctx, unit_tests=True)`) rather than in every pipeline run. Other stages that run dbt call
-`dbt_build(ctx, extra_args=["--selector", ...])`, which carries all of this plumbing.
+(not `--vars`: a change of vars makes dbt re-parse the whole project). The models read them when
+they run, not when they are parsed (dbt/macros/sales_interval.sql), so a run of a new day reuses the
+parse of the day before. With them the incremental models replace exactly those sales days; empty
+means everything is rebuilt. Models and data tests run in one `dbt build`; any failure becomes a
+one-line `StageError` naming the failed nodes. dbt's unit tests check the SQL, not the data, so as
+dbt recommends they run in the test suite (`build(ctx, unit_tests=True)`) rather than in every
+pipeline run. Other stages that run dbt call `dbt_build(ctx, extra_args=["--selector", ...])`, which
+carries all of this plumbing.
 
 A day's delivery usually repeats the dimension files of the day before. An interval run whose
 dimensions are unchanged builds only what follows from the sales (the `sales` selector): the

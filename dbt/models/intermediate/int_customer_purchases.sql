@@ -9,11 +9,10 @@
     - Any other changed customer is recomputed from their whole history: the new delivery may have
       replaced or removed their lines in the interval. One left without lines keeps a row of zeros
       until the post-hook deletes it, so the table always equals a rebuild.
-    A run over everything rebuilds it.
+    A run over everything rebuilds it (macros/should_full_refresh.sql).
 -#}
 {{ config(
     materialized='incremental',
-    full_refresh=(true if sales_interval() is none else none),
     incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
     unique_key='customer_id',
     on_schema_change='fail',
