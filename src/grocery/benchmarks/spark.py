@@ -179,7 +179,7 @@ def require_baseline() -> None:
     if missing:
         raise ConfigError(
             f"the Spark benchmark's baseline needs {' and '.join(missing)}, not installed here",
-            hint="run .venv/bin/pip install -e '.[bench]'",
+            hint="install the bench extra: pip install -e '.[bench]' (`./dev grocery benchmark` does it itself)",
         )
 
 
