@@ -242,9 +242,14 @@ def warm_up_work(job: str) -> Callable[[], None]:
         spark = session.result()
         from grocery.spark.jobs import warm_up
 
+        global _warming_group
         with _warming_up:
             if not _claimed.is_set():
-                warm_up(spark, job)
+                _warming_group = WARM_UP_GROUP.format(job=job)
+                try:
+                    warm_up(spark, job)
+                finally:
+                    _warming_group = None
 
     return work
 
@@ -259,12 +264,14 @@ def claim_session(spark: SparkSession) -> None:
     again until it has stopped: its job may be between two Spark jobs when first asked."""
     _claimed.set()
     while not _warming_up.acquire(timeout=0.05):
-        for job in ("segment", "recommend"):
-            spark.sparkContext.cancelJobGroup(WARM_UP_GROUP.format(job=job))
+        group = _warming_group
+        if group is not None:
+            spark.sparkContext.cancelJobGroup(group)
     _warming_up.release()
 
 
 _warming_up = threading.Lock()  # held while a warm-up runs
+_warming_group: str | None = None  # the Spark job group of the warm-up running, while one runs
 _claimed = threading.Event()  # set once a Spark stage of the current run has begun its own job
 
 
