@@ -152,16 +152,19 @@ def score_rfm(totals: pa.Table, as_of: date, bins: int = 5) -> pa.Table:
     frequency = pc.fill_null(totals.column("frequency"), 0).to_numpy().astype(np.int64)
     monetary = pc.fill_null(totals.column("monetary"), 0.0).to_numpy().astype(np.float64)
 
-    def scored(values: np.ndarray, higher_is_better: bool) -> pa.Array:
-        out = np.zeros(len(bought), np.int32)
+    def scored(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
+        """The purchasers' scores, and 1 for the others (a valid score, masked out in the output)."""
+        out = np.ones(len(bought), np.int32)
         out[bought] = _scores(values[bought], bins, higher_is_better)
-        return pa.array(out, mask=~bought)
+        return out
 
-    r = scored(days, higher_is_better=False)
-    f = scored(frequency, higher_is_better=True)
-    m = scored(monetary, higher_is_better=True)
-    r_np, f_np, m_np = (pc.fill_null(a, 1).to_numpy() for a in (r, f, m))
-    fm = fm_score(f_np, m_np)
+    def purchasers_only(values: np.ndarray) -> pa.Array:
+        return pa.array(values, mask=~bought)
+
+    r_np = scored(days, higher_is_better=False)
+    f_np = scored(frequency, higher_is_better=True)
+    m_np = scored(monetary, higher_is_better=True)
+    r, f, m = (purchasers_only(a) for a in (r_np, f_np, m_np))
     segment = np.where(bought, segments_of(r_np, f_np, m_np, bins), NO_PURCHASES)
     cell = pc.binary_join_element_wise(*(pc.cast(a, pa.string()) for a in (r, f, m)), "")
     return pa.table(
@@ -170,13 +173,13 @@ def score_rfm(totals: pa.Table, as_of: date, bins: int = 5) -> pa.Table:
             "has_purchase": pa.array(bought),
             "first_purchase_date": pc.cast(totals.column("first_purchase_date"), pa.date32()),
             "last_purchase_date": pc.cast(last, pa.date32()),
-            "recency_days": pa.array(days.astype(np.int32), mask=~bought),
+            "recency_days": purchasers_only(days.astype(np.int32)),
             "frequency": pa.array(frequency),
             "monetary": pa.array(monetary),
             "r_score": r,
             "f_score": f,
             "m_score": m,
-            "fm_score": pa.array(fm.astype(np.int32), mask=~bought),
+            "fm_score": purchasers_only(fm_score(f_np, m_np)),
             "rfm_cell": cell,
             "segment": pa.array(segment.tolist(), pa.string()),
             "as_of_date": pa.repeat(pa.scalar(as_of, pa.date32()), len(bought)),
