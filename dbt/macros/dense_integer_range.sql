@@ -30,8 +30,9 @@
     An aggregate expression: the number of distinct values of an integer id column of `relation`.
     On DuckDB, over a dense range (`dense_integer_range`), the bits set in a bitmap of that range:
     at full scale, distinct customers per employee take 0.09 s this way and 0.3-0.5 s by hashing.
-    The bitmap holds one bit per value of the range in every group, so use it where groups are few
-    (employees, not days x categories). Elsewhere `count(distinct ...)`.
+    The bitmap holds one bit per value of the range in every group: for customer ids at full scale
+    (98,759) 12 KB a group, 17 MB over days x categories (0.05 s against 0.8 s hashed). So use it
+    where groups number thousands, not customers x anything. Elsewhere `count(distinct ...)`.
 -#}
 {% macro count_distinct_ids(relation, column_name) %}
     {{ return(adapter.dispatch('count_distinct_ids')(relation, column_name)) }}

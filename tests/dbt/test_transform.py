@@ -328,6 +328,42 @@ def test_a_next_day_adds_its_lines_to_the_customer_totals_as_a_rebuild_would(
     assert_customer_totals_equal_a_rebuild(p)
 
 
+def test_orders_count_once_while_their_lines_come_and_go(built: tuple[Pipeline, Any], tmp_path: Path) -> None:
+    # The models count orders with int_multi_line_transactions (macros/count_orders.sql), which a
+    # day's run only adds to. T4 (01-02) gets a second line on 01-03, so it is listed; T1 loses its
+    # second line (delivered again without a date), so it is listed though it has one line left.
+    # Every order count must still equal counting distinct, and a run over everything drops T1.
+    p = copy_of(built[0], tmp_path)
+    p.ingest(
+        "2018-01-03",
+        [
+            sale(2, None, customer=1, product=11, quantity=5, discount=0.25, employee=1, transaction="T1"),
+            sale(7, "2018-01-03 00:05:00", customer=1, product=12, quantity=1, employee=1, transaction="T4"),
+        ],
+        customers=RENAMED,
+    )
+    listed = "select transaction_number from staging.int_multi_line_transactions order by 1"
+    p.transform("2018-01-01", "2018-01-01")  # T1's day
+    assert p.query(listed) == [{"transaction_number": "T1"}]
+    p.transform("2018-01-03", "2018-01-03")  # T4's second line, whose first is of the day before
+    assert p.query(listed) == [{"transaction_number": "T1"}, {"transaction_number": "T4"}]
+    lines = "select transaction_number, count(*) as n from core.fct_sales group by 1 order by 1"
+    assert p.query(lines) == [
+        {"transaction_number": t, "n": n} for t, n in (("T1", 1), ("T2", 1), ("T3", 1), ("T4", 2))
+    ]
+    for mart, keys in (
+        ("mart_daily_sales", "sales_date"),
+        ("mart_daily_category_sales", "sales_date, category_id"),
+    ):
+        assert p.query(f"select {keys}, order_count from marts.{mart} order by all") == p.query(
+            f"select {keys}, count(distinct transaction_number) as order_count "
+            "from core.fct_sales join core.dim_products using (product_id) group by all order by all"
+        ), mart
+    assert_customer_totals_equal_a_rebuild(p)
+    p.transform()
+    assert p.query(listed) == [{"transaction_number": "T4"}]
+
+
 # Each incremental day-grain mart, as the aggregate of fct_sales it must equal after any run.
 DAY_GRAIN_MARTS = {
     "mart_daily_sales": ("sales_date", "count(distinct transaction_number)"),
@@ -379,12 +415,13 @@ def test_day_grain_marts_replace_their_interval_days_like_fct_sales(
     assert untouched == [{"gross_revenue": -1}]
 
 
-# The incremental models, each with a numeric column the test below can mark.
+# The incremental models, each with a change the test below can mark its rows with.
 INCREMENTAL_MODELS = {
-    "core.fct_sales": "gross_revenue",
-    "staging.int_customer_purchases": "units",
-    "marts.mart_sales_summary": "units",
-    **{f"marts.{mart}": "gross_revenue" for mart in DAY_GRAIN_MARTS},
+    "core.fct_sales": "gross_revenue = -1",
+    "staging.int_customer_purchases": "units = -1",
+    "staging.int_multi_line_transactions": "transaction_number = transaction_number || '-marked'",
+    "marts.mart_sales_summary": "units = -1",
+    **{f"marts.{mart}": "gross_revenue = -1" for mart in DAY_GRAIN_MARTS},
 }
 
 
@@ -395,8 +432,8 @@ def test_a_run_over_everything_rebuilds_every_incremental_model(
     # models are rebuilt, so a value written by hand is gone and every table is the full build's again.
     p = copy_of(built[0], tmp_path)
     with DuckDBWarehouse(p.warehouse_path) as warehouse:
-        for relation, column in INCREMENTAL_MODELS.items():
-            warehouse.con.execute(f"update {relation} set {column} = -1")
+        for relation, mark in INCREMENTAL_MODELS.items():
+            warehouse.con.execute(f"update {relation} set {mark}")
     p.transform()
     for relation in INCREMENTAL_MODELS:
         everything = f"select * from {relation} order by all"

@@ -81,17 +81,24 @@ changed_sales as (
 ),
 {% endif %}
 
+changed_lines as (
+    select
+        *,
+        {{ in_multi_line_transaction() }} as in_multi_line_transaction
+    from changed_sales
+),
+
 per_customer as (
     select
         customer_id,
-        count(distinct transaction_number) as order_count,
+        {{ count_orders() }} as order_count,
         count(*) as line_count,
         sum(quantity) as units,
         sum(gross_revenue) as gross_spent,
         sum(net_revenue) as total_spent,
         min(sales_date) as first_purchase_date,
         max(sales_date) as last_purchase_date
-    from changed_sales
+    from changed_lines
     group by customer_id
 ),
 

@@ -18,6 +18,7 @@ sales_with_category as (
         products.category_id,
         products.category_name,
         sales.transaction_number,
+        {{ in_multi_line_transaction('sales.transaction_number') }} as in_multi_line_transaction,
         sales.customer_id,
         sales.quantity,
         sales.gross_revenue,
@@ -33,8 +34,8 @@ final as (
         category_id,
         category_name,
         count(*) as line_count,
-        count(distinct transaction_number) as order_count,
-        count(distinct customer_id) as customer_count,
+        {{ count_orders() }} as order_count,
+        {{ count_distinct_ids(ref('fct_sales'), 'customer_id') }} as customer_count,
         sum(quantity) as units,
         sum(gross_revenue) as gross_revenue,
         sum(net_revenue) as net_revenue

@@ -3,7 +3,10 @@
 with
 
 sales as (
-    select * from {{ ref('fct_sales') }}
+    select
+        *,
+        {{ in_multi_line_transaction() }} as in_multi_line_transaction
+    from {{ ref('fct_sales') }}
     where {{ in_sales_interval('sales_date') }}
 ),
 
@@ -11,8 +14,8 @@ final as (
     select
         sales_date,
         count(*) as line_count,
-        count(distinct transaction_number) as order_count,
-        count(distinct customer_id) as customer_count,
+        {{ count_orders() }} as order_count,
+        {{ count_distinct_ids(ref('fct_sales'), 'customer_id') }} as customer_count,
         sum(quantity) as units,
         sum(gross_revenue) as gross_revenue,
         sum(net_revenue) as net_revenue
