@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -81,6 +82,21 @@ def test_a_stage_waits_for_its_own_preload_only() -> None:
     release.set()
     segment_waits.join(timeout=5)
     assert not segment_waits.is_alive() and calls[-1] == "released"
+
+
+def test_the_gil_changes_hands_faster_while_a_preload_runs_and_as_before_after() -> None:
+    calls.clear()
+    release.clear()
+    before = sys.getswitchinterval()
+    first, transform = stages.select(["load", "transform"])
+    preloads = stages.preload("ctx", [first, replace(transform, preload="test_stages:blocked")])
+    assert preloads is not None
+    try:
+        assert sys.getswitchinterval() == stages.PRELOAD_SWITCH_INTERVAL < before
+    finally:
+        release.set()
+    preloads.thread.join(timeout=5)
+    assert not preloads.thread.is_alive() and sys.getswitchinterval() == before
 
 
 def test_dbt_and_spark_stages_preload_and_a_run_of_one_stage_preloads_nothing() -> None:
