@@ -11,13 +11,8 @@
       until the post-hook deletes it, so the table always equals a rebuild.
     A run over everything rebuilds it (macros/should_full_refresh.sql).
 -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
-    unique_key='customer_id',
-    on_schema_change='fail',
-    post_hook="delete from {{ this }} where line_count = 0",
-) }}
+{{ incremental_by_key('customer_id') }}
+{{ config(post_hook="delete from {{ this }} where line_count = 0") }}
 
 {#- fct_sales is read where it is needed, not through an import CTE: DuckDB materializes a CTE that
     several others read, which here would copy the whole fact before anything is filtered. -#}

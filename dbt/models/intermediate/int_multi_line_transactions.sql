@@ -11,12 +11,7 @@
     one line (its day delivered again without the other) stays listed, and is still counted exactly,
     until a run over everything rebuilds the list (macros/should_full_refresh.sql).
 -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
-    unique_key='transaction_number',
-    on_schema_change='fail',
-) }}
+{{ incremental_by_key('transaction_number') }}
 
 {#- fct_sales is read where it is needed, not through an import CTE (see int_customer_purchases). -#}
 {%- set fct_sales = ref('fct_sales') %}
