@@ -11,13 +11,14 @@ from pipeline_support import make_context
 
 from grocery.errors import StageError
 from grocery.interval import DataInterval
-from grocery.spark.export import EXPORT_COLUMNS, EXPORT_DIR, ensure_export, run_date
+from grocery.spark.export import EXPORT_COLUMNS, EXPORT_DIR, EXPORT_RELATION, MARKER, ensure_export, run_date
 
 FACT_COLUMNS = "sales_id, sales_date, customer_id, net_revenue"
 
 
-def _fact(ctx, rows: list[tuple]) -> None:
-    """core.fct_sales with these rows of FACT_COLUMNS; the other columns (one the export leaves out) constant."""
+def _fact(ctx, rows: list[tuple], view: bool = True) -> None:
+    """core.fct_sales with these rows of FACT_COLUMNS; the other columns (one the export leaves out)
+    constant. With `view`, the view the export reads, as dbt's with no transaction listed."""
     con = ctx.warehouse.con
     con.execute(
         "create or replace table core.fct_sales (sales_id bigint, sales_date date, customer_id bigint, "
@@ -25,6 +26,11 @@ def _fact(ctx, rows: list[tuple]) -> None:
         "quantity bigint default 2)"
     )
     con.executemany(f"insert into core.fct_sales ({FACT_COLUMNS}) values (?, ?, ?, ?)", rows)
+    if view:
+        con.execute(
+            f"create or replace view {ctx.warehouse.relation(*EXPORT_RELATION)} as "
+            "select *, null::varchar as multi_line_transaction from core.fct_sales"
+        )
 
 
 def test_export_is_made_once_per_state_of_the_fact(tmp_path):
@@ -44,6 +50,21 @@ def test_export_is_made_once_per_state_of_the_fact(tmp_path):
     assert run_date(
         make_context(tmp_path / "home", interval=DataInterval.day(date(2018, 1, 3))), second
     ) == date(2018, 1, 3)
+
+    # Files of the same state with other columns (an export made before a change of them) are made again.
+    ctx.lake.write_json(MARKER, {**second, "columns": ["sales_id", "transaction_number"]})
+    third = ensure_export(ctx)
+    assert third["columns"] == list(EXPORT_COLUMNS)  # a new marker, with new files
+    assert ensure_export(ctx) == third
+    ctx.close()
+
+
+def test_export_without_the_view_it_reads_says_to_run_transform(tmp_path):
+    ctx = make_context(tmp_path / "home")
+    _fact(ctx, [(1, date(2018, 1, 2), 7, 3.0)], view=False)
+    with pytest.raises(StageError, match=r"cannot export .*int_sales_export") as raised:
+        ensure_export(ctx)
+    assert "grocery transform" in raised.value.hint
     ctx.close()
 
 

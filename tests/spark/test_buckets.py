@@ -31,13 +31,16 @@ def test_buckets_are_the_ones_spark_gives(spark):
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
-    """A lake whose export of a fact (40 customers, some lines of one transaction) is bucketed by DuckDB."""
+    """A lake whose export of a fact (40 customers, some lines of transactions of several lines) is
+    bucketed by DuckDB."""
     root = tmp_path_factory.mktemp("bucketed")
     warehouse = DuckDBWarehouse(root / "warehouse.duckdb")
     warehouse.con.execute(
-        "create table core.fct_sales as select i as sales_id, 'T' || (i // 2) as transaction_number, "
-        "date '2018-05-09' - cast(i % 60 as integer) as sales_date, 100 + (i * 7) % 40 as customer_id, "
-        "1 + i % 9 as product_id, (i % 5) * 1.5 as net_revenue from range(1, 2000) t(i)"
+        "create table core.fct_sales as select i as sales_id, 100 + (i * 7) % 40 as customer_id, "
+        "date '2018-05-09' - cast(i % 60 as integer) as sales_date, 1 + i % 9 as product_id, "
+        "(i % 5) * 1.5 as net_revenue, "
+        "case when i % 3 = 0 then 'T' || (100 + (i * 7) % 40) || '-' || (i % 4) end as multi_line_transaction "
+        "from range(1, 2000) t(i)"
     )
     buckets = warehouse.export_table(
         "core.fct_sales", f"{(root / 'lake').as_uri()}/exports/fct_sales", Buckets("customer_id", 3)

@@ -22,8 +22,10 @@ from grocery.spark.rfm import (
 )
 
 AS_OF = date(2018, 5, 9)
+# The export's columns (grocery.spark.export), and a sales_id to tell the lines apart. A line's
+# multi_line_transaction names its transaction when it has several lines, else it is null.
 SALES_SCHEMA = (
-    "sales_id long, transaction_number string, sales_date date, customer_id long, net_revenue double"
+    "sales_id long, multi_line_transaction string, sales_date date, customer_id long, net_revenue double"
 )
 
 
@@ -34,8 +36,7 @@ def sales_frame(spark, rows):
 def lines(customer: int, count: int, days_ago: int = 0, revenue: float = 1.0, start_id: int = 0):
     """`count` lines of one customer, each its own transaction, the newest `days_ago` days before AS_OF."""
     return [
-        (start_id + i, f"T{customer}-{start_id + i}", AS_OF - timedelta(days=days_ago + i), customer, revenue)
-        for i in range(count)
+        (start_id + i, None, AS_OF - timedelta(days=days_ago + i), customer, revenue) for i in range(count)
     ]
 
 
@@ -83,13 +84,18 @@ def test_recency_counts_from_the_as_of_date_and_ignores_later_sales(spark):
 def test_frequency_counts_transactions_and_monetary_is_net_revenue(spark):
     rows = [
         (1, "T1", AS_OF, 1, 2.5),
-        (2, "T1", AS_OF, 1, 1.5),  # same basket
-        (3, None, AS_OF, 1, 1.0),  # no transaction number: its own basket
-        (4, "T2", AS_OF - timedelta(days=1), 1, 0.25),
+        (2, "T1", AS_OF, 1, 1.5),  # T1 has two lines: one transaction
+        (3, None, AS_OF, 1, 1.0),  # unnamed: a transaction of its own (or a line without a number)
+        (4, None, AS_OF, 1, 0.5),  # ... and another
+        (5, "T2", AS_OF - timedelta(days=1), 1, 0.25),  # named, one line left: one transaction
+        (6, "T3", AS_OF - timedelta(days=2), 1, 0.125),  # T3 has a dated line ...
+        (7, "T3", AS_OF + timedelta(days=1), 1, 8.0),  # ... and one after the as-of date: one, 0.125
+        (8, "T4", AS_OF + timedelta(days=1), 1, 8.0),  # no line up to the as-of date: none
+        (9, None, AS_OF + timedelta(days=2), 1, 8.0),  # likewise
     ]
     (row,) = collect(customer_rfm(sales_frame(spark, rows), AS_OF))
-    assert (row.frequency, row.monetary) == (3, 5.25)
-    assert (row.first_purchase_date, row.last_purchase_date) == (AS_OF - timedelta(days=1), AS_OF)
+    assert (row.frequency, row.monetary) == (5, 5.875)
+    assert (row.first_purchase_date, row.last_purchase_date) == (AS_OF - timedelta(days=2), AS_OF)
 
 
 def test_monetary_does_not_depend_on_the_order_of_the_lines(spark):

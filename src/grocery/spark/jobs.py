@@ -29,7 +29,7 @@ from grocery.progress import Stopwatch
 from grocery.spark import als as alsmod
 from grocery.spark.buckets import Buckets
 from grocery.spark.export import BUCKET_COLUMN, EXPORT_COLUMNS, EXPORT_DIR, export_buckets
-from grocery.spark.rfm import basket_key, customer_rfm
+from grocery.spark.rfm import customer_rfm
 from grocery.spark.session import WARM_UP_GROUP
 
 CUSTOMER_RFM = "customer_rfm"
@@ -110,7 +110,7 @@ def segment_job(
     # Customers without a purchase up to as_of come out of the same aggregation: no second pass
     # over the lines for the customer list.
     sales = read_sales(spark, lake_uri, buckets).select(
-        "customer_id", "sales_date", "net_revenue", basket_key().alias("basket")
+        "customer_id", "sales_date", "net_revenue", "multi_line_transaction"
     )
     scored = customer_rfm(sales, as_of, rfm.bins, partitions=partitions(spark, buckets))
     lap("score")
@@ -240,12 +240,12 @@ def _tiny_export(lake: Path, buckets: Buckets) -> date:
     days = [first + timedelta(days=int(i) % _WARM_UP_DAYS) for i in ids]
     table = pa.table(
         {
-            "sales_id": ids,
-            "transaction_number": [f"T{i}" for i in ids],
-            "sales_date": pa.array(days, pa.date32()),
             "customer_id": ids % 7 + 1,
             "product_id": ids % 5 + 1,
+            "sales_date": pa.array(days, pa.date32()),
             "net_revenue": (ids % 4 + 1) * 2.5,
+            # Most lines are orders of their own; some belong to transactions of several lines.
+            "multi_line_transaction": [f"T{i // 2}" if i % 7 == 0 else None for i in ids],
         }
     ).select(list(EXPORT_COLUMNS))
     folder = lake / EXPORT_DIR

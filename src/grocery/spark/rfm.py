@@ -2,8 +2,11 @@
 
 Definitions (as of the end of the data interval, never the wall clock):
 - recency_days: days from the customer's last purchase to the as-of date (0 = bought that day);
-- frequency: distinct transactions (a sale line without a transaction number counts as its own),
-  told apart by a 64-bit hash of the transaction number;
+- frequency: distinct transactions (a sale line without a transaction number counts as its own).
+  The export names the transaction of a line only when the transaction has several lines
+  (`multi_line_transaction`, from dbt's `int_sales_export`); every other line is a transaction of
+  its own. So frequency is the count of those lines plus the distinct transactions named: exact,
+  and no transaction number of a single-line transaction is ever read;
 - monetary: net revenue (after discounts), rounded half up to 4 decimals. The lines are added up as
   whole millionths, in integers, so the total does not depend on the order in which Spark adds them
   (a sum of doubles did: it differed in its 4th decimal from run to run for 2% of the customers).
@@ -42,7 +45,7 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 NO_PURCHASES = "No purchases"
@@ -83,41 +86,37 @@ def segment_for(r: int, f: int, m: int, bins: int = 5) -> str:
     return SEGMENT_GRID[to_five(r, bins)][to_five(fm_score(f, m), bins) - 1]
 
 
-def basket_key() -> Column:
-    """A long per transaction: a 64-bit hash of the transaction number (of the sale line when it has none).
-
-    Counting distinct longs rather than 20-character strings makes frequency several times cheaper;
-    a collision among 7 M transaction numbers has odds of about 1e-6.
-    """
-    return F.xxhash64(
-        F.coalesce(F.col("transaction_number"), F.concat(F.lit("sale-"), F.col("sales_id").cast("string")))
-    )
-
-
 def customer_totals(sales: DataFrame, as_of: date, partitions: int | None = None) -> DataFrame:
     """Per customer in `sales`: first and last purchase date, frequency and monetary.
 
     Only lines dated on or before as_of count; a customer without one keeps a row with no purchase
-    dates, frequency 0 and no monetary value. `sales` has fct_sales' columns, or a `basket` column
-    (from `basket_key`) instead of the transaction numbers. The lines are shuffled once, by customer
-    into `partitions` (default: spark.sql.shuffle.partitions): both steps (per basket, then per
-    customer: frequency = baskets) run within a partition. Sales read from files bucketed by customer
-    into as many buckets are not shuffled at all: Spark sees they are already partitioned so.
+    dates, frequency 0 and no monetary value. `sales` has the export's columns (customer_id,
+    sales_date, net_revenue, multi_line_transaction). The lines are shuffled once, by customer into
+    `partitions` (default: spark.sql.shuffle.partitions), and both steps run within a partition: per
+    customer and named transaction (all the unnamed lines of a customer make one group), then per
+    customer. Sales read from files bucketed by customer into as many buckets are not shuffled at
+    all: Spark sees they are already partitioned so.
     """
     dated = F.col("sales_date") <= F.lit(as_of)
-    basket = F.col("basket") if "basket" in sales.columns else basket_key()
+    named = F.col("multi_line_transaction")
     by_customer = (
         sales.repartition(partitions, "customer_id") if partitions else sales.repartition("customer_id")
     )
-    baskets = by_customer.groupBy("customer_id", basket.alias("basket")).agg(
+    groups = by_customer.groupBy("customer_id", named.alias("transaction")).agg(
         F.min(F.when(dated, F.col("sales_date"))).alias("first_date"),
         F.max(F.when(dated, F.col("sales_date"))).alias("last_date"),
+        F.count(F.when(dated, F.lit(1))).alias("dated_lines"),
         F.sum(F.when(dated, F.rint(F.col("net_revenue") * MICROS).cast("long"))).alias("revenue_micros"),
     )
-    return baskets.groupBy("customer_id").agg(
+    # An unnamed line with a date is an order of its own; a named transaction is one order if any of
+    # its lines has a date.
+    orders = F.when(F.col("transaction").isNull(), F.col("dated_lines")).otherwise(
+        F.least(F.col("dated_lines"), F.lit(1))
+    )
+    return groups.groupBy("customer_id").agg(
         F.min("first_date").alias("first_purchase_date"),
         F.max("last_date").alias("last_purchase_date"),
-        F.count("last_date").cast("long").alias("frequency"),  # baskets with a line up to as_of
+        F.sum(orders).cast("long").alias("frequency"),
         F.round(F.sum("revenue_micros") / MICROS, 4).alias("monetary"),
     )
 
