@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from grocery.config import AlsSpec, RfmSpec
+from grocery.lake import Lake
 from grocery.progress import Stopwatch
 from grocery.spark import als as alsmod
 from grocery.spark.buckets import Buckets
@@ -82,16 +84,18 @@ def partitions(spark: SparkSession, buckets: Buckets | None) -> int:
     return spark.sparkContext.defaultParallelism
 
 
-def _write(df: DataFrame, lake_uri: str, table: str, run_date: date) -> None:
-    df.coalesce(1).write.mode("overwrite").parquet(_join(lake_uri, analytics_dir(table, run_date)))
+def _write_from_driver(
+    rows: list[dict[str, object]] | pa.Table, lake_uri: str, table: str, run_date: date
+) -> None:
+    """Rows made on the driver (the RFM scores, the metrics, the popular products): one Parquet file
+    written by the driver itself, through the lake (`grocery.lake`: a local folder or GCS), which puts
+    the new folder in place of the old one when it is complete.
 
-
-def _driver_frame(spark: SparkSession, rows: list[dict[str, object]] | pa.Table) -> DataFrame:
-    """A frame of rows made on the driver, handed to the JVM as Arrow.
-
-    From a list of dicts Spark would infer the schema in Python and run a Python task to serialize
-    the rows: 1-3 s for a few rows in a fresh process, against a few tenths of a second this way."""
-    return spark.createDataFrame(rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows))
+    Handed to Spark to write, they took a job, and the first Parquet write of a fresh JVM: at full
+    scale the 98 k RFM rows took 2.3-2.8 s that way, 0.1 s this way. The file is the same Parquet."""
+    data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows)
+    with Lake(lake_uri).staging_dir(analytics_dir(table, run_date)) as folder:
+        pq.write_table(data, folder / "part-00000.parquet")
 
 
 def _quiet(_: str) -> None:
@@ -114,7 +118,7 @@ def segment_job(
     )
     scored = customer_rfm(sales, as_of, rfm.bins, partitions=partitions(spark, buckets))
     lap("score")
-    _write(_driver_frame(spark, scored), lake_uri, CUSTOMER_RFM, as_of)
+    _write_from_driver(scored, lake_uri, CUSTOMER_RFM, as_of)
     lap("write")
     counts = {
         row["segment"]: row["segment_count"]
@@ -175,7 +179,7 @@ def recommend_job(
         "exclude_purchased": spec.exclude_purchased, "as_of_date": as_of,
     }  # fmt: skip
     metric_rows = [{**row, **extra} for row in metrics]
-    _write(_driver_frame(spark, metric_rows), lake_uri, RECOMMENDATION_METRICS, as_of)
+    _write_from_driver(metric_rows, lake_uri, RECOMMENDATION_METRICS, as_of)
     for row in metric_rows:
         if row["k"] == spec.eval_k:
             log(
@@ -199,7 +203,7 @@ def recommend_job(
          "score": float(model.buyers[i]) / top_buyers, "as_of_date": as_of}
         for r, i in enumerate(popular)
     ]  # fmt: skip
-    _write(_driver_frame(spark, popular_rows), lake_uri, POPULAR_PRODUCTS, as_of)
+    _write_from_driver(popular_rows, lake_uri, POPULAR_PRODUCTS, as_of)
     # Counted from the files' footers; the schema is known, so no job reads it first.
     rows = (
         spark.read.schema(f"{alsmod.RECOMMENDATION_SCHEMA}, as_of_date date").parquet(recommendations).count()
@@ -233,7 +237,6 @@ def _tiny_export(lake: Path, buckets: Buckets) -> date:
     In the export's columns and bucketed as the warehouse writes the real one, so the jobs plan the
     same queries."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     first = date(2018, 1, 1)
     ids = np.arange(1, 4 * _WARM_UP_DAYS + 1)
