@@ -10,7 +10,9 @@ Exported at most once per state of the fact: a marker file `exports/fct_sales/_e
 a fingerprint of the warehouse table (rows, sales_id sum and max, date range, revenue). `segment`
 and `recommend` call `ensure_export`; the second finds the marker matching the warehouse and reuses
 the files, so one `grocery run` exports once, and a new `transform` makes the next run export again.
-The marker lists the export's columns too: files written with other columns are exported again.
+The marker lists the export's columns too: files written with other columns are exported again. The
+fingerprint is of the fact alone: the list of multi-line transactions changes with the fact, or else
+only loses stale entries (a run over everything), which changes no count.
 No pyspark here: the warehouse adapter writes the Parquet files (DuckDB COPY, BigQuery EXPORT DATA).
 DuckDB writes them bucketed by customer, one bucket per local core (`grocery.spark.buckets`), and
 the marker says so; the jobs then read them as a bucketed table and group by customer without a
