@@ -168,7 +168,8 @@ def sale(
     employee: int = 1,
     transaction: str | None = None,
 ) -> dict[str, Any]:
-    """One sales.csv row; TotalPrice is 0 as in the published data."""
+    """One sales.csv row; TotalPrice is 0 as in the published data. The transaction number is
+    T<sales_id> unless given; "" leaves it empty (the field is optional)."""
     return {
         "SalesID": sales_id,
         "SalesPersonID": employee,
@@ -178,7 +179,7 @@ def sale(
         "Discount": discount,
         "TotalPrice": 0.0,
         "SalesDate": ts(when) if when else None,
-        "TransactionNumber": transaction or f"T{sales_id:04d}",
+        "TransactionNumber": f"T{sales_id:04d}" if transaction is None else transaction or None,
     }
 
 
