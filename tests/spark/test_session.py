@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from grocery.spark.session import LOOPBACK, ClassArchive, driver_memory_mb, local_conf
+from grocery.spark.session import LOOPBACK, ClassArchive, driver_memory_mb, installation_files, local_conf
 
 
 def test_driver_memory_is_a_quarter_of_the_available_memory_between_1_and_3_gib():
@@ -47,6 +48,40 @@ def test_an_archive_belongs_to_one_pyspark_and_java(tmp_path):
     assert archive.path.parent == tmp_path and archive.path.name.startswith("spark-")
     assert ClassArchive.for_installation(tmp_path) == archive
     assert ClassArchive.for_installation(Path("/proc/no-such-folder")) is None  # not writable: no archive
+
+
+def test_an_installation_is_known_by_the_size_and_time_of_every_file_the_jvm_checks(tmp_path):
+    jars, runtime = tmp_path / "pyspark" / "jars", tmp_path / "jdk"
+    for path in (
+        jars / "spark-core.jar",
+        jars / "scala-library.jar",
+        runtime / "bin" / "java",
+        runtime / "lib" / "modules",
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    java = runtime / "bin" / "java"
+    before = installation_files(jars, java)
+    assert [path.name for path, _ in before] == ["scala-library.jar", "spark-core.jar", "java", "modules"]
+    assert installation_files(jars, java) == before
+    os.utime(jars / "spark-core.jar", ns=(0, 0))  # reinstalled: the same path, another time
+    assert installation_files(jars, java) != before
+    before = installation_files(jars, java)
+    (runtime / "lib" / "modules").write_bytes(b"xy")  # another Java in the same place
+    assert installation_files(jars, java) != before
+
+
+def test_publishing_an_archive_deletes_those_of_the_installations_it_replaced(tmp_path):
+    archive = ClassArchive(tmp_path / "spark-4.3.0-place-new.jsa")
+    replaced = tmp_path / "spark-4.3.0-place-old.jsa"
+    elsewhere = tmp_path / "spark-4.3.0-other-old.jsa"  # another virtualenv's: still valid there
+    for path in (replaced, elsewhere):
+        path.write_bytes(b"classes")
+    archive.publish()  # the JVM wrote nothing (it crashed, say): nothing changes
+    assert replaced.exists() and elsewhere.exists()
+    archive.pending.write_bytes(b"classes")
+    archive.publish()
+    assert archive.ready and not replaced.exists() and elsewhere.exists()
 
 
 def test_the_test_session_runs_python_workers_with_this_interpreter(spark):

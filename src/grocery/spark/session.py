@@ -57,7 +57,10 @@ class ClassArchive:
 
     When the file exists the JVM maps it; otherwise the JVM records the classes it loaded into a
     file of its own (`pending`) when it exits, and `publish` moves that into place. A JVM that
-    cannot use an archive (another Java, another class path) ignores it and starts as usual.
+    cannot use an archive (another Java, another class path) ignores it and starts as usual: as
+    slowly as with none, and it records no new one. So the file is named after what the JVM checks
+    (`installation_files`): a reinstalled pyspark or Java gets an archive of its own, and
+    publishing it deletes the archives of the installation it replaced.
     """
 
     path: Path
@@ -67,10 +70,9 @@ class ClassArchive:
         """The archive of this pyspark and Java in the user's cache; None when that cannot be written."""
         import pyspark
 
-        java = os.path.realpath(shutil.which("java") or "java")
-        key = "|".join(
-            [pyspark.__version__, os.path.dirname(pyspark.__file__), os.environ.get("JAVA_HOME", ""), java]
-        )
+        java = Path(os.path.realpath(shutil.which("java") or "java"))
+        jars = Path(pyspark.__file__).parent / "jars"
+        place = [pyspark.__version__, str(jars), os.environ.get("JAVA_HOME", ""), str(java)]
         try:
             cache = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "grocery"
             cache.mkdir(parents=True, exist_ok=True)
@@ -78,8 +80,9 @@ class ClassArchive:
             return None
         if not os.access(cache, os.W_OK):
             return None
-        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        return cls(cache / f"spark-{pyspark.__version__}-{digest}.jsa")
+        files = [f"{path}:{stamp}" for path, stamp in installation_files(jars, java)]
+        name = f"spark-{pyspark.__version__}-{_digest(place)}-{_digest(files)}.jsa"
+        return cls(cache / name)
 
     @property
     def pending(self) -> Path:
@@ -99,10 +102,35 @@ class ClassArchive:
         return [f"-XX:ArchiveClassesAtExit={self.pending}", *_QUIET_CDS]
 
     def publish(self) -> None:
-        """Move the archive a JVM of this process wrote at its exit into place."""
+        """Move the archive a JVM of this process wrote at its exit into place, and delete the
+        archives of the same place's earlier installations (no JVM would map them again)."""
         if self.pending.is_file() and self.pending.stat().st_size > 0:
             os.replace(self.pending, self.path)
+            place = self.path.name.rsplit("-", 1)[0]
+            for earlier in self.path.parent.glob(f"{place}-*.jsa"):
+                if earlier != self.path:
+                    earlier.unlink(missing_ok=True)
         self.pending.unlink(missing_ok=True)
+
+
+def installation_files(jars: Path, java: Path) -> list[tuple[Path, str]]:
+    """What a JVM checks before it maps a class archive, each file with its size and modification
+    time: the jars of the class path, and the Java runtime (its binary and its module image). A
+    reinstall leaves the paths as they were and changes the times."""
+    files = [*sorted(jars.glob("*.jar")), java, java.parent.parent / "lib" / "modules"]
+    stamped = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            stamped.append((path, "missing"))
+        else:
+            stamped.append((path, f"{stat.st_size}:{stat.st_mtime_ns}"))
+    return stamped
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
 def available_memory_mb() -> int:
