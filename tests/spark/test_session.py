@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
-from grocery.spark.session import LOOPBACK, ClassArchive, driver_memory_mb, installation_files, local_conf
+from grocery.spark.session import (
+    LOG_CONFIG,
+    LOOPBACK,
+    ClassArchive,
+    driver_memory_mb,
+    installation_files,
+    local_conf,
+)
 
 
 def test_driver_memory_is_a_quarter_of_the_available_memory_between_1_and_3_gib():
@@ -25,6 +33,26 @@ def test_local_conf_binds_loopback_and_sizes_partitions_to_the_cores():
     assert conf["spark.executorEnv.OPENBLAS_NUM_THREADS"] == "1"
     assert "-XX:+UseParallelGC" in conf["spark.driver.extraJavaOptions"]
     assert "-XX:SharedArchiveFile" not in conf["spark.driver.extraJavaOptions"]  # no archive given
+    assert f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}" in conf["spark.driver.extraJavaOptions"]
+    assert LOG_CONFIG.is_file()
+
+
+def test_a_local_session_says_nothing_of_its_logging_as_it_starts():
+    # In a process of its own: the JVM writes straight to the terminal's stderr as it starts.
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from grocery.spark.session import get_session; get_session().range(3).count()",
+        ],
+        env={**os.environ, "GROCERY_SPARK_CDS": "off"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert started.returncode == 0, started.stderr
+    for chatter in ("log4j profile", "Setting default log level", "sc.setLogLevel", " WARN "):
+        assert chatter not in started.stderr
 
 
 def test_the_class_archive_is_recorded_by_the_first_jvm_and_mapped_by_the_next(tmp_path):

@@ -20,7 +20,8 @@ stops its context when the Python side exits). Local mode is:
 - Python workers run this interpreter (`PYSPARK_PYTHON = sys.executable`), so code in a
   `mapInArrow` sees the same packages as the driver, and each uses one BLAS thread (Spark already
   runs one task per core);
-- quiet: only errors are logged.
+- quiet: only errors are logged (`log4j2.properties` beside this module), and the JVM says nothing
+  of its logging as it starts.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ LOOPBACK = "127.0.0.1"
 MIN_DRIVER_MEMORY_MB = 1024
 MAX_DRIVER_MEMORY_MB = 3072
 ARROW_BATCH_ROWS = 1_000_000
-DRIVER_JAVA_OPTIONS = ("-Dlog4j2.level=error", "-XX:+UseParallelGC")
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")  # errors only, and no start-up chatter
+DRIVER_JAVA_OPTIONS = (f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}", "-XX:+UseParallelGC")
 CDS_SWITCH = "GROCERY_SPARK_CDS"
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _QUIET_CDS = ("-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
