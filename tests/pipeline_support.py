@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Orders as the models count them (dbt/macros/count_orders.sql), as an aggregate over lines of
+# core.fct_sales, padded with nulls or not by a left join: distinct transaction numbers, and each
+# line without one as an order of its own.
+ORDERS = "count(distinct transaction_number) + count(case when transaction_number is null then sales_id end)"
+
 
 def make_context(home: Path, source_folder: Path | None = None, interval=None, **spec_changes):
     """A Context over a private home; the source is the given folder, or the generator."""

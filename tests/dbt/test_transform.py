@@ -27,6 +27,7 @@ import pytest
 
 pytest.importorskip("dbt.cli.main", reason="dbt is not installed (pip install -e '.[dbt]')")
 
+from pipeline_support import ORDERS
 from raw_layer import CUSTOMERS, Pipeline, make_pipeline, sale
 
 from grocery.errors import StageError
@@ -50,9 +51,6 @@ DAY2 = [
 ]
 # fmt: on
 RENAMED = [dict(c, LastName="Moe") if c["CustomerID"] == 3 else c for c in CUSTOMERS]
-# Orders as the models count them, over lines of fct_sales (padded with nulls by a left join):
-# distinct transaction numbers, and each line without one as an order of its own.
-ORDERS = "count(distinct transaction_number) + count(case when transaction_number is null then sales_id end)"
 
 # sales_id: (sales_date, quantity, unit_price, gross_revenue, net_revenue)
 EXPECTED_FACT = {
