@@ -1,7 +1,7 @@
 """The `recommend` stage: ALS recommendations for every customer, evaluated against popularity.
 
 Run by `grocery recommend` (or `grocery run`) in local mode, in this process; on a cluster the same
-job runs as `spark-submit spark_apps/recommend.py --lake URI --run-date D`. Reads the export of
+stage runs in the driver of `spark-submit spark_apps/recommend.py --date D`. Reads the export of
 core.fct_sales (made by `segment`, or here when missing or stale) and writes, for run date D:
 - `analytics/recommendation_metrics/run_date=D/`: precision@K, recall@K, NDCG@K and coverage of ALS
   and of the popularity baseline, both trained before the last `holdoutDays` and scored on them;

@@ -1,7 +1,7 @@
 """The `segment` stage: RFM scores and named segments for every customer, with Spark.
 
-Run by `grocery segment` (or `grocery run`) in local mode, in this process; on a cluster the same job
-runs as `spark-submit spark_apps/segment.py --lake URI --run-date D`. Exports core.fct_sales to the
+Run by `grocery segment` (or `grocery run`) in local mode, in this process; on a cluster the same
+stage runs in the driver of `spark-submit spark_apps/segment.py --date D`. Exports core.fct_sales to the
 lake first when the lake does not hold the warehouse's current state of it, then writes
 `analytics/customer_rfm/run_date=D/`, D being the interval's end or the last exported sales date.
 Recency is measured from D, never from the wall clock; only sales up to D count.

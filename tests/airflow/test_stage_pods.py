@@ -216,7 +216,7 @@ def test_spark_stages_are_spark_applications_that_validate_against_the_crd(
         assert (spec["type"], spec["mode"], spec["pythonVersion"]) == ("Python", "cluster", "3")
         assert spec["image"] == spark.image
         assert spec["imagePullPolicy"] == "Always"
-        assert spec["mainApplicationFile"] == f"local:///opt/grocery/spark_apps/{stage.name}.py"
+        assert spec["mainApplicationFile"] == f"local:///app/spark_apps/{stage.name}.py"
         assert spec["arguments"] == ["--date", DS]
         assert spec["restartPolicy"] == {"type": "Never"}  # Airflow retries, with backoff
         driver, executor = spec["driver"], spec["executor"]
@@ -278,7 +278,7 @@ def test_spark_stages_are_livy_batches_when_the_submitter_is_livy(with_spark_sta
         assert task._livy_conn_id == LIVY_CONN_ID
         assert task._polling_interval > 0  # 0 would return before the batch ends
         params = task.spark_params
-        assert params["file"] == f"local:///opt/grocery/spark_apps/{stage.name}.py"
+        assert params["file"] == f"local:///app/spark_apps/{stage.name}.py"
         assert params["args"] == ["--date", DS]
         assert params["name"] == f"shop-nightly-{stage.name}-20180102"
         assert (params["driver_cores"], params["driver_memory"]) == (2, "3g")

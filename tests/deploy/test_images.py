@@ -62,6 +62,17 @@ def test_no_secret_reaches_an_image(dockerfile):
     assert "ADD " not in text, "use COPY (ADD fetches URLs and unpacks archives implicitly)"
 
 
+def test_the_spark_image_holds_the_spark_apps_where_the_spark_jobs_run_them():
+    from grocery.airflow.manifests import SPARK_APPS_DIR
+
+    text = (ROOT / "images" / "spark" / "Dockerfile").read_text()
+    copies = {
+        source.rstrip("/"): target.rstrip("/")
+        for source, target in re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+(\S+)\s*$", text, flags=re.M)
+    }
+    assert copies.get("spark_apps") == SPARK_APPS_DIR
+
+
 def test_dockerignore_keeps_the_context_small_and_clean():
     lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
     assert lines[lines.index("*")] == "*", "exclude everything first"

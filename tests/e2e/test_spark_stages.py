@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
 import pytest
 from pipeline_support import make_context
 
@@ -9,6 +17,8 @@ pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e 
 pytest.importorskip("dbt.cli.main", reason="dbt is not installed (pip install -e '.[dbt]')")
 
 pytestmark = pytest.mark.timeout(1200)
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +133,61 @@ def test_spark_starts_and_runs_each_job_once_on_made_up_sales_before_its_stage(p
     assert {tracker.getJobInfo(i).status for i in segment} == {"SUCCEEDED"}
     recommend = tracker.getJobIdsForGroup(WARM_UP_GROUP.format(job="recommend"))
     assert {tracker.getJobInfo(i).status for i in recommend} <= {"SUCCEEDED", "FAILED"}  # none left running
+
+
+def _spark_submit(stage: str, args: list[str], pipeline_document: str) -> dict:
+    """Run a spark_apps/ entry with pyspark's own spark-submit, in local mode, the pipeline handed
+    over in $GROCERY_PIPELINE as the SparkApplications do; the stage's JSON result."""
+    import pyspark
+
+    from grocery.airflow.commands import PIPELINE_ENV
+
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    env = {
+        **os.environ,
+        PIPELINE_ENV: pipeline_document,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    command = [str(submit), "--master", "local[2]", "--conf", "spark.driver.bindAddress=127.0.0.1",
+               "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false",
+               str(REPO / "spark_apps" / f"{stage}.py"), *args, "--json", "--quiet"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)[stage]
+
+
+def test_the_spark_apps_run_the_stages_under_spark_submit(published, tmp_path):
+    # The cluster's path: spark_apps/<stage>.py --date D under spark-submit, the pipeline in the
+    # environment. Here in local mode, on a copy of the home without the export or the Spark outputs:
+    # the entries export the fact again and write what the stages wrote in-process (RFM row for row),
+    # with the handed-over spec's parameters (top 3).
+    import pyarrow.parquet as pq
+
+    from grocery.config import NamedPipeline
+    from grocery.spark.jobs import CUSTOMER_RFM, RECOMMENDATIONS, analytics_dir
+
+    ctx, results = published
+    run_date = results["segment"]["run_date"]
+    ctx.close()  # the copy of the warehouse file must be whole; the next query opens it again
+    home = tmp_path / "home"
+    shutil.copytree(ctx.home, home, ignore=shutil.ignore_patterns("exports", "analytics"))
+    spec = ctx.spec.with_overrides(**{"models.als.top_n": 3})
+    document = NamedPipeline(name="submitted", spec=spec).to_yaml()
+
+    args = ["--date", run_date, "--home", str(home)]
+    segment = _spark_submit("segment", args, document)
+    recommend = _spark_submit("recommend", args, document)
+
+    def read(root: Path, table: str):
+        return pq.read_table(root / "lake" / analytics_dir(table, date.fromisoformat(run_date)))
+
+    in_process = read(ctx.home, CUSTOMER_RFM).sort_by("customer_id")
+    assert segment["customers"] == in_process.num_rows
+    assert read(home, CUSTOMER_RFM).sort_by("customer_id").equals(in_process)
+    recommendations = read(home, RECOMMENDATIONS)
+    assert recommend["rows"] == recommendations.num_rows == 3 * recommend["customers"]
+    assert set(recommendations.column("rank").to_pylist()) == {1, 2, 3}
+    customers = read(ctx.home, RECOMMENDATIONS).column("customer_id").unique().to_pylist()
+    assert set(recommendations.column("customer_id").unique().to_pylist()) == set(customers)

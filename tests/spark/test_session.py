@@ -129,13 +129,39 @@ def test_a_session_started_in_the_background_is_the_process_session(spark):
     assert get_session().sparkContext is spark.sparkContext
 
 
-def test_spark_app_arguments_parse_the_lake_and_run_date():
-    from datetime import date
+def test_a_spark_app_hands_the_pipeline_of_its_environment_to_the_stage_command(tmp_path):
+    from grocery.airflow.manifests import spark_application
+    from grocery.config import NamedPipeline, load_spec
+    from grocery.spark.submit import stage_arguments
+    from grocery.stages import select
 
-    from grocery.spark.submit import parse_args
+    spec = NamedPipeline(name="p").spec.with_overrides(**{"models.als.top_n": 3})
+    app = spark_application(NamedPipeline(name="p", spec=spec), *select(["recommend"]))
+    environ = {env["name"]: env["value"] for env in app["spec"]["driver"]["env"]}
 
-    args = parse_args("segment", ["--lake", "gs://bucket/lake", "--run-date", "2018-05-09"])
-    assert (args.lake, args.run_date, args.config) == ("gs://bucket/lake", date(2018, 5, 9), None)
+    args = stage_arguments("recommend", app["spec"]["arguments"], environ, tmp_path)
+    assert args[:-1] == ["recommend", *app["spec"]["arguments"], "--config"]
+    assert load_spec(Path(args[-1])) == spec
+    # A file named on the command line wins; without either, the command finds its spec as `grocery` does.
+    named = ["--date", "2018-05-09", "--config", "mine.yaml"]
+    assert stage_arguments("recommend", named, environ, tmp_path) == ["recommend", *named]
+    assert stage_arguments("segment", ["--date", "2018-05-09"], {}, tmp_path) == [
+        "segment",
+        "--date",
+        "2018-05-09",
+    ]
+
+
+def test_only_a_running_spark_submit_makes_the_session_not_local(monkeypatch):
+    from grocery.spark.session import launched_by_spark_submit
+
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    # A shell set up for Spark: `grocery` still makes its own local session.
+    monkeypatch.setenv("SPARK_SUBMIT_OPTS", "-Dlog4j.debug=true")
+    monkeypatch.setenv("SPARK_ENV_LOADED", "1")
+    assert not launched_by_spark_submit()
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40123")  # what spark-submit gives its Python application
+    assert launched_by_spark_submit()
 
 
 def test_a_stage_claiming_the_session_cancels_a_running_warm_up_and_skips_the_next(spark):

@@ -8,8 +8,9 @@ How a stage gets its pipeline file:
 - a stage pod mounts it from a `downwardAPI` volume that projects the pod's own annotation
   `grocery.io/pipeline` (the pipeline document) as `/etc/grocery/pipeline.yaml`: no ConfigMap to keep
   in step, no shell, and the root filesystem stays read-only;
-- a Spark job (SparkApplication or Livy batch) runs `spark_apps/<stage>.py --date D` and reads the
-  document from its `GROCERY_PIPELINE` environment variable (Livy cannot mount volumes).
+- a Spark job (SparkApplication or Livy batch) runs `spark_apps/<stage>.py --date D`, which hands the
+  document of its `GROCERY_PIPELINE` environment variable to the stage (Livy cannot mount volumes;
+  `grocery.spark.submit`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from grocery.stages import Stage
 
 SPARK_API_VERSION = "sparkoperator.k8s.io/v1beta2"
 SPARK_KIND = "SparkApplication"
-# Where the images put the Spark entry files (spark_apps/<stage>.py).
-SPARK_APPS_DIR = "/opt/grocery/spark_apps"
+# Where the Spark image puts the Spark entry files (spark_apps/<stage>.py): images/spark/Dockerfile.
+SPARK_APPS_DIR = "/app/spark_apps"
 SPARK_VERSION = "4.0.0"
 PIPELINE_ANNOTATION = "grocery.io/pipeline"
 # A finished SparkApplication is removed after a day even if Airflow never came back for it.

@@ -1,8 +1,8 @@
 """The Spark jobs: read the exported fact from the lake, transform, write `analytics/` in the lake.
 
 Both jobs take the lake URI and the as-of date (the run date: the end of the data interval) and
-nothing else from the pipeline, so the same functions run in-process for `grocery segment` /
-`grocery recommend` and under `spark-submit spark_apps/<job>.py` on a cluster.
+nothing else from the pipeline. The stages `segment` and `recommend` run them in the `grocery`
+process, on a laptop as under `spark-submit spark_apps/<stage>.py` on a cluster.
 
 Lake layout read and written:
     exports/fct_sales/                                   input (one Parquet folder, maybe bucketed)
@@ -15,7 +15,6 @@ Lake layout read and written:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -40,8 +39,6 @@ POPULAR_PRODUCTS = "popular_products"
 RECOMMENDATION_METRICS = "recommendation_metrics"
 ANALYTICS_TABLES = (CUSTOMER_RFM, RECOMMENDATIONS, POPULAR_PRODUCTS, RECOMMENDATION_METRICS)
 EVAL_KS = (5, 10)
-
-Log = Callable[[str], None]
 
 
 def analytics_dir(table: str, run_date: date) -> str:
@@ -98,17 +95,12 @@ def _write_from_driver(
         pq.write_table(data, folder / "part-00000.parquet")
 
 
-def _quiet(_: str) -> None:
-    pass
-
-
 # -- segment ---------------------------------------------------------------------------------------
 
 
 def segment_job(
-    spark: SparkSession, lake_uri: str, as_of: date, rfm: RfmSpec, log: Log = _quiet,
-    buckets: Buckets | None = None,
-) -> dict[str, object]:  # fmt: skip
+    spark: SparkSession, lake_uri: str, as_of: date, rfm: RfmSpec, buckets: Buckets | None = None
+) -> dict[str, object]:
     """RFM scores and segments of every customer in the export, as of a date."""
     lap = Stopwatch()
     # Customers without a purchase up to as_of come out of the same aggregation: no second pass
@@ -124,7 +116,6 @@ def segment_job(
         row["segment"]: row["segment_count"]
         for row in scored.group_by("segment").aggregate([("segment", "count")]).to_pylist()
     }
-    log(f"scored {sum(counts.values()):,} customers as of {as_of}")
     return {
         "customers": sum(counts.values()),
         "segments": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
@@ -147,7 +138,6 @@ def recommend_job(
     as_of: date,
     spec: AlsSpec,
     seed: int = 42,
-    log: Log = _quiet,
     buckets: Buckets | None = None,
 ) -> dict[str, object]:
     """Evaluate ALS and the popularity baseline on the holdout, then recommend from a model of the whole interval."""
@@ -169,7 +159,6 @@ def recommend_job(
     # up to as_of (published).
     models = alsmod.fit(packed, params, ("train", "full"))
     lap("fit")
-    log(f"ALS: {spec.max_iter} iterations of rank {spec.rank}, holdout and published models")
     ks = sorted({*EVAL_KS, spec.eval_k})
     metrics = alsmod.evaluate(packed, models["train"], ks, spec.exclude_purchased)
     lap("evaluate")
@@ -180,11 +169,6 @@ def recommend_job(
     }  # fmt: skip
     metric_rows = [{**row, **extra} for row in metrics]
     _write_from_driver(metric_rows, lake_uri, RECOMMENDATION_METRICS, as_of)
-    for row in metric_rows:
-        if row["k"] == spec.eval_k:
-            log(
-                f"{row['model']}: precision@{row['k']} {row['precision_at_k']:.4f}, ndcg@{row['k']} {row['ndcg_at_k']:.4f}"
-            )
 
     # Customers with no purchase up to as_of get popular products, marked as a fallback.
     model = models["full"]

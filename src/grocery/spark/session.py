@@ -199,6 +199,14 @@ def _prepare_environment() -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
+def launched_by_spark_submit() -> bool:
+    """Whether this Python process is an application spark-submit started: its JVM is then running,
+    and tells its port in PYSPARK_GATEWAY_PORT (how pyspark itself finds it). The variables of a
+    shell set up for Spark (SPARK_SUBMIT_OPTS, SPARK_ENV_LOADED) do not say so: `grocery` run from
+    such a shell still makes its own local session."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def get_session(app_name: str = "grocery", local: bool | None = None, cores: int | None = None,
                 memory_mb: int | None = None) -> SparkSession:  # fmt: skip
     """The process's session, else a new one; `local=None` means local unless spark-submit made a context."""
@@ -210,9 +218,8 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
         return active
     if SparkContext._active_spark_context is not None:  # made in another thread (`start_session`)
         return SparkSession.builder.getOrCreate()
-    launched_by_submit = "SPARK_SUBMIT_OPTS" in os.environ or os.environ.get("SPARK_ENV_LOADED") == "1"
     if local is None:
-        local = not launched_by_submit
+        local = not launched_by_spark_submit()
     builder = SparkSession.builder.appName(app_name)
     archive = None
     if local:

@@ -1,43 +1,47 @@
-"""The command line shared by the `spark_apps/` entries: --lake URI --run-date D [--config FILE].
+"""The `spark_apps/` entries: a Spark stage's own `grocery` command, run by spark-submit.
 
-Under spark-submit the session comes from spark-submit's own configuration; run with plain `python`
-it is a local session like the CLI's. The job's result is printed as one JSON line.
+    spark-submit spark_apps/segment.py --date 2018-05-09 [--config grocery.yaml] [--json] ...
+
+An entry takes the options of `grocery <stage>` and runs that command in the driver: the same stage
+as on a laptop (the export of core.fct_sales when the lake lacks the warehouse's state of it, then the
+job), in the session spark-submit made (`grocery.spark.session.launched_by_spark_submit`). The
+pipeline spec comes from `--config`, else from the document in `$GROCERY_PIPELINE`, which is how
+the SparkApplications and Livy batches of `grocery.airflow.manifests` hand it over (Livy cannot mount
+a file), else from ./grocery.yaml or the defaults, as for `grocery`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
-from collections.abc import Callable
-from datetime import date
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from grocery.config import PipelineSpec, load_spec
-from grocery.errors import GroceryError
+from grocery.airflow.commands import PIPELINE_ENV
 
-
-def parse_args(job: str, argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"spark_apps/{job}.py", description=f"The grocery {job} Spark job.")
-    parser.add_argument("--lake", required=True, help="Lake URI: file:///path or gs://bucket/prefix.")
-    parser.add_argument("--run-date", required=True, type=date.fromisoformat, help="As-of date (YYYY-MM-DD).")
-    parser.add_argument(
-        "--config", type=Path, help="Pipeline spec for the model parameters (default: defaults)."
-    )
-    return parser.parse_args(argv)
+CONFIG_OPTIONS = ("--config", "-c")
 
 
-def main(
-    job: str, run: Callable[[Any, argparse.Namespace, PipelineSpec], dict], argv: list[str] | None = None
-) -> None:
-    from grocery.spark.session import get_session
+def names_a_config(argv: list[str]) -> bool:
+    return any(arg in CONFIG_OPTIONS or arg.startswith("--config=") for arg in argv)
 
-    args = parse_args(job, argv)
-    try:
-        spec = load_spec(args.config) if args.config else PipelineSpec()
-        result = run(get_session(f"grocery-{job}"), args, spec)
-    except GroceryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    print(json.dumps(result, default=str))
+
+def stage_arguments(stage: str, argv: list[str], environ: Mapping[str, str], folder: Path) -> list[str]:
+    """The `grocery` arguments of a stage's entry: its own, and `--config` naming the document of
+    $GROCERY_PIPELINE, written into folder, when they name no file."""
+    document = environ.get(PIPELINE_ENV)
+    if not document or names_a_config(argv):
+        return [stage, *argv]
+    config = folder / "pipeline.yaml"
+    config.write_text(document)
+    return [stage, *argv, "--config", str(config)]
+
+
+def main(stage: str, argv: list[str] | None = None) -> None:
+    """Run `grocery <stage>` with this process's arguments; exits with the command's status."""
+    from grocery.cli import app
+
+    folder = Path(tempfile.mkdtemp(prefix=f"grocery-{stage}-"))
+    args = stage_arguments(stage, sys.argv[1:] if argv is None else argv, os.environ, folder)
+    app(args=args, prog_name=f"spark_apps/{stage}.py")
