@@ -291,13 +291,17 @@ def test_spark_stages_are_livy_batches_when_the_submitter_is_livy(with_spark_sta
         assert conf["spark.kubernetes.driver.label.app.kubernetes.io/component"] == stage.name
 
 
-def test_spark_stages_run_in_a_stage_pod_when_the_submitter_is_local(with_spark_stages):
-    dag = build_dag(_pipeline("local"))
+def test_spark_stages_run_in_a_stage_pod_of_the_spark_image_when_the_submitter_is_local(with_spark_stages):
+    pipeline = _pipeline("local")
+    dag = build_dag(pipeline)
     for stage in _spark_stages(with_spark_stages):
         task = dag.get_task(stage.name)
         assert type(task).__name__ == "KubernetesPodOperator"
         container = _pod(task)["spec"]["containers"][0]
         assert container["args"][:3] == [stage.name, "--date", DS]
+        assert container["image"] == pipeline.spec.spark.image  # Java and pyspark: not in the pipeline image
+        # The pod's /tmp ends with it: no class archive is recorded for a next run.
+        assert {"name": "GROCERY_SPARK_CDS", "value": "off"} in container["env"]
 
 
 @pytest.mark.parametrize("submitter", ["local", "operator", "livy"])

@@ -73,6 +73,29 @@ def test_the_spark_image_holds_the_spark_apps_where_the_spark_jobs_run_them():
     assert copies.get("spark_apps") == SPARK_APPS_DIR
 
 
+def _installed_extras(image: str) -> set[str]:
+    """The extras of the project that an image's Dockerfile installs (`pip install "./[a,b]"`)."""
+    text = (ROOT / "images" / image / "Dockerfile").read_text()
+    return {
+        extra for group in re.findall(r"pip install \"\./\[([^\]]*)\]\"", text) for extra in group.split(",")
+    }
+
+
+def test_each_stage_pod_image_has_what_its_stage_runs():
+    # The images named as their folders in images/, so the image a stage's pod gets is a Dockerfile.
+    from grocery.airflow.manifests import stage_image
+    from grocery.config import NamedPipeline, PipelineSpec
+    from grocery.stages import STAGES
+
+    spec = PipelineSpec().with_overrides(**{"execution.image": "pipeline", "spark.image": "spark"})
+    pipeline = NamedPipeline(name="p", spec=spec)
+    needs = {"python": {"gcp", "kaggle"}, "dbt": {"dbt", "dbt-bigquery"}, "spark": {"spark", "gcp"}}
+    for stage in STAGES:
+        assert needs[stage.engine] <= _installed_extras(stage_image(pipeline, stage)), stage.name
+    assert "COPY dbt/ /app/dbt/" in (ROOT / "images" / "pipeline" / "Dockerfile").read_text()
+    assert "openjdk-17" in (ROOT / "images" / "spark" / "Dockerfile").read_text()
+
+
 def test_dockerignore_keeps_the_context_small_and_clean():
     lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
     assert lines[lines.index("*")] == "*", "exclude everything first"

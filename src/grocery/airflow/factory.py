@@ -174,7 +174,7 @@ def pod_task(pipeline: NamedPipeline, stage: registry.Stage) -> BaseOperator:
         kubernetes_conn_id=KUBERNETES_CONN_ID,
         name=manifests.k8s_name("grocery", pipeline.name, stage.name, max_len=50),
         namespace=execution.namespace,
-        image=execution.image,
+        image=manifests.stage_image(pipeline, stage),
         image_pull_policy=execution.image_pull_policy,
         cmds=["grocery"],
         arguments=commands.pod_args(stage.name),
@@ -182,7 +182,7 @@ def pod_task(pipeline: NamedPipeline, stage: registry.Stage) -> BaseOperator:
         # Stage pods never call the Kubernetes API; Workload Identity needs no token in the pod.
         automount_service_account_token=False,
         secrets=[Secret("env", None, name) for name in execution.secret_env],
-        env_vars=[_model(e, "V1EnvVar") for e in manifests.pod_env()],
+        env_vars=[_model(e, "V1EnvVar") for e in manifests.pod_env(stage)],
         container_resources=_model(manifests.pod_resources(stage), "V1ResourceRequirements"),
         security_context=_model(manifests.pod_security_context(), "V1PodSecurityContext"),
         container_security_context=_model(manifests.container_security_context(), "V1SecurityContext"),

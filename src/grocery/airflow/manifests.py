@@ -20,6 +20,7 @@ from typing import Any
 
 from grocery.airflow.commands import DATE, PIPELINE_ENV, POD_CONFIG_DIR, POD_CONFIG_FILE
 from grocery.config import NamedPipeline
+from grocery.spark.session import CDS_SWITCH
 from grocery.stages import Stage
 
 SPARK_API_VERSION = "sparkoperator.k8s.io/v1beta2"
@@ -103,9 +104,22 @@ def pod_resources(stage: Stage) -> dict[str, dict[str, str]]:
     }
 
 
-def pod_env() -> list[dict[str, str]]:
-    """Tools that write under $HOME (caches, dbt's user folder) write to the writable /tmp."""
-    return [{"name": "HOME", "value": "/tmp"}]
+def stage_image(pipeline: NamedPipeline, stage: Stage) -> str:
+    """The image of a stage's pod: the Spark image (Java, pyspark and the library) for a Spark stage,
+    which runs Spark in the pod with `spark.submitter: local`; the pipeline image (the CLI and dbt),
+    which has no Java, for the others."""
+    return pipeline.spec.spark.image if stage.engine == "spark" else pipeline.spec.execution.image
+
+
+def pod_env(stage: Stage | None = None) -> list[dict[str, str]]:
+    """Tools that write under $HOME (caches, dbt's user folder) write to the writable /tmp.
+
+    A Spark stage's pod records no class archive for the JVM (`grocery.spark.session.ClassArchive`):
+    recorded as the JVM exits, into a /tmp that ends with the pod, it would cost every run and serve none."""
+    env = [{"name": "HOME", "value": "/tmp"}]
+    if stage is not None and stage.engine == "spark":
+        env.append({"name": CDS_SWITCH, "value": "off"})
+    return env
 
 
 # -- Spark ----------------------------------------------------------------------------------------
