@@ -135,7 +135,7 @@ def test_spark_starts_and_runs_each_job_once_on_made_up_sales_before_its_stage(p
     assert {tracker.getJobInfo(i).status for i in recommend} <= {"SUCCEEDED", "FAILED"}  # none left running
 
 
-def _spark_submit(stage: str, args: list[str], pipeline_document: str) -> dict:
+def _spark_submit(stage: str, args: list[str], pipeline_document: str, cwd: Path) -> dict:
     """Run a spark_apps/ entry with pyspark's own spark-submit, in local mode, the pipeline handed
     over in $GROCERY_PIPELINE as the SparkApplications do; the stage's JSON result."""
     import pyspark
@@ -153,7 +153,8 @@ def _spark_submit(stage: str, args: list[str], pipeline_document: str) -> dict:
     command = [str(submit), "--master", "local[2]", "--conf", "spark.driver.bindAddress=127.0.0.1",
                "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false",
                str(REPO / "spark_apps" / f"{stage}.py"), *args, "--json", "--quiet"]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    # In cwd: Spark makes its catalog's folder (spark-warehouse) where the driver runs.
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)[stage]
 
@@ -177,8 +178,8 @@ def test_the_spark_apps_run_the_stages_under_spark_submit(published, tmp_path):
     document = NamedPipeline(name="submitted", spec=spec).to_yaml()
 
     args = ["--date", run_date, "--home", str(home)]
-    segment = _spark_submit("segment", args, document)
-    recommend = _spark_submit("recommend", args, document)
+    segment = _spark_submit("segment", args, document, tmp_path)
+    recommend = _spark_submit("recommend", args, document, tmp_path)
 
     def read(root: Path, table: str):
         return pq.read_table(root / "lake" / analytics_dir(table, date.fromisoformat(run_date)))
