@@ -33,7 +33,7 @@ def stage_arguments(stage: str, argv: list[str], environ: Mapping[str, str], fol
     document = environ.get(PIPELINE_ENV)
     if not document or names_a_config(argv):
         return [stage, *argv]
-    config = folder / "pipeline.yaml"
+    config = folder / f"{PIPELINE_ENV}.yaml"  # named so that an error in the document names its origin
     config.write_text(document)
     return [stage, *argv, "--config", str(config)]
 
