@@ -300,7 +300,10 @@ def test_spark_stages_run_in_a_stage_pod_of_the_spark_image_when_the_submitter_i
         container = _pod(task)["spec"]["containers"][0]
         assert container["args"][:3] == [stage.name, "--date", DS]
         assert container["image"] == pipeline.spec.spark.image  # Java and pyspark: not in the pipeline image
-        # The pod's /tmp ends with it: no class archive is recorded for a next run.
+        # Spark takes the cores the pod requests (whole ones), not the node's; the pod's /tmp ends
+        # with it, so no class archive is recorded for a next run.
+        cores = {"resourceFieldRef": {"resource": "requests.cpu", "divisor": "1"}}
+        assert {"name": "GROCERY_SPARK_CORES", "valueFrom": cores} in container["env"]
         assert {"name": "GROCERY_SPARK_CDS", "value": "off"} in container["env"]
 
 

@@ -23,6 +23,50 @@ def test_driver_memory_is_a_quarter_of_the_available_memory_between_1_and_3_gib(
     assert driver_memory_mb(64_000) == 3072
 
 
+def _cgroup(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text + "\n")
+    return root
+
+
+def test_a_container_s_memory_limit_bounds_the_available_memory(tmp_path):
+    from grocery.spark.session import available_memory_mb
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 65536000 kB\nMemAvailable: 52428800 kB\n")  # 50 GiB free on the node
+    v2 = _cgroup(tmp_path / "v2", {"memory.max": str(6 << 30), "memory.current": str(1 << 30)})
+    assert available_memory_mb(meminfo, v2) == 5 << 10
+    v1 = _cgroup(tmp_path / "v1", {"memory/memory.limit_in_bytes": str(6 << 30),
+                                   "memory/memory.usage_in_bytes": str(2 << 30)})  # fmt: skip
+    assert available_memory_mb(meminfo, v1) == 4 << 10
+    unlimited_v2 = _cgroup(tmp_path / "v2-max", {"memory.max": "max", "memory.current": str(1 << 30)})
+    unlimited_v1 = _cgroup(tmp_path / "v1-max", {"memory/memory.limit_in_bytes": "9223372036854771712",
+                                                 "memory/memory.usage_in_bytes": str(1 << 30)})  # fmt: skip
+    for unlimited in (unlimited_v2, unlimited_v1, tmp_path / "none"):
+        assert available_memory_mb(meminfo, unlimited) == 50 << 10
+    assert available_memory_mb(tmp_path / "no-meminfo", v2) == 5 << 10
+    assert available_memory_mb(tmp_path / "no-meminfo", tmp_path / "none") == 4096
+
+
+def test_a_local_session_takes_the_cores_a_container_or_its_pod_gives_it(tmp_path):
+    from grocery.spark.session import CORES_ENV, local_cores
+
+    machine = len(os.sched_getaffinity(0))
+    none = tmp_path / "none"
+    assert local_cores({}, none) == machine
+    one_and_a_half = _cgroup(tmp_path / "v2", {"cpu.max": "150000 100000"})
+    assert local_cores({}, one_and_a_half) == min(machine, 2)
+    assert local_cores({}, _cgroup(tmp_path / "v2-max", {"cpu.max": "max 100000"})) == machine
+    v1 = _cgroup(tmp_path / "v1", {"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"})
+    assert local_cores({}, v1) == 1
+    no_quota_v1 = _cgroup(
+        tmp_path / "v1-none", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}
+    )
+    assert local_cores({}, no_quota_v1) == machine
+    assert local_cores({CORES_ENV: "3"}, one_and_a_half) == 3  # a stage pod's CPU request, set by Kubernetes
+
+
 def test_local_conf_binds_loopback_and_sizes_partitions_to_the_cores():
     conf = local_conf(cores=3, memory_mb=1500)
     assert conf["spark.master"] == "local[3]"

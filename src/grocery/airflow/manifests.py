@@ -20,7 +20,7 @@ from typing import Any
 
 from grocery.airflow.commands import DATE, PIPELINE_ENV, POD_CONFIG_DIR, POD_CONFIG_FILE
 from grocery.config import NamedPipeline
-from grocery.spark.session import CDS_SWITCH
+from grocery.spark.session import CDS_SWITCH, CORES_ENV
 from grocery.stages import Stage
 
 SPARK_API_VERSION = "sparkoperator.k8s.io/v1beta2"
@@ -111,13 +111,21 @@ def stage_image(pipeline: NamedPipeline, stage: Stage) -> str:
     return pipeline.spec.spark.image if stage.engine == "spark" else pipeline.spec.execution.image
 
 
-def pod_env(stage: Stage | None = None) -> list[dict[str, str]]:
+def pod_env(stage: Stage | None = None) -> list[dict[str, Any]]:
     """Tools that write under $HOME (caches, dbt's user folder) write to the writable /tmp.
 
-    A Spark stage's pod records no class archive for the JVM (`grocery.spark.session.ClassArchive`):
-    recorded as the JVM exits, into a /tmp that ends with the pod, it would cost every run and serve none."""
-    env = [{"name": "HOME", "value": "/tmp"}]
+    A Spark stage's pod runs Spark in local mode on as many cores as it requests (the node's are
+    not its own; a request sets no quota the session could read), and records no class archive for
+    the JVM (`grocery.spark.session.ClassArchive`): recorded as the JVM exits, into a /tmp that ends
+    with the pod, it would cost every run and serve none."""
+    env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]
     if stage is not None and stage.engine == "spark":
+        env.append(
+            {
+                "name": CORES_ENV,
+                "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu", "divisor": "1"}},
+            }
+        )
         env.append({"name": CDS_SWITCH, "value": "off"})
     return env
 

@@ -33,7 +33,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,8 @@ ARROW_BATCH_ROWS = 1_000_000
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")  # errors only, and no start-up chatter
 DRIVER_JAVA_OPTIONS = (f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}", "-XX:+UseParallelGC")
 CDS_SWITCH = "GROCERY_SPARK_CDS"
+CORES_ENV = "GROCERY_SPARK_CORES"  # the cores of a local session, when the machine's are not all its own
+CGROUP = Path("/sys/fs/cgroup")  # a container's limits (cgroup v2, or v1's controllers below it)
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _QUIET_CDS = ("-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
 
@@ -135,16 +137,37 @@ def _digest(parts: list[str]) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
-def available_memory_mb() -> int:
-    """Memory the machine can still give (MemAvailable), in MiB; 4 GiB when it cannot be read."""
+def _read_ints(*paths: Path) -> list[int] | None:
+    """The first number of each file; None when one is missing, unreadable or not a number ("max")."""
     try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) // 1024
+        return [int(path.read_text().split()[0]) for path in paths]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def container_memory_free_mb(cgroup: Path = CGROUP) -> int | None:
+    """What the process's memory limit (a container's) leaves, in MiB: cgroup v2, else v1; None without a limit."""
+    used_of_limit = _read_ints(cgroup / "memory.max", cgroup / "memory.current") or _read_ints(
+        cgroup / "memory" / "memory.limit_in_bytes", cgroup / "memory" / "memory.usage_in_bytes"
+    )
+    if used_of_limit is None or used_of_limit[0] >= 1 << 60:  # v1 writes a huge number for "no limit"
+        return None
+    limit, used = used_of_limit
+    return max(0, limit - used) >> 20
+
+
+def available_memory_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = CGROUP) -> int:
+    """Memory the machine can still give (MemAvailable), or what a container's limit leaves if less,
+    in MiB; 4 GiB when neither can be read."""
+    machine = None
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                machine = int(line.split()[1]) // 1024
     except OSError:
         pass
-    return 4096
+    known = [mb for mb in (machine, container_memory_free_mb(cgroup)) if mb is not None]
+    return min(known) if known else 4096
 
 
 def driver_memory_mb(available_mb: int | None = None) -> int:
@@ -153,9 +176,29 @@ def driver_memory_mb(available_mb: int | None = None) -> int:
     return max(MIN_DRIVER_MEMORY_MB, min(MAX_DRIVER_MEMORY_MB, available // 4))
 
 
-def local_cores() -> int:
-    """The cores a local session uses: all of the machine's."""
-    return os.cpu_count() or 1
+def container_cpu_limit(cgroup: Path = CGROUP) -> int | None:
+    """The CPUs of a container's quota, rounded up: cgroup v2 `cpu.max`, else v1; None without a quota."""
+    quota_period = _read_ints(cgroup / "cpu" / "cpu.cfs_quota_us", cgroup / "cpu" / "cpu.cfs_period_us")
+    try:  # v2: "<quota> <period>", or "max <period>"
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        quota_period = [int(quota), int(period)] if quota != "max" else None
+    except (OSError, ValueError):
+        pass
+    if quota_period is None or quota_period[0] <= 0:  # v1 writes -1 for no quota
+        return None
+    quota, period = quota_period
+    return -(-quota // period)
+
+
+def local_cores(environ: Mapping[str, str] = os.environ, cgroup: Path = CGROUP) -> int:
+    """The cores a local session uses: $GROCERY_SPARK_CORES when set (a stage pod sets its CPU request
+    there), else the machine's, as far as this process may run on them (CPU affinity) and a
+    container's quota allows."""
+    if environ.get(CORES_ENV):
+        return max(1, int(environ[CORES_ENV]))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limit = container_cpu_limit(cgroup)
+    return max(1, min(cores, limit) if limit else cores)
 
 
 def local_conf(cores: int | None = None, memory_mb: int | None = None,
