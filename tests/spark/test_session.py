@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from grocery.spark.session import (
     LOG_CONFIG,
     LOOPBACK,
@@ -50,6 +52,7 @@ def test_a_container_s_memory_limit_bounds_the_available_memory(tmp_path):
 
 
 def test_a_local_session_takes_the_cores_a_container_or_its_pod_gives_it(tmp_path):
+    from grocery.errors import ConfigError
     from grocery.spark.session import CORES_ENV, local_cores
 
     machine = len(os.sched_getaffinity(0))
@@ -65,6 +68,9 @@ def test_a_local_session_takes_the_cores_a_container_or_its_pod_gives_it(tmp_pat
     )
     assert local_cores({}, no_quota_v1) == machine
     assert local_cores({CORES_ENV: "3"}, one_and_a_half) == 3  # a stage pod's CPU request, set by Kubernetes
+    for wrong in ("0", "two", "1.5"):
+        with pytest.raises(ConfigError, match=f"GROCERY_SPARK_CORES='{wrong}' is not a number of cores"):
+            local_cores({CORES_ENV: wrong}, none)
 
 
 def test_local_conf_binds_loopback_and_sizes_partitions_to_the_cores():

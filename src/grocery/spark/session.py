@@ -195,7 +195,14 @@ def local_cores(environ: Mapping[str, str] = os.environ, cgroup: Path = CGROUP) 
     there), else the machine's, as far as this process may run on them (CPU affinity) and a
     container's quota allows."""
     if environ.get(CORES_ENV):
-        return max(1, int(environ[CORES_ENV]))
+        value = environ[CORES_ENV].strip()
+        if not value.isdigit() or int(value) < 1:
+            from grocery.errors import ConfigError
+
+            raise ConfigError(
+                f"{CORES_ENV}={value!r} is not a number of cores", hint="set it to 1 or more, or unset it"
+            )
+        return int(value)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     limit = container_cpu_limit(cgroup)
     return max(1, min(cores, limit) if limit else cores)
