@@ -62,9 +62,10 @@ Home = Annotated[
     Path,
     typer.Option("--home", help="Working folder: lake at HOME/lake, warehouse at HOME/warehouse.duckdb."),
 ]
+CONFIG_OPTIONS = ("--config", "-c")
 Config = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Pipeline spec (grocery.yaml or a GroceryPipeline manifest)."),
+    typer.Option(*CONFIG_OPTIONS, help="Pipeline spec (grocery.yaml or a GroceryPipeline manifest)."),
 ]
 Day = Annotated[str | None, typer.Option("--date", help="One day of data (YYYY-MM-DD).")]
 Start = Annotated[str | None, typer.Option("--start", help="First day of a range (with --end).")]

@@ -178,13 +178,12 @@ def driver_memory_mb(available_mb: int | None = None) -> int:
 
 def container_cpu_limit(cgroup: Path = CGROUP) -> int | None:
     """The CPUs of a container's quota, rounded up: cgroup v2 `cpu.max`, else v1; None without a quota."""
-    quota_period = _read_ints(cgroup / "cpu" / "cpu.cfs_quota_us", cgroup / "cpu" / "cpu.cfs_period_us")
-    try:  # v2: "<quota> <period>", or "max <period>"
+    try:  # v2: "<quota> <period>", or "max <period>" for none
         quota, period = (cgroup / "cpu.max").read_text().split()[:2]
         quota_period = [int(quota), int(period)] if quota != "max" else None
     except (OSError, ValueError):
-        pass
-    if quota_period is None or quota_period[0] <= 0:  # v1 writes -1 for no quota
+        quota_period = _read_ints(cgroup / "cpu" / "cpu.cfs_quota_us", cgroup / "cpu" / "cpu.cfs_period_us")
+    if quota_period is None or quota_period[0] <= 0:  # v1 writes -1 for none
         return None
     quota, period = quota_period
     return -(-quota // period)

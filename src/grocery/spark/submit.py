@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from grocery.airflow.commands import PIPELINE_ENV
-
-CONFIG_OPTIONS = ("--config", "-c")
+from grocery.cli import CONFIG_OPTIONS, app
 
 
 def names_a_config(argv: list[str]) -> bool:
+    """Whether the arguments give the spec file (`--config F`, `-c F`, `--config=F`)."""
     return any(arg in CONFIG_OPTIONS or arg.startswith("--config=") for arg in argv)
 
 
@@ -40,8 +40,6 @@ def stage_arguments(stage: str, argv: list[str], environ: Mapping[str, str], fol
 
 def main(stage: str, argv: list[str] | None = None) -> None:
     """Run `grocery <stage>` with this process's arguments; exits with the command's status."""
-    from grocery.cli import app
-
     folder = Path(tempfile.mkdtemp(prefix=f"grocery-{stage}-"))
     args = stage_arguments(stage, sys.argv[1:] if argv is None else argv, os.environ, folder)
     app(args=args, prog_name=f"spark_apps/{stage}.py")
