@@ -135,9 +135,9 @@ def test_spark_starts_and_runs_each_job_once_on_made_up_sales_before_its_stage(p
     assert {tracker.getJobInfo(i).status for i in recommend} <= {"SUCCEEDED", "FAILED"}  # none left running
 
 
-def _spark_submit(stage: str, args: list[str], pipeline_document: str, cwd: Path) -> dict:
-    """Run a spark_apps/ entry with pyspark's own spark-submit, in local mode, the pipeline handed
-    over in $GROCERY_PIPELINE as the SparkApplications do; the stage's JSON result."""
+def _spark_submit(stage: str, master: str, args: list[str], pipeline_document: str, cwd: Path) -> dict:
+    """Run a spark_apps/ entry with pyspark's own spark-submit, the pipeline handed over in
+    $GROCERY_PIPELINE as the SparkApplications do; the stage's JSON result."""
     import pyspark
 
     from grocery.airflow.commands import PIPELINE_ENV
@@ -150,7 +150,7 @@ def _spark_submit(stage: str, args: list[str], pipeline_document: str, cwd: Path
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "SPARK_LOCAL_IP": "127.0.0.1",
     }
-    command = [str(submit), "--master", "local[2]", "--conf", "spark.driver.bindAddress=127.0.0.1",
+    command = [str(submit), "--master", master, "--conf", "spark.driver.bindAddress=127.0.0.1",
                "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false",
                str(REPO / "spark_apps" / f"{stage}.py"), *args, "--json", "--quiet"]  # fmt: skip
     # In cwd: Spark makes its catalog's folder (spark-warehouse) where the driver runs.
@@ -161,9 +161,11 @@ def _spark_submit(stage: str, args: list[str], pipeline_document: str, cwd: Path
 
 def test_the_spark_apps_run_the_stages_under_spark_submit(published, tmp_path):
     # The cluster's path: spark_apps/<stage>.py --date D under spark-submit, the pipeline in the
-    # environment. Here in local mode, on a copy of the home without the export or the Spark outputs:
-    # the entries export the fact again and write what the stages wrote in-process (RFM row for row),
-    # with the handed-over spec's parameters (top 3).
+    # environment, on a copy of the home without the export or the Spark outputs: the entries export
+    # the fact again and write what the stages wrote in-process (RFM row for row, the same top
+    # products), with the handed-over spec's parameters (top 3). recommend runs on a local cluster:
+    # executors in JVMs and Python workers of their own hold the packed blocks and run the tasks.
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from grocery.config import NamedPipeline
@@ -178,8 +180,8 @@ def test_the_spark_apps_run_the_stages_under_spark_submit(published, tmp_path):
     document = NamedPipeline(name="submitted", spec=spec).to_yaml()
 
     args = ["--date", run_date, "--home", str(home)]
-    segment = _spark_submit("segment", args, document, tmp_path)
-    recommend = _spark_submit("recommend", args, document, tmp_path)
+    segment = _spark_submit("segment", "local[2]", args, document, tmp_path)
+    recommend = _spark_submit("recommend", "local-cluster[2,1,1024]", args, document, tmp_path)
 
     def read(root: Path, table: str):
         return pq.read_table(root / "lake" / analytics_dir(table, date.fromisoformat(run_date)))
@@ -190,5 +192,13 @@ def test_the_spark_apps_run_the_stages_under_spark_submit(published, tmp_path):
     recommendations = read(home, RECOMMENDATIONS)
     assert recommend["rows"] == recommendations.num_rows == 3 * recommend["customers"]
     assert set(recommendations.column("rank").to_pylist()) == {1, 2, 3}
-    customers = read(ctx.home, RECOMMENDATIONS).column("customer_id").unique().to_pylist()
-    assert set(recommendations.column("customer_id").unique().to_pylist()) == set(customers)
+    top_3 = pc.less_equal(read(ctx.home, RECOMMENDATIONS).column("rank"), 3)
+    expected = read(ctx.home, RECOMMENDATIONS).filter(top_3).select(["customer_id", "rank", "product_id"])
+    got = recommendations.select(["customer_id", "rank", "product_id"])
+    assert set(got.column("customer_id").to_pylist()) == set(expected.column("customer_id").to_pylist())
+
+    # Sums added up in another order may swap a near tie, nothing more.
+    def rows(table):
+        return set(zip(*table.to_pydict().values(), strict=True))
+
+    assert len(rows(got) & rows(expected)) >= 0.98 * expected.num_rows
