@@ -105,6 +105,49 @@ def test_a_local_session_says_nothing_of_its_logging_as_it_starts():
         assert chatter not in started.stderr
 
 
+def _start_session(env: dict[str, str]) -> str:
+    """Start a local session in a process of its own; what it printed, or the GroceryError's line."""
+    code = (
+        "from grocery.errors import GroceryError\n"
+        "from grocery.spark.session import get_session\n"
+        "try:\n    get_session()\nexcept GroceryError as exc:\n    print(f'{exc} ({exc.hint})')\n"
+    )
+    started = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    return started.stdout.strip()
+
+
+def test_java_is_the_one_in_java_home_else_the_one_on_path(tmp_path, monkeypatch):
+    from grocery.spark.session import java_binary
+
+    jdk = tmp_path / "jdk"
+    (jdk / "bin").mkdir(parents=True)
+    (jdk / "bin" / "java").write_text("#!/bin/sh\n")
+    (jdk / "bin" / "java").chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(jdk))
+    assert java_binary() == (jdk / "bin" / "java").resolve()
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    assert java_binary() is None
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", str(jdk / "bin"))
+    assert java_binary() == (jdk / "bin" / "java").resolve()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert java_binary() is None
+
+
+def test_a_session_without_java_or_whose_java_fails_says_so_in_one_line(tmp_path):
+    said = _start_session({"JAVA_HOME": str(tmp_path / "no-jdk")})
+    assert said.startswith(f"Spark needs Java 17, and there is no java in JAVA_HOME ({tmp_path / 'no-jdk'})")
+    assert "install Java 17" in said
+    broken = tmp_path / "broken-jdk"
+    (broken / "bin").mkdir(parents=True)
+    (broken / "bin" / "java").write_text("#!/bin/sh\necho 'Error: not a JVM' >&2\nexit 1\n")
+    (broken / "bin" / "java").chmod(0o755)
+    said = _start_session({"JAVA_HOME": str(broken), "GROCERY_SPARK_CDS": "off"})
+    assert said.startswith(f"Spark's JVM exited as it started ({broken / 'bin' / 'java'})")
+
+
 def test_the_class_archive_is_recorded_by_the_first_jvm_and_mapped_by_the_next(tmp_path):
     archive = ClassArchive(tmp_path / "cds" / "spark.jsa")
     stale = archive.path.with_name(f"{archive.path.name}.999999999.tmp")  # of a process gone

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grocery.errors import ConfigError, StageError
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -74,7 +76,7 @@ class ClassArchive:
         """The archive of this pyspark and Java in the user's cache; None when that cannot be written."""
         import pyspark
 
-        java = Path(os.path.realpath(shutil.which("java") or "java"))
+        java = java_binary() or Path("java")
         jars = Path(pyspark.__file__).parent / "jars"
         place = [pyspark.__version__, str(jars), os.environ.get("JAVA_HOME", ""), str(java)]
         try:
@@ -196,8 +198,6 @@ def local_cores(environ: Mapping[str, str] = os.environ, cgroup: Path = CGROUP) 
     if environ.get(CORES_ENV):
         value = environ[CORES_ENV].strip()
         if not value.isdigit() or int(value) < 1:
-            from grocery.errors import ConfigError
-
             raise ConfigError(
                 f"{CORES_ENV}={value!r} is not a number of cores", hint="set it to 1 or more, or unset it"
             )
@@ -248,6 +248,22 @@ def _prepare_environment() -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
+def java_binary() -> Path | None:
+    """The java Spark's launcher runs (its real path): $JAVA_HOME/bin/java when JAVA_HOME is set, else
+    the one on PATH; None when there is none."""
+    home = os.environ.get("JAVA_HOME")
+    found = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    return Path(os.path.realpath(found)) if found and os.access(found, os.X_OK) else None
+
+
+def _no_java() -> ConfigError:
+    where = f"in JAVA_HOME ({os.environ['JAVA_HOME']})" if os.environ.get("JAVA_HOME") else "on PATH"
+    return ConfigError(
+        f"Spark needs Java 17, and there is no java {where}",
+        hint="install Java 17, e.g. openjdk-17-jre-headless, and put java on PATH or set JAVA_HOME to it",
+    )
+
+
 def launched_by_spark_submit() -> bool:
     """Whether this Python process is an application spark-submit started: its JVM is then running,
     and tells its port in PYSPARK_GATEWAY_PORT (how pyspark itself finds it). The variables of a
@@ -260,6 +276,7 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
                 memory_mb: int | None = None) -> SparkSession:  # fmt: skip
     """The process's session, else a new one; `local=None` means local unless spark-submit made a context."""
     from pyspark import SparkContext
+    from pyspark.errors import PySparkRuntimeError
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -272,12 +289,23 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
     builder = SparkSession.builder.appName(app_name)
     archive = None
     if local:
+        java = java_binary()
+        if java is None:
+            raise _no_java()
         _prepare_environment()
         if os.environ.get(CDS_SWITCH, "on").lower() not in ("off", "0", "false"):
             archive = ClassArchive.for_installation()
         for key, value in local_conf(cores, memory_mb, archive).items():
             builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except PySparkRuntimeError as exc:
+        if local and exc.getCondition() == "JAVA_GATEWAY_EXITED":  # the JVM said why, on stderr, above
+            raise StageError(
+                f"Spark's JVM exited as it started ({java})",
+                hint="see its error above; Spark needs Java 17, and JAVA_HOME chooses which java runs",
+            ) from None
+        raise
     spark.sparkContext.setLogLevel("ERROR")
     if archive is not None and not archive.ready:
         atexit.register(_stop_and_publish, archive)
