@@ -56,3 +56,41 @@ def test_state_values_are_kept_by_name_across_connections_and_forgotten(tmp_path
         warehouse.write_state("missing", None)
         assert (warehouse.read_state("a"), warehouse.read_state("b")) == (None, "two")
         assert warehouse.query("select count(*) as n from core.pipeline_state") == [{"n": 1}]
+
+
+def test_a_warehouse_another_process_holds_is_one_line_of_error_in_every_reader(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import pytest
+    from pipeline_support import make_context
+
+    from grocery.config import DashboardSpec
+    from grocery.dashboard.data import collect
+    from grocery.errors import StageError
+    from grocery.spark.export import fact_state
+
+    home = tmp_path / "home"
+    path = home / "warehouse.duckdb"
+    with DuckDBWarehouse(path) as warehouse:
+        deliver(warehouse, tmp_path, date(2018, 1, 1), ROWS)
+    hold = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        held = f"cannot open the DuckDB warehouse {path.resolve()}: IO Error: Could not set lock on file"
+        with DuckDBWarehouse(path) as warehouse, pytest.raises(StageError, match=held) as raised:
+            warehouse.query("select 1")
+        assert "close what holds it open" in (raised.value.hint or "")
+        # Readers that take a failed query for a missing table do not take this one for that.
+        ctx = make_context(home)
+        with pytest.raises(StageError, match=held):
+            fact_state(ctx)  # not "cannot read core.fct_sales ... run grocery transform first"
+        with pytest.raises(StageError, match=held):
+            collect(ctx.warehouse, DashboardSpec())  # not "the dashboard needs marts..."
+        ctx.close()
+    finally:
+        holder.communicate("")

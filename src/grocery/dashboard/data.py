@@ -19,6 +19,7 @@ from typing import Any
 
 from grocery.config import DashboardSpec
 from grocery.dashboard import geo
+from grocery.errors import GroceryError
 from grocery.tables import SALES, TABLES
 from grocery.warehouse.base import Warehouse
 
@@ -36,6 +37,8 @@ def exists(wh: Warehouse, schema: str, name: str) -> bool:
     """Whether a table or view can be read (adapters raise their own errors for a missing one)."""
     try:
         wh.query(f"select * from {wh.relation(schema, name)} where 1 = 0")
+    except GroceryError:  # the warehouse itself cannot be opened: its own message says why
+        raise
     except Exception:  # DuckDB's CatalogException, BigQuery's NotFound, ...
         return False
     return True

@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from grocery.errors import StageError
+from grocery.errors import GroceryError, StageError
 from grocery.spark.buckets import Buckets
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ def fact_state(ctx: Context) -> dict[str, Any]:
             f"min(sales_date) as first_sales_date, max(sales_date) as last_sales_date, "
             f"round(sum(net_revenue), 2) as net_revenue from {relation}"
         )
+    except GroceryError:  # the warehouse itself cannot be opened: its own message says why
+        raise
     except Exception as exc:  # the adapters raise their own "table not found" errors
         raise StageError(
             f"cannot read {relation} from the warehouse ({type(exc).__name__})",
@@ -98,6 +100,8 @@ def ensure_export(ctx: Context) -> dict[str, Any]:
             buckets = ctx.warehouse.export_table(
                 relation, ctx.lake.uri(EXPORT_DIR), export_buckets(), EXPORT_COLUMNS
             )
+        except GroceryError:  # said already, with its own hint
+            raise
         except Exception as exc:  # the adapters raise their own errors ("table not found" the likeliest)
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise StageError(

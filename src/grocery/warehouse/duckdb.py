@@ -48,7 +48,13 @@ class DuckDBWarehouse(Warehouse):
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(str(self.path))
+            try:
+                self._con = duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:  # most often: another process holds the file's lock
+                raise StageError(
+                    f"cannot open the DuckDB warehouse {self.path}: {_first_line(exc)}",
+                    hint="close what holds it open, a DuckDB client, a notebook or another grocery command, and run again",
+                ) from None
             # A SET, as dbt-duckdb does: DuckDB 2.0 ignores this setting in connect()'s config.
             self._con.execute(f"set disabled_compression_methods = '{DISABLED_COMPRESSION}'")
             for schema in SCHEMAS:
