@@ -30,3 +30,21 @@ def test_an_error_prints_square_brackets_as_they_are(monkeypatch) -> None:
     result = CliRunner().invoke(cli.app, ["benchmark", "spark"])
     assert result.exit_code == 1
     assert "error: the baseline is not installed (run pip install -e '.[bench]')" in result.output
+
+
+def test_a_file_where_a_folder_is_wanted_is_refused_before_anything_runs(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    for args, option in (
+        (["run", "--home", str(a_file)], "'--home'"),
+        (["segment", "--input", str(a_file), "--home", str(tmp_path / "home")], "'--input'"),
+        (["generate", str(a_file)], "'output'"),
+    ):
+        result = CliRunner().invoke(cli.app, args, env={"COLUMNS": "1000"})  # the error's box, unwrapped
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for {option}" in result.output
+        assert "is a file" in result.output
+        assert not (tmp_path / "home").exists()
+    assert a_file.read_text() == "not a folder"

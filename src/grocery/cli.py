@@ -60,7 +60,11 @@ def _date(value: str | None) -> date | None:
 
 Home = Annotated[
     Path,
-    typer.Option("--home", help="Working folder: lake at HOME/lake, warehouse at HOME/warehouse.duckdb."),
+    typer.Option(
+        "--home",
+        file_okay=False,
+        help="Working folder: lake at HOME/lake, warehouse at HOME/warehouse.duckdb.",
+    ),
 ]
 CONFIG_OPTIONS = ("--config", "-c")
 Config = Annotated[
@@ -72,7 +76,8 @@ Start = Annotated[str | None, typer.Option("--start", help="First day of a range
 End = Annotated[str | None, typer.Option("--end", help="Last day of a range (with --start).")]
 SourceKind = Annotated[str | None, typer.Option("--source", help="generator | kaggle | path.")]
 Input = Annotated[
-    Path | None, typer.Option("--input", help="Folder of the seven CSV files (with --source path).")
+    Path | None,
+    typer.Option("--input", file_okay=False, help="Folder of the seven CSV files (with --source path)."),
 ]
 Scale = Annotated[
     float | None, typer.Option("--scale", help="Generator size; 1 = the real dataset (6.76 M sales).")
@@ -221,7 +226,7 @@ for _stage in registry.STAGES:
 
 @app.command()
 def generate(
-    output: Annotated[Path, typer.Argument(help="Folder to write the seven CSV files into.")],
+    output: Annotated[Path, typer.Argument(file_okay=False, help="Folder to write the seven CSV files into.")],
     scale: Annotated[float, typer.Option(help="1 = the real dataset's size.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
     day: Day = None, start: Start = None, end: End = None, debug: Debug = False,
@@ -266,7 +271,8 @@ def benchmark_spark(
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 42,
     workdir: Annotated[Path, typer.Option(help="Where data and runs go (data is reused).")] = Path(".bench"),
     input_dir: Annotated[
-        Path | None, typer.Option("--input", help="Use these seven CSV files instead of generating.")
+        Path | None,
+        typer.Option("--input", file_okay=False, help="Use these seven CSV files instead of generating."),
     ] = None,
     repeat: Repeat = 1,
 ) -> None:
