@@ -14,9 +14,12 @@ Parameters come from `spec.models.als`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
+from grocery.config import AlsSpec
 from grocery.context import Context
 from grocery.progress import Stopwatch
+from grocery.spark.evaluate import holdout_window
 from grocery.spark.export import ensure_export, marker_buckets, run_date
 from grocery.spark.session import warm_up_work
 from grocery.stages import StageResult
@@ -44,11 +47,23 @@ def run(ctx: Context) -> StageResult:
         lap("session")  # what the JVM's start took beyond the export
         result = jobs.recommend_job(spark, ctx.lake.uri(), as_of, spec, buckets=marker_buckets(marker))
     result["timings"] = {**lap.timings, **result["timings"]}
-    at_k = {m["model"]: m for m in result["metrics"] if m["k"] == spec.eval_k}
-    als, pop = at_k["als"]["precision_at_k"], at_k["popularity"]["precision_at_k"]
-    lift = f"{als / pop:.2f}x" if pop else "n/a"
     return StageResult(
         f"top {spec.top_n} for {result['customers']:,} customers ({result['fallback_customers']:,} popular fallback); "
-        f"precision@{spec.eval_k} ALS {als:.4f} vs popularity {pop:.4f} ({lift})",
+        f"{evaluation_summary(result['metrics'], spec, as_of)}",
         {"run_date": as_of.isoformat(), **result},
+    )
+
+
+def evaluation_summary(metrics: list[dict], spec: AlsSpec, as_of: date) -> str:
+    """The holdout evaluation in a few words: precision@K of both models, or why there is none."""
+    at_k = {m["model"]: m for m in metrics if m["k"] == spec.eval_k}
+    als, pop = at_k["als"]["precision_at_k"], at_k["popularity"]["precision_at_k"]
+    if at_k["als"]["users"]:
+        lift = f"{als / pop:.2f}x" if pop else "n/a"
+        return f"precision@{spec.eval_k} ALS {als:.4f} vs popularity {pop:.4f} ({lift})"
+    # The metrics are 0 over no one: say so, not "precision 0".
+    train_end, holdout_start = holdout_window(as_of, spec.holdout_days)
+    return (
+        f"not evaluated: no customer bought both up to {train_end} and in the holdout "
+        f"{holdout_start}..{as_of} (the last {spec.holdout_days} days)"
     )

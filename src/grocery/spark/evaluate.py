@@ -13,8 +13,15 @@ The first three are means over evaluated customers; partial sums are added acros
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import numpy as np
+
+
+def holdout_window(as_of: date, holdout_days: int) -> tuple[date, date]:
+    """(last training day, first holdout day): the holdout is the last holdout_days up to as_of."""
+    first = as_of - timedelta(days=holdout_days - 1)
+    return first - timedelta(days=1), first
 
 
 def discounts(k: int) -> np.ndarray:

@@ -29,6 +29,7 @@ from grocery.lake import Lake
 from grocery.progress import Stopwatch
 from grocery.spark import als as alsmod
 from grocery.spark.buckets import Buckets
+from grocery.spark.evaluate import holdout_window
 from grocery.spark.export import BUCKET_COLUMN, EXPORT_COLUMNS, EXPORT_DIR, export_buckets
 from grocery.spark.rfm import customer_rfm
 from grocery.spark.session import WARM_UP_GROUP
@@ -124,12 +125,6 @@ def segment_job(
 
 
 # -- recommend -------------------------------------------------------------------------------------
-
-
-def holdout_window(as_of: date, holdout_days: int) -> tuple[date, date]:
-    """(last training day, first holdout day): the holdout is the last holdout_days up to as_of."""
-    first = as_of - timedelta(days=holdout_days - 1)
-    return first - timedelta(days=1), first
 
 
 def recommend_job(
