@@ -285,3 +285,35 @@ def test_duplicate_keys_are_found_whether_the_keys_are_dense_or_sparse(
         text = "create table texts as select cast(k as varchar) as k from checked"
         con.execute(text)
         assert load._has_duplicates(con, "texts", "k", load.Kind.TEXT) is duplicated
+
+
+def test_sales_dated_outside_the_interval_are_accepted_counted_and_said(
+    tmp_path: Path, generated: Path
+) -> None:
+    from grocery.interval import DataInterval
+
+    home = tmp_path / "home"
+    ctx = make_context(home, generated, interval=DataInterval.day(DAY))
+    extract.run(ctx)
+    result = load.run(ctx)
+    ctx.close()
+    outside, first, last = _query(
+        home,
+        f"select count(*), min(SalesDate::date), max(SalesDate::date) from raw.sales "
+        f"where SalesDate::date <> date '{DAY}'",
+    )[0]
+    assert outside > 0  # the generated files hold every day up to DAY
+    assert (
+        result.metrics["sales_outside_interval"]
+        == result.metrics["tables"]["sales"]["outside_interval"]
+        == outside
+    )
+    assert result.metrics["accepted"] == result.metrics["rows_in"]  # accepted: a later transform models them
+    assert result.summary.endswith(
+        f"; {outside:,} sales dated {first} .. {last}, outside {DAY}, are kept in raw.sales for a transform "
+        "over their days"
+    )
+    # A run over everything has no outside.
+    _, everything = _extract_and_load(tmp_path / "all", generated)
+    assert everything.metrics["sales_outside_interval"] == 0
+    assert "outside" not in everything.summary

@@ -46,6 +46,8 @@ class Table:
     key: str
     # Columns flagged and counted when empty instead of rejected (kept, never silently dropped).
     flagged_when_empty: tuple[str, ...] = field(default_factory=tuple)
+    # The column whose date places a row in a data interval (None: a snapshot, whatever the interval).
+    dated_by: str | None = None
 
     @property
     def file_name(self) -> str:
@@ -154,6 +156,7 @@ SALES = Table(
     ),
     key="SalesID",
     flagged_when_empty=("SalesDate",),
+    dated_by="SalesDate",
 )
 
 # In dependency order: a table comes after every table it references.
