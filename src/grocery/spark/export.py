@@ -58,7 +58,11 @@ def fact_state(ctx: Context) -> dict[str, Any]:
     state = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in rows[0].items()}
     state = {k: (float(v) if k == "net_revenue" and v is not None else v) for k, v in state.items()}
     if not state["row_count"]:
-        raise StageError(f"{relation} has no rows", hint="run extract, load and transform first")
+        raise StageError(
+            f"{relation} has no rows",
+            hint="run extract, load and transform over days that hold sales; the load's summary counts "
+            "a delivery's sales outside the interval",
+        )
     return {
         k: (int(v) if k in ("row_count", "max_sales_id", "sum_sales_id") else v) for k, v in state.items()
     }
