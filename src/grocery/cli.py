@@ -199,7 +199,10 @@ def show_dashboard(
     if serve_page:
         from grocery.dashboard.serve import serve
 
-        serve(Path(where), port, announce=lambda line: out.print(line, highlight=False))
+        try:
+            serve(Path(where), port, announce=lambda line: out.print(line, highlight=False))
+        except GroceryError as exc:
+            _fail(exc, debug)
 
 
 def _stage_command(stage: registry.Stage) -> None:

@@ -88,3 +88,16 @@ def test_server_answers_on_loopback_only(page: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_port_in_use_is_one_line_naming_it(page: Path) -> None:
+    from grocery.errors import ConfigError
+
+    taken = make_server(page, port=0)
+    port = taken.server_address[1]
+    try:
+        with pytest.raises(ConfigError, match=f"port {port} on 127.0.0.1 is in use") as raised:
+            make_server(page, port=port)
+        assert "--port 0" in (raised.value.hint or "")
+    finally:
+        taken.server_close()

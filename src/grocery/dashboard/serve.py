@@ -7,10 +7,13 @@ on every request, so a dashboard rendered again shows on reload.
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from grocery.errors import ConfigError
 
 HOST = "127.0.0.1"
 
@@ -35,7 +38,14 @@ def make_server(page: Path, port: int = 8050) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    return ThreadingHTTPServer((HOST, port), Handler)
+    try:
+        return ThreadingHTTPServer((HOST, port), Handler)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise ConfigError(
+            f"port {port} on {HOST} is in use", hint="pass another with --port, or --port 0 for any free one"
+        ) from None
 
 
 def serve(page: Path, port: int = 8050, announce: Callable[[str], None] = print) -> None:
