@@ -74,3 +74,17 @@ def test_row_counts_do_not_depend_on_where_the_reads_split_the_file(
     size, digest, rows = extract.copy_and_measure(src, tmp_path / "y.csv")
     assert (size, digest, rows) == (len(data), hashlib.sha256(data).hexdigest(), 3)
     assert (tmp_path / "y.csv").read_bytes() == data
+
+
+def test_a_csv_that_is_no_readable_file_stops_extract_with_one_line_and_lands_nothing(
+    tmp_path: Path, delivery: Path
+) -> None:
+    from grocery.errors import SourceError
+
+    (delivery / "products.csv").unlink()
+    (delivery / "products.csv").mkdir()  # an unpacked archive's folder, say
+    ctx = make_context(tmp_path / "home", delivery, interval=DataInterval.day(date(2018, 5, 9)))
+    with pytest.raises(SourceError, match=f"cannot read {delivery / 'products.csv'}: Is a directory"):
+        extract.run(ctx)
+    assert ctx.ingest_dates() == []
+    assert not ctx.lake.exists("raw/products")

@@ -22,6 +22,7 @@ import duckdb
 
 from grocery import lake as layout
 from grocery.context import Context
+from grocery.errors import SourceError
 from grocery.sources import Delivery, open_source
 from grocery.stages import StageResult
 from grocery.tables import SALES
@@ -131,7 +132,13 @@ def land(ctx: Context, delivery: Delivery, scratch: Path) -> tuple[date, list[La
         for src in sorted(delivery.folder.glob("*.csv")):
             table_dir = scratch / src.stem.lower()
             table_dir.mkdir(parents=True)
-            measured.append((src, table_dir, *copy_and_measure(src, table_dir / src.name)))
+            try:
+                measured.append((src, table_dir, *copy_and_measure(src, table_dir / src.name)))
+            except OSError as exc:  # a folder named like a file, a file this user may not read, ...
+                raise SourceError(
+                    f"cannot read {src}: {exc.strerror or exc}",
+                    hint="each of the delivery's CSV files must be a readable file; fix it and extract again",
+                ) from None
         day = day_future.result()
     landed = []
     for src, table_dir, size, sha, rows in measured:
