@@ -48,3 +48,15 @@ def test_a_file_where_a_folder_is_wanted_is_refused_before_anything_runs(tmp_pat
         assert "is a file" in result.output
         assert not (tmp_path / "home").exists()
     assert a_file.read_text() == "not a folder"
+
+
+def test_generate_refuses_a_scale_or_seed_the_pipeline_spec_refuses(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    for option, value, said in (("--scale", "-1", "source.scale"), ("--scale", "0", "source.scale"),
+                                ("--seed", "-5", "source.seed")):  # fmt: skip
+        result = CliRunner().invoke(cli.app, ["generate", str(tmp_path / "out"), option, value],
+                                    env={"COLUMNS": "1000"})  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert f"error: command-line options: {said}: Input should be greater than" in result.output
+        assert not (tmp_path / "out").exists()

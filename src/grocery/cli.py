@@ -30,7 +30,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from grocery import stages as registry
-from grocery.config import load_spec
+from grocery.config import PipelineSpec, load_spec
 from grocery.context import DEFAULT_HOME, Context
 from grocery.errors import ConfigError, GroceryError
 from grocery.interval import DataInterval
@@ -238,9 +238,11 @@ def generate(
     from grocery.sources.generator import generate as write
 
     try:
+        # The source spec's rules for these two (a scale above 0), as for `grocery run --scale`.
+        source = PipelineSpec().with_overrides(**{"source.scale": scale, "source.seed": seed}).source
         interval = DataInterval.from_options(_date(day), _date(start), _date(end))
         started = time.perf_counter()
-        write(output, scale=scale, seed=seed, interval=interval)
+        write(output, scale=source.scale, seed=source.seed, interval=interval)
         out.print(f"wrote 7 files to {output} in {time.perf_counter() - started:.1f}s", highlight=False)
     except GroceryError as exc:
         _fail(exc, debug)
