@@ -60,3 +60,18 @@ def test_generate_refuses_a_scale_or_seed_the_pipeline_spec_refuses(tmp_path) ->
         assert result.exit_code == 1, result.output
         assert f"error: command-line options: {said}: Input should be greater than" in result.output
         assert not (tmp_path / "out").exists()
+
+
+def test_a_stage_list_naming_no_stage_or_an_unknown_one_is_refused_before_anything_runs(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    home = tmp_path / "home"
+    for given, said in ((",", "error: --stages ',' names no stage (name some of: extract, load, "),
+                        (" ", "error: --stages ' ' names no stage"),
+                        ("load,shop", "error: unknown stage shop (known stages: extract, load, ")):  # fmt: skip
+        result = CliRunner().invoke(
+            cli.app, ["run", "--stages", given, "--home", str(home)], env={"COLUMNS": "1000"}
+        )
+        assert result.exit_code == 1, result.output
+        assert said in result.output
+        assert not home.exists()

@@ -151,8 +151,8 @@ def run(
 ) -> None:  # fmt: skip
     """Run the pipeline: every registered stage in order, then show the top answers."""
     try:
+        names = registry.parse_names(stages)
         ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
-        names = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
         results = run_stages(ctx, names, as_json)
         # The dashboard is publish's: a run of some stages only (a benchmark, a backfill) renders none.
         dashboard = results.get("publish", {}).get("dashboard")

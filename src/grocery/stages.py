@@ -136,6 +136,24 @@ def stage_names() -> list[str]:
     return [s.name for s in STAGES]
 
 
+def parse_names(text: str | None) -> list[str] | None:
+    """The stage names of a comma-separated list (`--stages load,transform`); None when not given.
+
+    A list that names no stage, or an unknown one, is an error.
+    """
+    from grocery.errors import ConfigError
+
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(
+            f"--stages {text!r} names no stage", hint=f"name some of: {', '.join(stage_names())}"
+        )
+    select(names)
+    return names
+
+
 def select(names: list[str] | None) -> list[Stage]:
     """The stages to run, in registry order; unknown names are an error that lists the known ones."""
     from grocery.errors import ConfigError
