@@ -73,6 +73,24 @@ def test_the_spark_image_holds_the_spark_apps_where_the_spark_jobs_run_them():
     assert copies.get("spark_apps") == SPARK_APPS_DIR
 
 
+def test_the_spark_applications_declare_the_spark_the_spark_image_pins():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    from grocery.airflow.manifests import SPARK_VERSION
+
+    text = (ROOT / "images" / "spark" / "Dockerfile").read_text()
+    pinned = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, flags=re.M))["PYSPARK_VERSION"]
+    assert '"pyspark[ml]==${PYSPARK_VERSION}"' in text
+    assert pinned == SPARK_VERSION
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    (pyspark,) = [req for req in map(Requirement, extras["spark"]) if req.name == "pyspark"]
+    assert pyspark.specifier.contains(pinned), (
+        f"the image's pyspark {pinned} is outside the spark extra's {pyspark}"
+    )
+
+
 def _installed_extras(image: str) -> set[str]:
     """The extras of the project that an image's Dockerfile installs (`pip install "./[a,b]"`)."""
     text = (ROOT / "images" / image / "Dockerfile").read_text()

@@ -27,7 +27,8 @@ SPARK_API_VERSION = "sparkoperator.k8s.io/v1beta2"
 SPARK_KIND = "SparkApplication"
 # Where the Spark image puts the Spark entry files (spark_apps/<stage>.py): images/spark/Dockerfile.
 SPARK_APPS_DIR = "/app/spark_apps"
-SPARK_VERSION = "4.0.0"
+# The Spark in the Spark image (its PYSPARK_VERSION), declared by every SparkApplication.
+SPARK_VERSION = "4.3.0"
 PIPELINE_ANNOTATION = "grocery.io/pipeline"
 # A finished SparkApplication is removed after a day even if Airflow never came back for it.
 SPARK_TTL_SECONDS = 24 * 3600
