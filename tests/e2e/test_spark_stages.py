@@ -135,9 +135,11 @@ def test_spark_starts_and_runs_each_job_once_on_made_up_sales_before_its_stage(p
     assert {tracker.getJobInfo(i).status for i in recommend} <= {"SUCCEEDED", "FAILED"}  # none left running
 
 
-def _spark_submit(stage: str, master: str, args: list[str], pipeline_document: str, cwd: Path) -> dict:
-    """Run a spark_apps/ entry with pyspark's own spark-submit, the pipeline handed over in
-    $GROCERY_PIPELINE as the SparkApplications do; the stage's JSON result."""
+def _spark_submit(stage: str, master: str, args: list[str], pipeline_document: str, cwd: Path,
+                  conf: dict[str, str] | None = None) -> dict:  # fmt: skip
+    """Run a spark_apps/ entry with pyspark's own spark-submit in cwd, the pipeline handed over in
+    $GROCERY_PIPELINE as the SparkApplications do, and the submitter's settings conf; the stage's
+    JSON result."""
     import pyspark
 
     from grocery.airflow.commands import PIPELINE_ENV
@@ -152,8 +154,8 @@ def _spark_submit(stage: str, master: str, args: list[str], pipeline_document: s
     }
     command = [str(submit), "--master", master, "--conf", "spark.driver.bindAddress=127.0.0.1",
                "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false",
+               *(arg for key, value in (conf or {}).items() for arg in ("--conf", f"{key}={value}")),
                str(REPO / "spark_apps" / f"{stage}.py"), *args, "--json", "--quiet"]  # fmt: skip
-    # In cwd: Spark makes its catalog's folder (spark-warehouse) where the driver runs.
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)[stage]
@@ -180,8 +182,16 @@ def test_the_spark_apps_run_the_stages_under_spark_submit(published, tmp_path):
     document = NamedPipeline(name="submitted", spec=spec).to_yaml()
 
     args = ["--date", run_date, "--home", str(home)]
-    segment = _spark_submit("segment", "local[2]", args, document, tmp_path)
-    recommend = _spark_submit("recommend", "local-cluster[2,1,1024]", args, document, tmp_path)
+    drivers = tmp_path / "drivers"  # where the drivers run, as the Spark image's /app: not for Spark
+    drivers.mkdir()
+    catalog = tmp_path / "catalog"
+    segment = _spark_submit("segment", "local[2]", args, document, drivers,
+                            conf={"spark.sql.warehouse.dir": str(catalog)})  # fmt: skip
+    recommend = _spark_submit("recommend", "local-cluster[2,1,1024]", args, document, drivers)
+    # The catalog folder (of the export's table) is the submitter's where it names one, else the
+    # session's own under the temporary folder: never the drivers' working folder.
+    assert catalog.is_dir()
+    assert list(drivers.iterdir()) == []
 
     def read(root: Path, table: str):
         return pq.read_table(root / "lake" / analytics_dir(table, date.fromisoformat(run_date)))

@@ -1,7 +1,8 @@
 """The SparkSession of the Spark stages.
 
-On a cluster (`spark-submit`, the Spark operator, Livy) the session already exists and is reused as
-it is. In local mode (`grocery segment`, `grocery recommend`, tests) it is built here, once per
+On a cluster (`spark-submit`, the Spark operator, Livy) the session is built from the submitter's
+settings, plus those the jobs rely on wherever they run (`job_conf`) where the submitter set none. In
+local mode (`grocery segment`, `grocery recommend`, tests) it is built here, once per
 process: the stages of one `grocery run` share it, and it stops with the process (the driver JVM
 stops its context when the Python side exits). Local mode is:
 - loopback only: the driver binds and advertises 127.0.0.1 (`SPARK_LOCAL_IP` too), no UI;
@@ -207,6 +208,29 @@ def local_cores(environ: Mapping[str, str] = os.environ, cgroup: Path = CGROUP) 
     return max(1, min(cores, limit) if limit else cores)
 
 
+def job_conf() -> dict[str, str]:
+    """The settings the jobs rely on in every session, local or submitted."""
+    return {
+        "spark.sql.session.timeZone": "UTC",
+        # An overwrite replaces the whole output folder, not only the partitions written this time.
+        "spark.sql.sources.partitionOverwriteMode": "static",
+        # The session's catalog holds only tables over lake files (the bucketed export); its own
+        # folder would otherwise be made as ./spark-warehouse wherever the driver runs, and a driver
+        # in a folder it cannot write (the Spark image's /app) could not declare them.
+        "spark.sql.warehouse.dir": str(
+            Path(tempfile.gettempdir()) / f"grocery-spark-warehouse-{os.getuid()}"
+        ),
+    }
+
+
+def submitted_conf() -> dict[str, str]:
+    """The settings spark-submit gave this application (its JVM holds them), before a context exists."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # joins spark-submit's JVM, as the context would
+    return dict(SparkConf().getAll())
+
+
 def local_conf(cores: int | None = None, memory_mb: int | None = None,
                archive: ClassArchive | None = None) -> dict[str, str]:  # fmt: skip
     """The settings of a local-mode session."""
@@ -223,13 +247,7 @@ def local_conf(cores: int | None = None, memory_mb: int | None = None,
         "spark.default.parallelism": partitions,
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.sources.partitionOverwriteMode": "static",
-        # The session's catalog holds only tables over lake files (the bucketed export); its own
-        # folder would otherwise be created as ./spark-warehouse wherever the command runs.
-        "spark.sql.warehouse.dir": str(
-            Path(tempfile.gettempdir()) / f"grocery-spark-warehouse-{os.getuid()}"
-        ),
+        **job_conf(),
         "spark.python.worker.reuse": "true",
         # The raw local filesystem: no .crc checksum files beside the Parquet files in a local lake.
         "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
@@ -295,8 +313,11 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
         _prepare_environment()
         if os.environ.get(CDS_SWITCH, "on").lower() not in ("off", "0", "false"):
             archive = ClassArchive.for_installation()
-        for key, value in local_conf(cores, memory_mb, archive).items():
-            builder = builder.config(key, value)
+        conf = local_conf(cores, memory_mb, archive)
+    else:
+        conf = {key: value for key, value in job_conf().items() if key not in submitted_conf()}
+    for key, value in conf.items():
+        builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except PySparkRuntimeError as exc:
