@@ -130,7 +130,68 @@ def test_a_stage_reports_its_wall_time_with_its_preload_wait_whatever_its_metric
         ),
     )
     monkeypatch.setattr(stages, "select", lambda names: [first, second])
-    quiet = SimpleNamespace(progress=SimpleNamespace(info=lambda message: None), close=lambda: None)
+    from grocery.config import PipelineSpec
+
+    quiet = SimpleNamespace(
+        spec=PipelineSpec(), progress=SimpleNamespace(info=lambda message: None), close=lambda: None
+    )
     results = cli.run_stages(quiet, None)
     assert results["transform"]["rows"] == 7
     assert results["transform"]["seconds"] >= 0.3  # the preload's wait, not the stage's own 0.0
+
+
+def test_each_engines_packages_are_in_the_extra_named_for_them() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    from tests.deploy.conftest import ROOT
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for engine in ("python", "dbt", "spark"):
+        for kind in ("duckdb", "bigquery"):
+            packages, extra = stages.engine_packages(engine, kind)
+            if packages:
+                assert set(packages) <= {Requirement(r).name for r in extras[extra]}, (engine, kind)
+    assert stages.engine_packages("dbt", "bigquery") == (("dbt-core", "dbt-bigquery"), "dbt-bigquery")
+
+
+def test_a_run_stops_before_its_first_stage_when_a_later_stage_cannot_run(tmp_path, monkeypatch) -> None:
+    # Not after extract, load and transform have run: a missing engine or Java is known at the start.
+    import importlib.metadata
+
+    from typer.testing import CliRunner
+
+    from grocery import cli
+
+    home = tmp_path / "home"
+    real = importlib.metadata.distribution
+
+    def without_pyspark(name: str):
+        if name == "pyspark":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(importlib.metadata, "distribution", without_pyspark)
+        result = CliRunner().invoke(cli.app, ["run", "--home", str(home), "--scale", "0.001"],
+                                    env={"COLUMNS": "1000"})  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "error: the segment stage runs on spark, and pyspark is not installed "
+        "(pip install 'grocery-pipeline[spark]', or ./dev setup in a checkout)"
+    )
+    assert not (home / "lake").exists()
+
+    result = CliRunner().invoke(cli.app, ["recommend", "--home", str(home)],
+                                env={"COLUMNS": "1000", "JAVA_HOME": str(tmp_path / "no-jdk")})  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert (
+        f"error: Spark needs Java 17, and there is no java in JAVA_HOME ({tmp_path / 'no-jdk'})"
+        in result.output
+    )
+    assert "exporting" not in result.output  # the stage's export did not start
+
+    result = CliRunner().invoke(cli.app, ["run", "--stages", "extract,load", "--home", str(home), "--scale", "0.001"],
+                                env={"COLUMNS": "1000", "JAVA_HOME": str(tmp_path / "no-jdk")})  # fmt: skip
+    assert result.exit_code == 0, result.output  # no Spark stage: no need of Java

@@ -119,8 +119,9 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
     """Run stages in registry order, reporting each; returns their results."""
     results: dict[str, dict] = {}
     selected = registry.select(names)
-    background = registry.preload(ctx, selected)
     try:
+        registry.check_ready(selected, ctx.spec.warehouse.kind)
+        background = registry.preload(ctx, selected)
         for stage in selected:
             ctx.progress.info(f"[bold]{stage.name}[/bold]: {stage.summary}")
             started = time.perf_counter()  # a wait for the stage's preload counts as its time

@@ -154,6 +154,40 @@ def parse_names(text: str | None) -> list[str] | None:
     return names
 
 
+def engine_packages(engine: Engine, warehouse_kind: str) -> tuple[tuple[str, ...], str]:
+    """The distributions a stage of this engine runs on, and the extra of grocery-pipeline that
+    installs them (pyproject.toml)."""
+    if engine == "dbt":
+        return ("dbt-core", f"dbt-{warehouse_kind}"), "dbt" if warehouse_kind == "duckdb" else "dbt-bigquery"
+    if engine == "spark":
+        return ("pyspark",), "spark"
+    return (), ""
+
+
+def check_ready(stages: list[Stage], warehouse_kind: str) -> None:
+    """Fail in one line before the first stage runs, not after the stages before it: when a stage's
+    engine is not installed, or a Spark stage would start a JVM without Java."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from grocery.errors import ConfigError
+
+    for stage in stages:
+        packages, extra = engine_packages(stage.engine, warehouse_kind)
+        for package in packages:
+            try:
+                distribution(package)
+            except PackageNotFoundError:
+                raise ConfigError(
+                    f"the {stage.name} stage runs on {stage.engine}, and {package} is not installed",
+                    hint=f"pip install 'grocery-pipeline[{extra}]', or ./dev setup in a checkout",
+                ) from None
+    if any(stage.engine == "spark" for stage in stages):
+        from grocery.spark.session import launched_by_spark_submit, require_java
+
+        if not launched_by_spark_submit():  # else the JVM is already running
+            require_java()
+
+
 def select(names: list[str] | None) -> list[Stage]:
     """The stages to run, in registry order; unknown names are an error that lists the known ones."""
     from grocery.errors import ConfigError

@@ -274,12 +274,16 @@ def java_binary() -> Path | None:
     return Path(os.path.realpath(found)) if found and os.access(found, os.X_OK) else None
 
 
-def _no_java() -> ConfigError:
-    where = f"in JAVA_HOME ({os.environ['JAVA_HOME']})" if os.environ.get("JAVA_HOME") else "on PATH"
-    return ConfigError(
-        f"Spark needs Java 17, and there is no java {where}",
-        hint="install Java 17, e.g. openjdk-17-jre-headless, and put java on PATH or set JAVA_HOME to it",
-    )
+def require_java() -> Path:
+    """The java a local session's JVM runs (`java_binary`); a ConfigError when there is none."""
+    java = java_binary()
+    if java is None:
+        where = f"in JAVA_HOME ({os.environ['JAVA_HOME']})" if os.environ.get("JAVA_HOME") else "on PATH"
+        raise ConfigError(
+            f"Spark needs Java 17, and there is no java {where}",
+            hint="install Java 17, e.g. openjdk-17-jre-headless, and put java on PATH or set JAVA_HOME to it",
+        )
+    return java
 
 
 def launched_by_spark_submit() -> bool:
@@ -307,9 +311,7 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
     builder = SparkSession.builder.appName(app_name)
     archive = None
     if local:
-        java = java_binary()
-        if java is None:
-            raise _no_java()
+        java = require_java()
         _prepare_environment()
         if os.environ.get(CDS_SWITCH, "on").lower() not in ("off", "0", "false"):
             archive = ClassArchive.for_installation()
