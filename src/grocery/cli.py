@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from rich.table import Table as RichTable
 from grocery import stages as registry
 from grocery.config import PipelineSpec, load_spec
 from grocery.context import DEFAULT_HOME, Context
-from grocery.errors import ConfigError, GroceryError
+from grocery.errors import ConfigError, GroceryError, Interrupted
 from grocery.interval import DataInterval
 from grocery.progress import Progress
 
@@ -112,17 +113,39 @@ def _fail(exc: GroceryError, debug: bool) -> None:
     if debug:
         raise exc
     err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # a path may hold "[...]"
-    raise typer.Exit(1)
+    raise typer.Exit(getattr(exc, "exit_code", 1))
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether an exception is a Ctrl-C, or what a library raised while handling one (py4j, cut
+    off from the JVM in the middle of a call, raises its own network error in its place)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _stop_spark_quietly() -> None:
+    """Stop a Spark session this run started, if any, before the interpreter exits under its tasks."""
+    if "pyspark" in sys.modules:
+        from grocery.spark.session import stop_quietly
+
+        stop_quietly()
 
 
 def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> dict[str, dict]:
     """Run stages in registry order, reporting each; returns their results."""
     results: dict[str, dict] = {}
     selected = registry.select(names)
+    running = selected[0].name
     try:
         registry.check_ready(selected, ctx.spec.warehouse.kind)
         background = registry.preload(ctx, selected)
         for stage in selected:
+            running = stage.name
             ctx.progress.info(f"[bold]{stage.name}[/bold]: {stage.summary}")
             started = time.perf_counter()  # a wait for the stage's preload counts as its time
             if background is not None:
@@ -136,6 +159,11 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
             # The dashboard is publish's last part: the page shows the marts publish has just built.
             results["publish"]["dashboard"] = _render_dashboard(ctx)
             ctx.progress.info(f"  dashboard: {results['publish']['dashboard']}")
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
+        _stop_spark_quietly()
+        raise Interrupted(running) from None
     finally:
         ctx.close()
     if as_json:

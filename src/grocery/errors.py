@@ -1,7 +1,7 @@
 """Errors the pipeline raises on purpose: each says in one line what is wrong and what to do.
 
-The CLI prints `error: <message> (<hint>)` for these and exits non-zero; anything else is a bug
-and keeps its traceback.
+The CLI prints `error: <message> (<hint>)` for these and exits non-zero (1, or the error's
+`exit_code`); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -33,3 +33,16 @@ class SourceError(GroceryError):
 
 class StageError(GroceryError):
     """A stage could not complete (a failed dbt test, a reconciliation that does not add up)."""
+
+
+class Interrupted(GroceryError):
+    """The user stopped a run (Ctrl-C) in the middle of a stage. The command exits 130, as a shell
+    does for a process SIGINT stopped."""
+
+    exit_code = 130
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(
+            f"interrupted in the {stage} stage",
+            hint="the stages before it are done; run the same command again to complete the run",
+        )

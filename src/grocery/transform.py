@@ -243,6 +243,8 @@ def dbt_build(
             _release_duckdb()
     dbt_seconds = round(time.perf_counter() - started, 2)
 
+    if isinstance(outcome.exception, KeyboardInterrupt):  # dbt catches it, and ends its run there
+        raise outcome.exception
     if outcome.result is None or not hasattr(outcome.result, "results"):
         raise StageError(f"{label} failed before running anything: {_one_line(outcome.exception)}", hint=hint)
     results = outcome.result.results

@@ -295,3 +295,25 @@ def test_a_stage_claiming_the_session_cancels_a_running_warm_up_and_skips_the_ne
     jobs_before = set(tracker.getJobIdsForGroup(segment_group))
     skipped_work()
     assert set(tracker.getJobIdsForGroup(segment_group)) == jobs_before
+
+
+def test_py4j_traceback_of_a_ctrl_c_is_dropped_and_nothing_else() -> None:
+    # py4j logs a traceback on the root logger when a Ctrl-C cuts a call to the JVM short; the CLI
+    # says in one line that the run was interrupted.
+    import logging
+    import os
+
+    import py4j.java_gateway
+
+    from grocery.spark.session import _NoInterruptTraceback
+
+    def record(path: str, exc: BaseException | None) -> logging.LogRecord:
+        info = (type(exc), exc, None) if exc else None
+        return logging.LogRecord("root", logging.ERROR, path, 1, "while sending command", None, info)
+
+    in_py4j = py4j.java_gateway.__file__
+    assert f"{os.sep}py4j{os.sep}" in in_py4j
+    keep = _NoInterruptTraceback().filter
+    assert not keep(record(in_py4j, KeyboardInterrupt()))
+    assert keep(record(in_py4j, ConnectionError("the JVM is gone")))
+    assert keep(record(__file__, KeyboardInterrupt()))

@@ -28,7 +28,9 @@ stops its context when the Python side exits). Local mode is:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import sys
@@ -260,7 +262,25 @@ def local_conf(cores: int | None = None, memory_mb: int | None = None,
     return conf
 
 
+class _NoInterruptTraceback(logging.Filter):
+    """Drops py4j's traceback of a Ctrl-C that came while it waited for the JVM (it logs one on the
+    root logger before the interrupt goes on): the CLI says in one line that the run was interrupted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        interrupt = record.exc_info is not None and record.exc_info[0] is KeyboardInterrupt
+        return not (interrupt and f"{os.sep}py4j{os.sep}" in record.pathname)
+
+
+def _quiet_py4j() -> None:
+    """py4j's own log lines repeat what its calls raise; a local session's user sees the exceptions."""
+    logging.getLogger("py4j").propagate = False  # py4j gives its logger a NullHandler of its own
+    root = logging.getLogger()
+    if not any(isinstance(f, _NoInterruptTraceback) for f in root.filters):
+        root.addFilter(_NoInterruptTraceback())
+
+
 def _prepare_environment() -> None:
+    _quiet_py4j()
     os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -427,6 +447,20 @@ def _stop_and_publish(archive: ClassArchive) -> None:
     except Exception:  # a JVM that does not finish in time keeps its file; the next start removes it
         return
     archive.publish()
+
+
+def stop_quietly() -> None:
+    """Stop the Spark of an interrupted run: logging off first, then its jobs cancelled and the
+    context stopped, so the tasks that die on the way say nothing (the user stopped them)."""
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    if context is None:
+        return
+    with contextlib.suppress(Exception):  # a JVM already gone has nothing left to stop
+        context.setLogLevel("OFF")
+        context.cancelAllJobs()
+        context.stop()
 
 
 def stop_session() -> None:

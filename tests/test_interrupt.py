@@ -1,0 +1,98 @@
+"""Ctrl-C in the middle of a run: one line naming the stage, exit status 130, and the same command
+run again completes the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+
+from grocery import cli, stages
+from grocery.config import PipelineSpec
+from grocery.errors import Interrupted
+
+
+def finishes(ctx):
+    return stages.StageResult("done")
+
+
+def is_interrupted(ctx):
+    raise KeyboardInterrupt
+
+
+def fails_while_interrupted(ctx):
+    # As py4j does when a Ctrl-C cuts it off from the JVM: its own error, raised while handling it.
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise ConnectionError("Answer from Java side is empty") from None
+
+
+def fails(ctx):
+    raise ValueError("a bug")
+
+
+def _run(monkeypatch, second_entry: str) -> dict:
+    first = replace(stages.BY_NAME["extract"], entry="test_interrupt:finishes", preload=None)
+    second = replace(stages.BY_NAME["load"], entry=f"test_interrupt:{second_entry}", preload=None)
+    monkeypatch.setattr(stages, "select", lambda names: [first, second])
+    closed = []
+    ctx = SimpleNamespace(
+        spec=PipelineSpec(),
+        progress=SimpleNamespace(info=lambda message: None),
+        close=lambda: closed.append(1),
+    )
+    try:
+        return cli.run_stages(ctx, None)
+    finally:
+        assert closed, "the context was not closed"
+
+
+@pytest.mark.parametrize("entry", ["is_interrupted", "fails_while_interrupted"])
+def test_a_stage_interrupted_is_named_and_exits_130(monkeypatch, entry) -> None:
+    with pytest.raises(Interrupted) as raised:
+        _run(monkeypatch, entry)
+    assert str(raised.value) == (
+        "interrupted in the load stage (the stages before it are done; run the same command again to "
+        "complete the run)"
+    )
+    assert raised.value.exit_code == 130
+
+
+def test_any_other_failure_keeps_its_traceback(monkeypatch) -> None:
+    with pytest.raises(ValueError, match="a bug"):
+        _run(monkeypatch, "fails")
+
+
+def test_ctrl_c_in_dbt_stops_the_run_and_the_same_command_completes_it(tmp_path) -> None:
+    # A real Ctrl-C (SIGINT) while dbt builds the models: dbt catches it and ends its run, and the
+    # transform says it was interrupted rather than that dbt failed.
+    home = tmp_path / "home"
+    command = [sys.executable, "-m", "grocery.cli", "run", "--stages", "extract,load,transform",
+               "--home", str(home), "--scale", "0.001"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "1000"}
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
+    ) as run:  # fmt: skip
+        lines = []
+        for line in run.stdout:
+            lines.append(line)
+            if line.startswith("  model "):  # dbt has begun building
+                run.send_signal(signal.SIGINT)
+                break
+        lines.extend(run.stdout)
+        assert run.wait(timeout=120) == 130, "".join(lines)
+    assert lines[-1].rstrip() == (
+        "error: interrupted in the transform stage (the stages before it are done; run the same "
+        "command again to complete the run)"
+    )
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "tests passed" in again.stderr  # the progress lines; the answers go to stdout
