@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from grocery.errors import StageError
 from grocery.stages import StageResult
-from grocery.tables import DIMENSIONS
+from grocery.tables import DIMENSIONS, TABLES
 
 if TYPE_CHECKING:
     from grocery.context import Context
@@ -307,6 +307,11 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
     On an interval run whose dimensions are unchanged since their last build, only what follows from
     the sales is built (see the module's docstring)."""
     fingerprint = dimensions_fingerprint(ctx)
+    if fingerprint is None:  # a dimension's raw table is missing: a home that was never loaded?
+        missing = [f"raw.{table.name}" for table in TABLES if not ctx.warehouse.exists("raw", table.name)]
+        if missing:
+            what = "raw tables" if len(missing) == len(TABLES) else ", ".join(missing)
+            raise StageError(f"the warehouse has no {what} yet", hint="run `grocery load` first")
     keep_dimensions = (
         not unit_tests
         and not ctx.interval.is_everything

@@ -262,9 +262,7 @@ def check_recommendations_shown(browser: Browser, warehouse, customer_id) -> Non
 
 
 def _has(warehouse, schema: str, name: str) -> bool:
-    from grocery.dashboard.data import exists
-
-    return exists(warehouse, schema, name)
+    return warehouse.exists(schema, name)
 
 
 def test_data_quality_panel_counts_rows(browser: Browser, page: Path, warehouse) -> None:

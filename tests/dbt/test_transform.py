@@ -664,3 +664,22 @@ def test_bigquery_profile_renders_from_the_environment(monkeypatch: pytest.Monke
     assert output["job_retries"] == 0
     monkeypatch.setenv("GROCERY_BQ_API_ENDPOINT", "http://127.0.0.1:9050")
     assert render(profile_output("bigquery"))["api_endpoint"] == "http://127.0.0.1:9050"
+
+
+def test_a_warehouse_without_the_raw_tables_is_one_line_naming_them_before_dbt_runs(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    # Not one dbt error per staging model ("Catalog Error: Table with name cities does not exist!").
+    empty = make_pipeline(tmp_path / "empty")
+    with pytest.raises(StageError) as raised:
+        empty.transform()
+    assert str(raised.value) == "the warehouse has no raw tables yet (run `grocery load` first)"
+    assert not (empty.home / "dbt").exists()  # dbt never started
+
+    p = copy_of(built[0], tmp_path)
+    with DuckDBWarehouse(p.warehouse_path) as warehouse:
+        warehouse.query("drop table raw.products")
+    with pytest.raises(
+        StageError, match=r"^the warehouse has no raw\.products yet \(run `grocery load` first\)$"
+    ):
+        p.transform()

@@ -19,7 +19,6 @@ from typing import Any
 
 from grocery.config import DashboardSpec
 from grocery.dashboard import geo
-from grocery.errors import GroceryError
 from grocery.tables import SALES, TABLES
 from grocery.warehouse.base import Warehouse
 
@@ -31,17 +30,6 @@ MAX_LOOKUP_CUSTOMERS = 250_000
 
 class MissingMarts(LookupError):
     """The sales marts are not there: nothing to show before `grocery transform` has run."""
-
-
-def exists(wh: Warehouse, schema: str, name: str) -> bool:
-    """Whether a table or view can be read (adapters raise their own errors for a missing one)."""
-    try:
-        wh.query(f"select * from {wh.relation(schema, name)} where 1 = 0")
-    except GroceryError:  # the warehouse itself cannot be opened: its own message says why
-        raise
-    except Exception:  # DuckDB's CatalogException, BigQuery's NotFound, ...
-        return False
-    return True
 
 
 def _columns(rows: list[dict[str, Any]], names: list[str]) -> dict[str, list[Any]]:
@@ -63,7 +51,7 @@ def _iso(value: Any) -> str | None:
 
 def collect(wh: Warehouse, spec: DashboardSpec, *, now: datetime | None = None) -> dict[str, Any]:
     """Everything the page shows, as plain JSON-ready values."""
-    marts = {name: exists(wh, "marts", name) for name in _REQUIRED_MARTS}
+    marts = {name: wh.exists("marts", name) for name in _REQUIRED_MARTS}
     missing = [name for name, ok in marts.items() if not ok]
     if missing:
         raise MissingMarts(", ".join(f"marts.{m}" for m in missing))
@@ -91,12 +79,12 @@ def collect(wh: Warehouse, spec: DashboardSpec, *, now: datetime | None = None) 
     data.update(_employees(wh, rel, day_index, cat_index))
     data["customers"] = _customers(wh, rel)
     data["aov_bands"] = _aov_bands(wh, rel)
-    has_segments = exists(wh, "marts", "mart_customer_segments")
+    has_segments = wh.exists("marts", "mart_customer_segments")
     data["segments"] = _segments(wh, rel) if has_segments else None
     data["lookup"] = _lookup(wh, rel, has_segments, day_index)
-    has_recs = exists(wh, "marts", "mart_recommend")
+    has_recs = wh.exists("marts", "mart_recommend")
     data["recommendations"] = _recommendations(wh, rel, data["lookup"]) if has_recs else None
-    has_metrics = exists(wh, "analytics", "recommendation_metrics")
+    has_metrics = wh.exists("analytics", "recommendation_metrics")
     data["recommendation_metrics"] = _recommendation_metrics(wh, rel) if has_metrics else None
     data["quality"] = _quality(wh)
     return data
@@ -125,7 +113,7 @@ def _dates(wh: Warehouse, rel) -> list[date]:
 
 def _meta(wh: Warehouse, spec: DashboardSpec, days: list[date], now: datetime | None) -> dict[str, Any]:
     latest_ingest = None
-    if exists(wh, "raw", SALES.name):
+    if wh.exists("raw", SALES.name):
         latest_ingest = wh.query(f"select max(ingest_date) as d from {wh.relation('raw', SALES.name)}")[0][
             "d"
         ]
@@ -415,9 +403,9 @@ def _quality(wh: Warehouse) -> dict[str, Any]:
     tables = []
     reasons: dict[tuple[str, str], int] = defaultdict(int)
     for table in TABLES:
-        accepted = wh.count("raw", table.name) if exists(wh, "raw", table.name) else 0
+        accepted = wh.count("raw", table.name) if wh.exists("raw", table.name) else 0
         quarantined = 0
-        if exists(wh, "quarantine", table.name):
+        if wh.exists("quarantine", table.name):
             for r in wh.query(
                 f"select reason, count(*) as n from {wh.relation('quarantine', table.name)} group by reason"
             ):
@@ -434,7 +422,7 @@ def _quality(wh: Warehouse) -> dict[str, Any]:
             }
         )
     without_date = 0
-    if exists(wh, "staging", "stg_grocery__sales"):
+    if wh.exists("staging", "stg_grocery__sales"):
         without_date = int(
             wh.query(
                 f"select count(*) as n from {wh.relation('staging', 'stg_grocery__sales')} "

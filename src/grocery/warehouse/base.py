@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from grocery.errors import GroceryError
 from grocery.tables import INGEST_DATE, LINE_NUMBER, RAW_LINE, REASON, Kind, Table
 
 if TYPE_CHECKING:
@@ -135,6 +136,16 @@ class Warehouse(ABC):
         Idempotent: a missing layer is not an error. Used by `grocery purge` (spec.onDelete: Delete).
         """
         raise NotImplementedError(f"{type(self).__name__} cannot purge yet")
+
+    def exists(self, schema: str, name: str) -> bool:
+        """Whether a table or view can be read (adapters raise their own errors for a missing one)."""
+        try:
+            self.query(f"select * from {self.relation(schema, name)} where 1 = 0")
+        except GroceryError:  # the warehouse itself cannot be opened: its own message says why
+            raise
+        except Exception:  # DuckDB's CatalogException, BigQuery's NotFound, ...
+            return False
+        return True
 
     def count(self, schema: str, name: str, where: str = "true") -> int:
         rows = self.query(f"select count(*) as n from {self.relation(schema, name)} where {where}")
