@@ -141,6 +141,7 @@ def test_a_stage_reports_its_wall_time_with_its_preload_wait_whatever_its_metric
 
 
 def test_each_engines_packages_are_in_the_extra_named_for_them() -> None:
+    import importlib.metadata
     import tomllib
 
     from packaging.requirements import Requirement
@@ -152,28 +153,30 @@ def test_each_engines_packages_are_in_the_extra_named_for_them() -> None:
         for kind in ("duckdb", "bigquery"):
             packages, extra = stages.engine_packages(engine, kind)
             if packages:
-                assert set(packages) <= {Requirement(r).name for r in extras[extra]}, (engine, kind)
-    assert stages.engine_packages("dbt", "bigquery") == (("dbt-core", "dbt-bigquery"), "dbt-bigquery")
+                distributions = {distribution for _, distribution in packages}
+                assert distributions <= {Requirement(r).name for r in extras[extra]}, (engine, kind)
+            for module, distribution in packages:  # the module is the distribution's
+                files = importlib.metadata.files(distribution) or []
+                assert any(str(f).startswith(module.replace(".", "/") + "/") for f in files), module
+    assert stages.engine_packages("dbt", "bigquery")[1] == "dbt-bigquery"
 
 
 def test_a_run_stops_before_its_first_stage_when_a_later_stage_cannot_run(tmp_path, monkeypatch) -> None:
     # Not after extract, load and transform have run: a missing engine or Java is known at the start.
-    import importlib.metadata
+    import importlib.util
 
     from typer.testing import CliRunner
 
     from grocery import cli
 
     home = tmp_path / "home"
-    real = importlib.metadata.distribution
+    real = importlib.util.find_spec
 
-    def without_pyspark(name: str):
-        if name == "pyspark":
-            raise importlib.metadata.PackageNotFoundError(name)
-        return real(name)
+    def without_pyspark(name: str, *args):
+        return None if name == "pyspark" else real(name, *args)
 
     with monkeypatch.context() as patched:
-        patched.setattr(importlib.metadata, "distribution", without_pyspark)
+        patched.setattr(importlib.util, "find_spec", without_pyspark)
         result = CliRunner().invoke(cli.app, ["run", "--home", str(home), "--scale", "0.001"],
                                     env={"COLUMNS": "1000"})  # fmt: skip
     assert result.exit_code == 1, result.output

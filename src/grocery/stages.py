@@ -154,33 +154,38 @@ def parse_names(text: str | None) -> list[str] | None:
     return names
 
 
-def engine_packages(engine: Engine, warehouse_kind: str) -> tuple[tuple[str, ...], str]:
-    """The distributions a stage of this engine runs on, and the extra of grocery-pipeline that
-    installs them (pyproject.toml)."""
+def engine_packages(engine: Engine, warehouse_kind: str) -> tuple[tuple[tuple[str, str], ...], str]:
+    """What a stage of this engine imports, as (module, the distribution that holds it), and the
+    extra of grocery-pipeline that installs them (pyproject.toml)."""
     if engine == "dbt":
-        return ("dbt-core", f"dbt-{warehouse_kind}"), "dbt" if warehouse_kind == "duckdb" else "dbt-bigquery"
+        extra = "dbt" if warehouse_kind == "duckdb" else "dbt-bigquery"
+        return (("dbt.cli", "dbt-core"), (f"dbt.adapters.{warehouse_kind}", f"dbt-{warehouse_kind}")), extra
     if engine == "spark":
-        return ("pyspark",), "spark"
+        return (("pyspark", "pyspark"),), "spark"
     return (), ""
 
 
 def check_ready(stages: list[Stage], warehouse_kind: str) -> None:
     """Fail in one line before the first stage runs, not after the stages before it: when a stage's
-    engine is not installed, or a Spark stage would start a JVM without Java."""
-    from importlib.metadata import PackageNotFoundError, distribution
+    engine is not installed, or a Spark stage would start a JVM without Java.
+
+    Modules are looked up, not imported (pyspark on a cluster may come from SPARK_HOME, not pip)."""
+    from importlib.util import find_spec
 
     from grocery.errors import ConfigError
 
     for stage in stages:
         packages, extra = engine_packages(stage.engine, warehouse_kind)
-        for package in packages:
+        for module, distribution in packages:
             try:
-                distribution(package)
-            except PackageNotFoundError:
+                found = find_spec(module) is not None
+            except ModuleNotFoundError:  # its parent package is missing
+                found = False
+            if not found:
                 raise ConfigError(
-                    f"the {stage.name} stage runs on {stage.engine}, and {package} is not installed",
+                    f"the {stage.name} stage runs on {stage.engine}, and {distribution} is not installed",
                     hint=f"pip install 'grocery-pipeline[{extra}]', or ./dev setup in a checkout",
-                ) from None
+                )
     if any(stage.engine == "spark" for stage in stages):
         from grocery.spark.session import launched_by_spark_submit, require_java
 
