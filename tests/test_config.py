@@ -71,7 +71,14 @@ def test_missing_and_malformed_files_are_clear_errors(tmp_path: Path) -> None:
         load_spec(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("source: [unclosed\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError) as raised:
+        load_spec(bad)
+    assert str(raised.value) == (
+        f"{bad}: not valid YAML at line 2, column 1: expected ',' or ']', but got '<stream end>' "
+        "(check the file's syntax)"
+    )
+    bad.write_text("source:\n\tkind: path\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line 2, column 1: found character '\\t' that"):
         load_spec(bad)
 
 

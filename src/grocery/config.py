@@ -235,6 +235,13 @@ def parse_spec(data: object, origin: str = "pipeline spec") -> PipelineSpec:
         ) from None
 
 
+def not_valid_yaml(origin: object, exc: yaml.YAMLError) -> str:
+    """One line on a YAML error: where it is (line and column, counted from 1) and what it is."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{origin}: not valid YAML{where}: {problem or type(exc).__name__}"
+
+
 def load_spec(path: Path | None = None) -> PipelineSpec:
     """Read a `grocery.yaml`; with no path, use ./grocery.yaml when it exists, else the defaults."""
     if path is None:
@@ -247,9 +254,7 @@ def load_spec(path: Path | None = None) -> PipelineSpec:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"{path}: not valid YAML ({exc.__class__.__name__})", hint="check the file's syntax"
-        ) from None
+        raise ConfigError(not_valid_yaml(path, exc), hint="check the file's syntax") from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(
             f"{path}: expected a mapping of fields at the top level", hint="see grocery.example.yaml"
@@ -301,9 +306,7 @@ def read_pipeline(text: str, origin: str) -> NamedPipeline:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"{origin}: not valid YAML ({exc.__class__.__name__})", hint="check the file's syntax"
-        ) from None
+        raise ConfigError(not_valid_yaml(origin, exc), hint="check the file's syntax") from None
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise ConfigError(
             f"{origin}: not a {KIND} document", hint=f"expected kind: {KIND} with metadata.name and spec"

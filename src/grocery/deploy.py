@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from grocery.config import not_valid_yaml
 from grocery.errors import GroceryError
 
 CHART_NAME = "grocery-pipeline"
@@ -90,7 +91,7 @@ def _read_values(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise DeployError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+        raise DeployError(not_valid_yaml(path, exc)) from None
     if not isinstance(data, dict):
         raise DeployError(f"{path}: expected a mapping of values at the top level")
     return data
