@@ -337,7 +337,8 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
             archive = ClassArchive.for_installation()
         conf = local_conf(cores, memory_mb, archive)
     else:
-        conf = {key: value for key, value in job_conf().items() if key not in submitted_conf()}
+        submitted = submitted_conf()
+        conf = {key: value for key, value in job_conf().items() if key not in submitted}
     for key, value in conf.items():
         builder = builder.config(key, value)
     try:
