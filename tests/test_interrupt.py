@@ -1,5 +1,5 @@
-"""Ctrl-C in the middle of a run: one line naming the stage, exit status 130, and the same command
-run again completes the run."""
+"""Ctrl-C (or SIGTERM) in the middle of a run: one line naming the stage, exit status 130 (or 143),
+and the same command run again completes the run."""
 
 from __future__ import annotations
 
@@ -69,9 +69,24 @@ def test_any_other_failure_keeps_its_traceback(monkeypatch) -> None:
         _run(monkeypatch, "fails")
 
 
-def test_ctrl_c_in_dbt_stops_the_run_and_the_same_command_completes_it(tmp_path) -> None:
-    # A real Ctrl-C (SIGINT) while dbt builds the models: dbt catches it and ends its run, and the
-    # transform says it was interrupted rather than that dbt failed.
+def terminated(ctx):
+    cli._raise_terminated(signal.SIGTERM, None)
+
+
+def test_a_sigterm_is_named_and_exits_143(monkeypatch) -> None:
+    with pytest.raises(Interrupted) as raised:
+        _run(monkeypatch, "terminated")
+    assert str(raised.value).startswith("terminated (SIGTERM) in the load stage (the stages before it")
+    assert raised.value.exit_code == 143
+
+
+@pytest.mark.parametrize(("sent", "status", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                      (signal.SIGTERM, 143, "terminated (SIGTERM)")])  # fmt: skip
+def test_a_signal_in_dbt_stops_the_run_and_the_same_command_completes_it(
+    tmp_path, sent, status, said
+) -> None:
+    # A real Ctrl-C (SIGINT), or the SIGTERM of a pod's deletion, while dbt builds the models: dbt
+    # catches it and ends its run, and the transform says why it stopped rather than that dbt failed.
     home = tmp_path / "home"
     command = [sys.executable, "-m", "grocery.cli", "run", "--stages", "extract,load,transform",
                "--home", str(home), "--scale", "0.001"]  # fmt: skip
@@ -84,12 +99,12 @@ def test_ctrl_c_in_dbt_stops_the_run_and_the_same_command_completes_it(tmp_path)
         for line in run.stdout:
             lines.append(line)
             if line.startswith("  model "):  # dbt has begun building
-                run.send_signal(signal.SIGINT)
+                run.send_signal(sent)
                 break
         lines.extend(run.stdout)
-        assert run.wait(timeout=120) == 130, "".join(lines)
+        assert run.wait(timeout=120) == status, "".join(lines)
     assert lines[-1].rstrip() == (
-        "error: interrupted in the transform stage (the stages before it are done; run the same "
+        f"error: {said} in the transform stage (the stages before it are done; run the same "
         "command again to complete the run)"
     )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import signal
 import sys
 import time
 from datetime import date, datetime
@@ -116,16 +117,26 @@ def _fail(exc: GroceryError, debug: bool) -> None:
     raise typer.Exit(getattr(exc, "exit_code", 1))
 
 
-def _interrupted(exc: BaseException | None) -> bool:
-    """Whether an exception is a Ctrl-C, or what a library raised while handling one (py4j, cut
-    off from the JVM in the middle of a call, raises its own network error in its place)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever the process is, as Ctrl-C raises KeyboardInterrupt: what libraries
+    do about an interrupt (dbt ends its run, py4j drops its call to the JVM) they do for this too."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _interruption(exc: BaseException | None) -> signal.Signals | None:
+    """The signal an exception comes from: a Ctrl-C or a SIGTERM, or what a library raised while
+    handling one (py4j, cut off from the JVM in the middle of a call, raises its own network error
+    in its place). None for any other exception."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, KeyboardInterrupt):
-            return True
+            return signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
-    return False
+    return None
 
 
 def _stop_spark_quietly() -> None:
@@ -160,10 +171,11 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
             results["publish"]["dashboard"] = _render_dashboard(ctx)
             ctx.progress.info(f"  dashboard: {results['publish']['dashboard']}")
     except BaseException as exc:
-        if not _interrupted(exc):
+        by = _interruption(exc)
+        if by is None:
             raise
         _stop_spark_quietly()
-        raise Interrupted(running) from None
+        raise Interrupted(running, by) from None
     finally:
         ctx.close()
     if as_json:
@@ -450,6 +462,9 @@ def main() -> None:
     `gc.freeze` takes them out of its sight. Registered first, it runs after the other exit handlers.
     """
     atexit.register(gc.freeze)
+    # A stage pod's `grocery` is the container's PID 1, which ignores a SIGTERM it has no handler
+    # for: without this, a deleted pod would run on until its grace period ends in a SIGKILL.
+    signal.signal(signal.SIGTERM, _raise_terminated)
     app()
 
 

@@ -6,6 +6,8 @@ The CLI prints `error: <message> (<hint>)` for these and exits non-zero (1, or t
 
 from __future__ import annotations
 
+import signal
+
 
 class GroceryError(Exception):
     """A failure with a message for people and a hint on what to do about it."""
@@ -36,13 +38,14 @@ class StageError(GroceryError):
 
 
 class Interrupted(GroceryError):
-    """The user stopped a run (Ctrl-C) in the middle of a stage. The command exits 130, as a shell
-    does for a process SIGINT stopped."""
+    """A run stopped by a signal in the middle of a stage: Ctrl-C (SIGINT), or SIGTERM (a pod being
+    deleted, an Airflow task timing out). The command exits 128 + the signal's number, as a shell
+    reports a process the signal stopped: 130 or 143."""
 
-    exit_code = 130
-
-    def __init__(self, stage: str) -> None:
+    def __init__(self, stage: str, by: signal.Signals = signal.SIGINT) -> None:
+        how = "interrupted" if by == signal.SIGINT else f"terminated ({by.name})"
         super().__init__(
-            f"interrupted in the {stage} stage",
+            f"{how} in the {stage} stage",
             hint="the stages before it are done; run the same command again to complete the run",
         )
+        self.exit_code = 128 + by.value

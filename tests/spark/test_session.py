@@ -305,6 +305,7 @@ def test_py4j_traceback_of_a_ctrl_c_is_dropped_and_nothing_else() -> None:
 
     import py4j.java_gateway
 
+    from grocery import cli
     from grocery.spark.session import _NoInterruptTraceback
 
     def record(path: str, exc: BaseException | None) -> logging.LogRecord:
@@ -315,5 +316,6 @@ def test_py4j_traceback_of_a_ctrl_c_is_dropped_and_nothing_else() -> None:
     assert f"{os.sep}py4j{os.sep}" in in_py4j
     keep = _NoInterruptTraceback().filter
     assert not keep(record(in_py4j, KeyboardInterrupt()))
+    assert not keep(record(in_py4j, cli.Terminated()))  # the CLI's SIGTERM
     assert keep(record(in_py4j, ConnectionError("the JVM is gone")))
     assert keep(record(__file__, KeyboardInterrupt()))

@@ -263,11 +263,12 @@ def local_conf(cores: int | None = None, memory_mb: int | None = None,
 
 
 class _NoInterruptTraceback(logging.Filter):
-    """Drops py4j's traceback of a Ctrl-C that came while it waited for the JVM (it logs one on the
-    root logger before the interrupt goes on): the CLI says in one line that the run was interrupted."""
+    """Drops py4j's traceback of a Ctrl-C (or the CLI's SIGTERM, raised as one) that came while it
+    waited for the JVM (it logs one on the root logger before the interrupt goes on): the CLI says in
+    one line that the run was interrupted."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        interrupt = record.exc_info is not None and record.exc_info[0] is KeyboardInterrupt
+        interrupt = record.exc_info is not None and issubclass(record.exc_info[0], KeyboardInterrupt)
         return not (interrupt and f"{os.sep}py4j{os.sep}" in record.pathname)
 
 
