@@ -50,7 +50,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     import logging
 
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    gc.collect()
-    # What is left is collected at interpreter exit: asyncio's "Unclosed client session" about
-    # aiohttp sessions of finished tests (gcsfs, kopf) says nothing about the results.
+    # asyncio's "Unclosed client session" about aiohttp sessions of finished tests (gcsfs, kopf)
+    # says nothing about the results, whether the collection below or the interpreter's exit finds
+    # them (a handler Airflow's logging set up in-process may print it after the summary anyway).
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    gc.collect()
