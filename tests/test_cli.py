@@ -75,3 +75,13 @@ def test_a_stage_list_naming_no_stage_or_an_unknown_one_is_refused_before_anythi
         assert result.exit_code == 1, result.output
         assert said in result.output
         assert not home.exists()
+
+
+def test_version_prints_the_installed_distributions_version() -> None:
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(cli.app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"grocery-pipeline {version('grocery-pipeline')}\n"

@@ -45,10 +45,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
 # Soft wrap: a path, a YAML document or an error line is printed whole, never folded at the
 # terminal's width (tables still fit themselves to it).
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _show_version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        out.print(f"grocery-pipeline {version('grocery-pipeline')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """The options before the command."""
 
 
 def _date(value: str | None) -> date | None:
