@@ -133,7 +133,7 @@ def _fail(exc: GroceryError, debug: bool) -> None:
     if debug:
         raise exc
     err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # a path may hold "[...]"
-    raise typer.Exit(getattr(exc, "exit_code", 1))
+    raise typer.Exit(exc.exit_code)
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,7 +1,7 @@
 """Errors the pipeline raises on purpose: each says in one line what is wrong and what to do.
 
-The CLI prints `error: <message> (<hint>)` for these and exits non-zero (1, or the error's
-`exit_code`); anything else is a bug and keeps its traceback.
+The CLI prints `error: <message> (<hint>)` for these and exits with the error's `exit_code` (1 unless
+it says otherwise); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import signal
 
 class GroceryError(Exception):
     """A failure with a message for people and a hint on what to do about it."""
+
+    exit_code = 1  # the CLI's exit status for it
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
