@@ -47,6 +47,9 @@ def test_every_customer_has_one_segment_row_and_buyers_without_dates_are_marked(
     )
     assert ctx.warehouse.count("marts", "mart_customer_segments", "segment = 'No purchases'") == never_bought
     assert one(ctx, "select sum(customer_count) from marts.mart_segment_summary") == customers
+    # publish reports both counts, so they add up with the segment stage's.
+    assert results["publish"]["segmented"] == {"customers": customers, "no_purchase": never_bought}
+    assert results["segment"]["customers"] == customers - never_bought
     # Frequency and monetary agree with the dbt mart over the same fact.
     assert (
         one(
