@@ -22,7 +22,8 @@ stops its context when the Python side exits). Local mode is:
   `mapInArrow` sees the same packages as the driver, and each uses one BLAS thread (Spark already
   runs one task per core);
 - quiet: only errors are logged (`log4j2.properties` beside this module), and the JVM says nothing
-  of its logging as it starts.
+  as it starts: not of its logging, nor the warning every Spark 4 driver JVM prints of the vector
+  module (`JVM_NOISE`, left out of the JVM's stderr by `_launch_jvm`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ CORES_ENV = "GROCERY_SPARK_CORES"  # the cores of a local session, when the mach
 CGROUP = Path("/sys/fs/cgroup")  # a container's limits (cgroup v2, or v1's controllers below it)
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _QUIET_CDS = ("-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+# What every driver JVM prints as it starts, as Spark's launcher always adds the incubating vector
+# module (`JavaModuleOptions`), and no JVM option silences: a local session leaves it out.
+JVM_NOISE = b"WARNING: Using incubator modules: jdk.incubator.vector"
 
 
 @dataclass(frozen=True)
@@ -343,6 +347,8 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
     for key, value in conf.items():
         builder = builder.config(key, value)
     try:
+        if local:
+            _launch_jvm({"spark.app.name": app_name, **conf})
         spark = builder.getOrCreate()
     except PySparkRuntimeError as exc:
         if local and exc.getCondition() == "JAVA_GATEWAY_EXITED":  # the JVM said why, on stderr, above
@@ -357,6 +363,46 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
     return spark
 
 
+def _launch_jvm(conf: Mapping[str, str]) -> None:
+    """Start the driver JVM of a local session as pyspark would (`launch_gateway`), unless this
+    process has one already, with its stderr passed on line by line but for `JVM_NOISE`.
+
+    The JVM, and the Python workers it starts, write to a pipe that a thread of this process reads
+    until they are all gone; the thread writes to the stderr the JVM would have had. When the JVM
+    exits as it starts, what it said is passed on before the error is raised."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:  # a stopped session's JVM: the next context joins it
+        return
+    read_end, write_end = os.pipe()
+    passing = threading.Thread(target=_pass_on, args=(read_end, os.dup(2)), name="jvm-stderr", daemon=True)
+    passing.start()
+    try:
+        try:
+            gateway = launch_gateway(
+                SparkConf(loadDefaults=False).setAll(conf.items()), popen_kwargs={"stderr": write_end}
+            )
+        finally:
+            os.close(write_end)  # the JVM and its workers hold the pipe now
+    except Exception:  # the JVM exited (not Ctrl-C, which leaves it running): its last words first
+        passing.join(timeout=5)
+        raise
+    SparkContext._ensure_initialized(gateway=gateway)
+
+
+def _pass_on(read_end: int, stderr: int) -> None:
+    """Copy the JVM's lines to stderr, leaving out its noise; read to the end whatever happens, so
+    that the JVM never waits on a full pipe."""
+    with open(read_end, "rb") as pipe, open(stderr, "wb") as out:
+        for line in pipe:
+            if line.startswith(JVM_NOISE):
+                continue
+            with contextlib.suppress(OSError):  # a closed terminal: the line is lost, not the JVM
+                out.write(line)
+                out.flush()
+
+
 def start_session(app_name: str = "grocery") -> Future[SparkSession]:
     """`get_session` in a background thread: the JVM starts while the caller does other work.
 
@@ -365,7 +411,7 @@ def start_session(app_name: str = "grocery") -> Future[SparkSession]:
     was stopped since."""
     global _starting
     with _start_lock:
-        if _starting is None or (_starting.done() and _starting.exception() is not None):
+        if _starting is None or not _usable(_starting):
             future: Future[SparkSession] = Future()
 
             def start() -> None:
@@ -381,6 +427,14 @@ def start_session(app_name: str = "grocery") -> Future[SparkSession]:
 
 _start_lock = threading.Lock()
 _starting: Future[SparkSession] | None = None
+
+
+def _usable(start: Future[SparkSession]) -> bool:
+    """Whether a start still gives a session to use: it has not ended, or it made a session that
+    has not been stopped since (`SparkContext.stop` lets go of its JVM context)."""
+    if not start.done():
+        return True
+    return start.exception() is None and start.result().sparkContext._jsc is not None
 
 
 WARM_UP_GROUP = "grocery-warm-up-{job}"  # the Spark job group of a warm-up's jobs
@@ -463,15 +517,3 @@ def stop_quietly() -> None:
         context.setLogLevel("OFF")
         context.cancelAllJobs()
         context.stop()
-
-
-def stop_session() -> None:
-    """Stop the active session (the CLI keeps one session for all the Spark stages of a run)."""
-    global _starting
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
-    with _start_lock:
-        _starting = None
