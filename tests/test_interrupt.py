@@ -3,6 +3,7 @@ and the same command run again completes the run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,10 +38,10 @@ def fails(ctx):
     raise ValueError("a bug")
 
 
-def _run(monkeypatch, second_entry: str) -> dict:
+def _run(monkeypatch, second_entry: str, then: list[stages.Stage] = ()) -> dict:
     first = replace(stages.BY_NAME["extract"], entry="test_interrupt:finishes", preload=None)
     second = replace(stages.BY_NAME["load"], entry=f"test_interrupt:{second_entry}", preload=None)
-    monkeypatch.setattr(stages, "select", lambda names: [first, second])
+    monkeypatch.setattr(stages, "select", lambda names: [first, second, *then])
     closed = []
     ctx = SimpleNamespace(
         spec=PipelineSpec(),
@@ -53,7 +54,9 @@ def _run(monkeypatch, second_entry: str) -> dict:
         assert closed, "the context was not closed"
 
 
-@pytest.mark.parametrize("entry", ["is_interrupted", "fails_while_interrupted"])
+@pytest.mark.parametrize(
+    "entry", ["is_interrupted", "fails_while_interrupted", "fails_after_swallowing_an_interrupt"]
+)
 def test_a_stage_interrupted_is_named_and_exits_130(monkeypatch, entry) -> None:
     with pytest.raises(Interrupted) as raised:
         _run(monkeypatch, entry)
@@ -70,7 +73,22 @@ def test_any_other_failure_keeps_its_traceback(monkeypatch) -> None:
 
 
 def terminated(ctx):
-    cli._raise_terminated(signal.SIGTERM, None)
+    cli._raise_interrupt(signal.SIGTERM, None)
+
+
+def swallows_an_interrupt(ctx):
+    # As dbt does when a Ctrl-C comes while it reads its saved manifest: mashumaro's code turns the
+    # interrupt into an error of its own, which dbt takes for a bad file, and it parses again.
+    try:
+        cli._raise_interrupt(signal.SIGINT, None)
+    except Exception:
+        pass
+    except BaseException as interrupt:
+        try:
+            raise ValueError("not a valid field value") from interrupt
+        except ValueError:
+            pass
+    return stages.StageResult("done, as if nothing had happened")
 
 
 def test_a_sigterm_is_named_and_exits_143(monkeypatch) -> None:
@@ -78,6 +96,62 @@ def test_a_sigterm_is_named_and_exits_143(monkeypatch) -> None:
         _run(monkeypatch, "terminated")
     assert str(raised.value).startswith("terminated (SIGTERM) in the load stage (the stages before it")
     assert raised.value.exit_code == 143
+
+
+def fails_after_swallowing_an_interrupt(ctx):
+    with contextlib.suppress(BaseException):  # the library's own error comes later, without it
+        cli._raise_interrupt(signal.SIGINT, None)
+    raise RuntimeError("Connection Error: Connection already closed!")
+
+
+def must_not_run(ctx):
+    raise AssertionError("a stage ran after the interrupt")
+
+
+def test_an_interrupt_a_stage_swallowed_stops_the_run_after_that_stage(monkeypatch) -> None:
+    third = replace(stages.BY_NAME["transform"], entry="test_interrupt:must_not_run", preload=None)
+    with pytest.raises(Interrupted) as raised:
+        _run(monkeypatch, "swallows_an_interrupt", then=[third])
+    assert str(raised.value).startswith("interrupted in the load stage (the stages before it")
+    assert raised.value.exit_code == 130
+
+
+def test_an_error_dbt_raised_while_it_handled_an_interrupt_is_an_interruption(monkeypatch, tmp_path) -> None:
+    # dbt ends its run at a Ctrl-C and closes the connections still in use; DuckDB may then raise
+    # "Connection already closed" in its place. The transform passes it on rather than call it a
+    # failed build, and the run names the interrupt.
+    import dbt.cli.main
+    from dbt.cli.main import dbtRunnerResult
+
+    from grocery import transform
+    from grocery.interval import DataInterval
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("Connection Error: Connection already closed!")  # noqa: B904 - as dbt does
+    except RuntimeError as error:
+        closed = error
+
+    class Runner:
+        def __init__(self, callbacks=()):
+            pass
+
+        def invoke(self, args):
+            return dbtRunnerResult(success=False, exception=closed)
+
+    monkeypatch.setattr(dbt.cli.main, "dbtRunner", Runner)
+    ctx = SimpleNamespace(
+        warehouse=SimpleNamespace(dbt_target=lambda: ("duckdb", {})),
+        home=tmp_path,
+        interval=DataInterval.everything(),
+        close=lambda: None,
+        progress=SimpleNamespace(info=lambda message: None),
+    )
+    with pytest.raises(RuntimeError, match="already closed") as raised:
+        transform.dbt_build(ctx)
+    assert cli._interruption(raised.value) == signal.SIGINT
 
 
 @pytest.mark.parametrize(("sent", "status", "said"), [(signal.SIGINT, 130, "interrupted"),

@@ -16,6 +16,7 @@ Errors the pipeline expects (bad input, bad config, a failed dbt test) print one
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import signal
@@ -34,7 +35,7 @@ from rich.table import Table as RichTable
 from grocery import stages as registry
 from grocery.config import PipelineSpec, load_spec
 from grocery.context import DEFAULT_HOME, Context
-from grocery.errors import ConfigError, GroceryError, Interrupted
+from grocery.errors import ConfigError, GroceryError, Interrupted, interrupt_behind
 from grocery.interval import DataInterval
 from grocery.progress import Progress
 
@@ -141,34 +142,46 @@ class Terminated(KeyboardInterrupt):
     do about an interrupt (dbt ends its run, py4j drops its call to the JVM) they do for this too."""
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated
+# The interrupts `_raise_interrupt` raised in this run, whatever became of them.
+_raised: list[KeyboardInterrupt] = []
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    """The console script's handler of Ctrl-C and SIGTERM: raise the interrupt where the process is,
+    as Python does for Ctrl-C, and keep it. A library may swallow it (dbt reads its saved manifest
+    through code that turns any exception into its own, then parses the project again), and the
+    run still stops at the end of the stage (`run_stages`)."""
+    interrupt = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    _raised.append(interrupt)
+    raise interrupt
 
 
 def _interruption(exc: BaseException | None) -> signal.Signals | None:
-    """The signal an exception comes from: a Ctrl-C or a SIGTERM, or what a library raised while
-    handling one (py4j, cut off from the JVM in the middle of a call, raises its own network error
-    in its place). None for any other exception."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+    """The signal an exception comes from (`interrupt_behind`): SIGINT or SIGTERM; None for any other."""
+    interrupt = interrupt_behind(exc)
+    if interrupt is None:
+        return None
+    return signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
 
 
-def _stop_spark_quietly() -> None:
-    """Stop a Spark session this run started, if any, before the interpreter exits under its tasks."""
-    if "pyspark" in sys.modules:
-        from grocery.spark.session import stop_quietly
+def _wind_down_spark(interrupted: bool) -> None:
+    """Before a failed or interrupted run ends the process: no Spark warm-up left running, and after
+    an interrupt the session this run started stopped, quietly (`grocery.spark.session`)."""
+    if "pyspark" not in sys.modules:
+        return
+    from grocery.spark.session import WIND_DOWN_SECONDS, claim_session, stop_quietly
 
+    if interrupted:
         stop_quietly()
+    else:
+        with contextlib.suppress(Exception):  # the run's own error is the one to tell
+            claim_session(timeout=WIND_DOWN_SECONDS)
 
 
 def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> dict[str, dict]:
     """Run stages in registry order, reporting each; returns their results."""
     results: dict[str, dict] = {}
+    _raised.clear()
     selected = registry.select(names)
     running = selected[0].name
     try:
@@ -181,6 +194,8 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
             if background is not None:
                 background.wait(stage.name)  # the stage's own work must not run beside its preload
             result = stage.run(ctx)
+            if _raised:  # an interrupt the stage swallowed: the run stops here all the same
+                raise _raised[-1]
             seconds = time.perf_counter() - started
             # The stage's wall time, its preload's wait included, whatever its metrics hold.
             results[stage.name] = {"summary": result.summary, **result.metrics, "seconds": round(seconds, 2)}
@@ -190,10 +205,11 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
             results["publish"]["dashboard"] = _render_dashboard(ctx)
             ctx.progress.info(f"  dashboard: {results['publish']['dashboard']}")
     except BaseException as exc:
-        by = _interruption(exc)
+        # Also an error in place of an interrupt a library swallowed: the user stopped the run.
+        by = _interruption(exc) or (_interruption(_raised[-1]) if _raised else None)
+        _wind_down_spark(interrupted=by is not None)
         if by is None:
             raise
-        _stop_spark_quietly()
         raise Interrupted(running, by) from None
     finally:
         ctx.close()
@@ -483,7 +499,9 @@ def main() -> None:
     atexit.register(gc.freeze)
     # A stage pod's `grocery` is the container's PID 1, which ignores a SIGTERM it has no handler
     # for: without this, a deleted pod would run on until its grace period ends in a SIGKILL.
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where Ctrl-C is ignored
+        signal.signal(signal.SIGINT, _raise_interrupt)
     app()
 
 

@@ -51,3 +51,16 @@ class Interrupted(GroceryError):
             hint="the stages before it are done; run the same command again to complete the run",
         )
         self.exit_code = 128 + by.value
+
+
+def interrupt_behind(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or the CLI's SIGTERM, raised as one) an exception is, or that a library was
+    handling when it raised its own (py4j cut off from the JVM in the middle of a call, dbt closing a
+    connection still in use): found along the exception's cause and context. None for any other."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -43,7 +43,7 @@ def run(ctx: Context) -> StageResult:
         spark = session.result()
         from grocery.spark import jobs  # after the start: one thread alone imports pyspark
 
-        claim_session(spark)  # no warm-up beside the stage's own job
+        claim_session()  # no warm-up beside the stage's own job
         lap("session")  # what the JVM's start took beyond the export
         result = jobs.recommend_job(spark, ctx.lake.uri(), as_of, spec, buckets=marker_buckets(marker))
     result["timings"] = {**lap.timings, **result["timings"]}

@@ -35,7 +35,7 @@ def run(ctx: Context) -> StageResult:
         spark = session.result()
         from grocery.spark import jobs  # after the start: one thread alone imports pyspark
 
-        claim_session(spark)  # no warm-up beside the stage's own job
+        claim_session()  # no warm-up beside the stage's own job
         lap("session")  # what the JVM's start took beyond the export
         result = jobs.segment_job(
             spark, ctx.lake.uri(), as_of, ctx.spec.models.rfm, buckets=marker_buckets(marker)

@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grocery.errors import StageError
+from grocery.errors import StageError, interrupt_behind
 from grocery.stages import StageResult
 from grocery.tables import DIMENSIONS, TABLES
 
@@ -243,7 +243,9 @@ def dbt_build(
             _release_duckdb()
     dbt_seconds = round(time.perf_counter() - started, 2)
 
-    if isinstance(outcome.exception, KeyboardInterrupt):  # dbt catches it, and ends its run there
+    # dbt catches a Ctrl-C and ends its run there; closing the connections still in use, it may
+    # raise another error in its place ("Connection already closed"), which carries it along.
+    if interrupt_behind(outcome.exception) is not None:
         raise outcome.exception
     if outcome.result is None or not hasattr(outcome.result, "results"):
         raise StageError(f"{label} failed before running anything: {_one_line(outcome.exception)}", hint=hint)

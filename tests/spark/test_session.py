@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -242,6 +244,28 @@ def test_a_session_stopped_by_an_interruption_is_not_handed_out_again():
     assert ran.stdout.split() == ["4"]
 
 
+def test_the_jvm_stderr_is_passed_on_but_its_noise_and_all_after_an_interruption(tmp_path, monkeypatch):
+    from grocery.spark import session
+
+    monkeypatch.setattr(session, "_hushed", threading.Event())
+    read_end, write_end = os.pipe()
+    out = tmp_path / "stderr"
+    passing = threading.Thread(
+        target=session._pass_on, args=(read_end, os.open(out, os.O_WRONLY | os.O_CREAT))
+    )
+    passing.start()
+    os.write(write_end, session.JVM_NOISE + b"\nERROR Executor: a real error\n")
+    deadline = time.monotonic() + 10  # the thread passes the lines on as they come
+    while not out.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    session._hushed.set()
+    os.write(write_end, b"BrokenPipeError: [Errno 32] Broken pipe\n")
+    os.close(write_end)
+    passing.join(timeout=10)
+    assert not passing.is_alive()
+    assert out.read_bytes() == b"ERROR Executor: a real error\n"
+
+
 def test_a_spark_app_hands_the_pipeline_of_its_environment_to_the_stage_command(tmp_path):
     from grocery.airflow.manifests import spark_application
     from grocery.config import NamedPipeline, load_spec
@@ -301,7 +325,7 @@ def test_a_stage_claiming_the_session_cancels_a_running_warm_up_and_skips_the_ne
         assert time.monotonic() < deadline and warming.is_alive(), "the warm-up never started a Spark job"
         time.sleep(0.02)
 
-    claim_session(spark)  # returns once the warm-up has let go of Spark
+    claim_session()  # returns once the warm-up has let go of Spark
     warming.join(timeout=10)
     assert not warming.is_alive()
     assert failed, "the warm-up ran to its end beside the stage"
@@ -310,7 +334,7 @@ def test_a_stage_claiming_the_session_cancels_a_running_warm_up_and_skips_the_ne
 
     # Later in the same run, the segment warm-up is skipped: it starts no Spark job.
     skipped_work = warm_up_work("segment")  # as a new run would set it up: unclaimed again
-    claim_session(spark)
+    claim_session()
     segment_group = WARM_UP_GROUP.format(job="segment")
     jobs_before = set(tracker.getJobIdsForGroup(segment_group))
     skipped_work()

@@ -37,6 +37,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ ARROW_BATCH_ROWS = 1_000_000
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")  # errors only, and no start-up chatter
 DRIVER_JAVA_OPTIONS = (f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}", "-XX:+UseParallelGC")
 CDS_SWITCH = "GROCERY_SPARK_CDS"
+WIND_DOWN_SECONDS = 10  # how long a failed or interrupted run waits for its warm-up to end
 CORES_ENV = "GROCERY_SPARK_CORES"  # the cores of a local session, when the machine's are not all its own
 CGROUP = Path("/sys/fs/cgroup")  # a container's limits (cgroup v2, or v1's controllers below it)
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -348,6 +350,7 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
         builder = builder.config(key, value)
     try:
         if local:
+            _hushed.clear()
             _launch_jvm({"spark.app.name": app_name, **conf})
         spark = builder.getOrCreate()
     except PySparkRuntimeError as exc:
@@ -361,6 +364,11 @@ def get_session(app_name: str = "grocery", local: bool | None = None, cores: int
     if archive is not None and not archive.ready:
         atexit.register(_stop_and_publish, archive)
     return spark
+
+
+# Set by `stop_quietly`, cleared by the next local session: the tasks an interrupt cancels, and the
+# Python workers that lose their connections with them, say nothing (the user stopped them).
+_hushed = threading.Event()
 
 
 def _launch_jvm(conf: Mapping[str, str]) -> None:
@@ -392,11 +400,11 @@ def _launch_jvm(conf: Mapping[str, str]) -> None:
 
 
 def _pass_on(read_end: int, stderr: int) -> None:
-    """Copy the JVM's lines to stderr, leaving out its noise; read to the end whatever happens, so
-    that the JVM never waits on a full pipe."""
+    """Copy the JVM's lines to stderr, leaving out its noise, and everything once `_hushed` (the run
+    was interrupted); read to the end whatever happens, so that the JVM never waits on a full pipe."""
     with open(read_end, "rb") as pipe, open(stderr, "wb") as out:
         for line in pipe:
-            if line.startswith(JVM_NOISE):
+            if _hushed.is_set() or line.startswith(JVM_NOISE):
                 continue
             with contextlib.suppress(OSError):  # a closed terminal: the line is lost, not the JVM
                 out.write(line)
@@ -467,20 +475,31 @@ def warm_up_work(job: str) -> Callable[[], None]:
     return work
 
 
-def claim_session(spark: SparkSession) -> None:
-    """Before a Spark stage's own job: stop the warm-ups and wait until none runs.
+def claim_session(timeout: float | None = None) -> bool:
+    """Stop the warm-ups and wait until none runs (at most `timeout` seconds); whether none runs.
 
-    A warm-up pays off while the stages before run on other engines. Beside a stage's Spark job it
-    only takes the job's cores (measured at full scale: the run of segment and recommend took 3-4 s
-    longer with recommend's warm-up beside segment), and the stage warms the JVM up itself. The
-    running warm-up's Spark jobs are cancelled (it then fails, and its preload with it, harmlessly),
-    again until it has stopped: its job may be between two Spark jobs when first asked."""
+    Before a Spark stage's own job: a warm-up pays off while the stages before run on other engines.
+    Beside a stage's Spark job it only takes the job's cores (measured at full scale: the run of
+    segment and recommend took 3-4 s longer with recommend's warm-up beside segment), and the stage
+    warms the JVM up itself. The running warm-up's Spark jobs are cancelled (it then fails, and its
+    preload with it, harmlessly), again until it has stopped: its job may be between two Spark jobs
+    when first asked.
+
+    Before a run that failed or was interrupted ends the process: a warm-up's thread left reading
+    its job's results inside pyarrow aborts the interpreter as it finalizes (`Fatal Python error:
+    PyGILState_Release`, exit -6: CPython 3.11 ends such a thread under pyarrow's C++ frames)."""
+    from pyspark import SparkContext
+
     _claimed.set()
+    deadline = None if timeout is None else time.monotonic() + timeout
     while not _warming_up.acquire(timeout=0.05):
-        group = _warming_group
-        if group is not None:
-            spark.sparkContext.cancelJobGroup(group)
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        group, context = _warming_group, SparkContext._active_spark_context
+        if group is not None and context is not None:
+            context.cancelJobGroup(group)
     _warming_up.release()
+    return True
 
 
 _warming_up = threading.Lock()  # held while a warm-up runs
@@ -506,14 +525,17 @@ def _stop_and_publish(archive: ClassArchive) -> None:
 
 
 def stop_quietly() -> None:
-    """Stop the Spark of an interrupted run: logging off first, then its jobs cancelled and the
-    context stopped, so the tasks that die on the way say nothing (the user stopped them)."""
+    """Stop the Spark of an interrupted run: the JVM's stderr and logging off first, then the
+    warm-ups ended (`claim_session`), the jobs cancelled and the context stopped, so the tasks that
+    die on the way say nothing (the user stopped them)."""
     from pyspark import SparkContext
 
+    _hushed.set()
     context = SparkContext._active_spark_context
     if context is None:
         return
     with contextlib.suppress(Exception):  # a JVM already gone has nothing left to stop
         context.setLogLevel("OFF")
+        claim_session(timeout=WIND_DOWN_SECONDS)
         context.cancelAllJobs()
         context.stop()
