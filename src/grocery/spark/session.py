@@ -475,8 +475,8 @@ def warm_up_work(job: str) -> Callable[[], None]:
     return work
 
 
-def claim_session(timeout: float | None = None) -> bool:
-    """Stop the warm-ups and wait until none runs (at most `timeout` seconds); whether none runs.
+def claim_session(timeout: float | None = None) -> None:
+    """Stop the warm-ups and wait until none runs, or `timeout` seconds have passed.
 
     Before a Spark stage's own job: a warm-up pays off while the stages before run on other engines.
     Beside a stage's Spark job it only takes the job's cores (measured at full scale: the run of
@@ -494,12 +494,11 @@ def claim_session(timeout: float | None = None) -> bool:
     deadline = None if timeout is None else time.monotonic() + timeout
     while not _warming_up.acquire(timeout=0.05):
         if deadline is not None and time.monotonic() > deadline:
-            return False
+            return
         group, context = _warming_group, SparkContext._active_spark_context
         if group is not None and context is not None:
             context.cancelJobGroup(group)
     _warming_up.release()
-    return True
 
 
 _warming_up = threading.Lock()  # held while a warm-up runs
