@@ -54,4 +54,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # says nothing about the results, whether the collection below or the interpreter's exit finds
     # them (a handler Airflow's logging set up in-process may print it after the summary anyway).
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    # After the summary, the exit handler that saves Spark's class archive (a fresh clone records
+    # one) lets the JVM go; py4j's thread then logs, on the root logger, each object it can no longer
+    # release there, and Airflow's handler writes that to pytest's capture, closed by then: a
+    # "--- Logging error ---" traceback that says nothing about the results.
+    logging.raiseExceptions = False
     gc.collect()
