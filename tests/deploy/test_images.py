@@ -128,3 +128,74 @@ def test_dockerignore_keeps_the_context_small_and_clean():
     let_in = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     for src in copied - {"/opt/venv", "/opt/entrypoint.sh", "/opt/livy"}:
         assert src.split("/")[0] in let_in, f"{src} is copied but excluded by .dockerignore"
+
+
+def test_the_spark_image_has_the_cloud_storage_connector_the_sessions_are_set_to_use():
+    from grocery.spark.session import GCS_CONNECTOR, job_conf
+
+    text = (ROOT / "images" / "spark" / "Dockerfile").read_text()
+    version = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, flags=re.M))["GCS_CONNECTOR_VERSION"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    (fetched,) = re.findall(r"maven_jar\.py \"([^\"]+)\" \\\n\s+(.+)", text)
+    coordinate, dest = fetched
+    assert coordinate == "com.google.cloud.bigdataoss:gcs-connector:${GCS_CONNECTOR_VERSION}:shaded"
+    assert coordinate.rsplit(":", 2)[0] in GCS_CONNECTOR
+    assert "pyspark.__file__" in dest and '"jars"' in dest  # the jars of the Spark the image runs
+    assert job_conf()["spark.hadoop.fs.gs.impl"] == "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem"
+
+
+@pytest.fixture
+def maven_repo(tmp_path):
+    """A Maven repository on 127.0.0.1 serving the files of a folder."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/maven2"
+    server.shutdown()
+    server.server_close()
+
+
+def _fetch_jar(*args: str) -> subprocess.CompletedProcess:
+    script = ROOT / "images" / "spark" / "maven_jar.py"
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_maven_jar_fetches_a_jar_that_matches_its_published_checksum_and_nothing_else(maven_repo, tmp_path):
+    import hashlib
+
+    root, url = maven_repo
+    folder = root / "maven2" / "com" / "example" / "conn" / "1.2.3"
+    folder.mkdir(parents=True)
+    jar = folder / "conn-1.2.3-shaded.jar"
+    jar.write_bytes(b"PK\x03\x04 a jar")
+    (folder / "conn-1.2.3-shaded.jar.sha1").write_text(hashlib.sha1(jar.read_bytes()).hexdigest() + "\n")
+
+    dest = tmp_path / "jars"
+    done = _fetch_jar("com.example:conn:1.2.3:shaded", str(dest), "--repo", url)
+    assert done.returncode == 0, done.stderr
+    assert (dest / jar.name).read_bytes() == jar.read_bytes()
+
+    jar.write_bytes(b"PK\x03\x04 another jar")  # the download no longer matches the checksum
+    (dest / jar.name).unlink()
+    failed = _fetch_jar("com.example:conn:1.2.3:shaded", str(dest), "--repo", url)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: ") and "does not match the published" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
+    assert not (dest / jar.name).exists()
+
+    missing = _fetch_jar("com.example:conn:9.9.9", str(dest), "--repo", url)
+    assert (
+        missing.returncode == 1 and "404" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    )
+    wrong = _fetch_jar("com.example:conn", str(dest), "--repo", url)
+    assert wrong.returncode == 1 and "not a Maven coordinate" in wrong.stderr

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -225,6 +226,39 @@ def test_a_session_started_in_the_background_is_the_process_session(spark):
     started = start_session("grocery-tests").result(timeout=60)
     assert started.sparkContext is spark.sparkContext
     assert get_session().sparkContext is spark.sparkContext
+
+
+def test_a_gs_lake_without_the_cloud_storage_connector_is_one_line_saying_what_to_do(spark):
+    from grocery.errors import StageError
+    from grocery.spark.session import require_gcs_connector
+
+    # Every session is set to read gs:// through Google's connector, which pip's pyspark lacks.
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    assert hadoop.get("fs.gs.impl") == "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem"
+    assert hadoop.get("fs.gs.auth.type") == "APPLICATION_DEFAULT"
+    require_gcs_connector(spark, "file:///tmp/lake")  # a local lake needs no connector
+    with pytest.raises(StageError) as caught:
+        require_gcs_connector(spark, "gs://bucket/lake")
+    assert (
+        caught.value.message
+        == "this Spark cannot read the lake gs://bucket/lake: it has no Cloud Storage connector"
+    )
+    assert "images/spark" in caught.value.hint and "gcs-connector" in caught.value.hint
+    # With a class that Spark has in the place of the connector's, the check passes.
+    hadoop.set("fs.gs.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+    try:
+        require_gcs_connector(spark, "gs://bucket/lake")
+    finally:
+        hadoop.set("fs.gs.impl", "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem")
+
+
+def test_a_spark_job_on_a_gs_lake_stops_before_its_first_spark_job(spark):
+    from grocery.config import RfmSpec
+    from grocery.errors import StageError
+    from grocery.spark.jobs import segment_job
+
+    with pytest.raises(StageError, match="no Cloud Storage connector"):
+        segment_job(spark, "gs://bucket/lake", date(2018, 5, 10), RfmSpec())
 
 
 def test_a_session_stopped_by_an_interruption_is_not_handed_out_again():

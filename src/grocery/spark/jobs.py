@@ -32,7 +32,7 @@ from grocery.spark.buckets import Buckets
 from grocery.spark.evaluate import holdout_window
 from grocery.spark.export import BUCKET_COLUMN, EXPORT_COLUMNS, EXPORT_DIR, export_buckets
 from grocery.spark.rfm import customer_rfm
-from grocery.spark.session import WARM_UP_GROUP
+from grocery.spark.session import WARM_UP_GROUP, require_gcs_connector
 
 CUSTOMER_RFM = "customer_rfm"
 RECOMMENDATIONS = "recommendations"
@@ -56,6 +56,7 @@ def read_sales(spark: SparkSession, lake_uri: str, buckets: Buckets | None = Non
 
     The table is named after its files and bucketing, and refreshed on every read: the export is
     rewritten when the fact changes, and Spark would otherwise keep the files it listed before."""
+    require_gcs_connector(spark, lake_uri)
     location = _join(lake_uri, EXPORT_DIR)
     if buckets is None:
         return spark.read.parquet(location)

@@ -64,6 +64,9 @@ _QUIET_CDS = ("-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
 # What every driver JVM prints as it starts, as Spark's launcher always adds the incubating vector
 # module (`JavaModuleOptions`), and no JVM option silences: a local session leaves it out.
 JVM_NOISE = b"WARNING: Using incubator modules: jdk.incubator.vector"
+# Google's Cloud Storage connector for Hadoop: the Spark image puts its jar in Spark's jars
+# (images/spark/Dockerfile); pip's pyspark has none, so a laptop's Spark reads file:// lakes only.
+GCS_CONNECTOR = "the shaded jar of com.google.cloud.bigdataoss:gcs-connector"
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,31 @@ def job_conf() -> dict[str, str]:
         "spark.sql.warehouse.dir": str(
             Path(tempfile.gettempdir()) / f"grocery-spark-warehouse-{os.getuid()}"
         ),
+        # A gs:// lake, through the connector, as the pod's service account (Workload Identity) or
+        # the key file GOOGLE_APPLICATION_CREDENTIALS names: Application Default Credentials.
+        "spark.hadoop.fs.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
+        "spark.hadoop.fs.AbstractFileSystem.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFS",
+        "spark.hadoop.fs.gs.auth.type": "APPLICATION_DEFAULT",
     }
+
+
+def require_gcs_connector(spark: SparkSession, lake_uri: str) -> None:
+    """Stop with one line saying what to do when the lake is gs:// and this Spark has no connector
+    for it (Hadoop's own error is a ClassNotFoundException deep in the first job)."""
+    if not lake_uri.startswith("gs://"):
+        return
+    from py4j.protocol import Py4JJavaError
+
+    context = spark.sparkContext
+    try:
+        context._jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(
+            "gs", context._jsc.hadoopConfiguration()
+        )
+    except Py4JJavaError:
+        raise StageError(
+            f"this Spark cannot read the lake {lake_uri}: it has no Cloud Storage connector",
+            hint=f"run the Spark stages in the Spark image (images/spark), or put {GCS_CONNECTOR} in $SPARK_HOME/jars",
+        ) from None
 
 
 def submitted_conf() -> dict[str, str]:
