@@ -88,3 +88,19 @@ def test_a_csv_that_is_no_readable_file_stops_extract_with_one_line_and_lands_no
         extract.run(ctx)
     assert ctx.ingest_dates() == []
     assert not ctx.lake.exists("raw/products")
+
+
+def test_an_input_folder_without_any_of_the_seven_files_stops_extract_and_lands_nothing(
+    tmp_path: Path,
+) -> None:
+    from grocery.errors import SourceError
+
+    wrong = tmp_path / "exports"
+    (wrong / "2018").mkdir(parents=True)
+    (wrong / "notes.csv").write_text("a,b\n1,2\n")  # a CSV, but none of the dataset's
+    ctx = make_context(tmp_path / "home", wrong)
+    with pytest.raises(
+        SourceError, match=r"input folder .*exports holds none of the dataset's files \(categories.csv, "
+    ):
+        extract.run(ctx)
+    assert not ctx.lake.exists("raw")

@@ -1,4 +1,8 @@
-"""The `path` source: a folder that holds the seven CSV files (a retailer's own export)."""
+"""The `path` source: a folder that holds the seven CSV files (a retailer's own export).
+
+A folder with some of them is delivered as it is, and `load` names the missing ones; a folder with
+none of them is the wrong folder, and nothing is landed from it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 from grocery.errors import SourceError
 from grocery.interval import DataInterval
 from grocery.sources.base import Delivery
+from grocery.tables import TABLES
 
 
 @dataclass(frozen=True)
@@ -19,5 +24,11 @@ class FolderSource:
             raise SourceError(
                 f"input folder {self.path} does not exist",
                 hint="pass a folder holding the seven CSV files with --input",
+            )
+        expected = [table.file_name for table in TABLES]
+        if not any((self.path / name).is_file() for name in expected):
+            raise SourceError(
+                f"input folder {self.path} holds none of the dataset's files ({', '.join(expected)})",
+                hint="pass the folder of the seven CSV files with --input",
             )
         return Delivery(folder=self.path, description=f"path {self.path.resolve()}")
