@@ -49,13 +49,38 @@ def test_a_yaml_file_overrides_with_camel_case_fields(tmp_path: Path) -> None:
 def test_invalid_or_unknown_fields_are_refused_with_their_path(
     tmp_path: Path, yaml_text: str, path_in_message: str
 ) -> None:
+    path, error = _refused(tmp_path, yaml_text)
+    assert path_in_message in str(error)
+    assert str(path) in str(error)
+    assert "\n" not in str(error)
+
+
+def _refused(tmp_path: Path, yaml_text: str) -> tuple[Path, ConfigError]:
+    """A grocery.yaml of that text, and the error of reading it."""
     path = tmp_path / "grocery.yaml"
     path.write_text(yaml_text)
     with pytest.raises(ConfigError) as info:
         load_spec(path)
-    assert path_in_message in str(info.value)
-    assert str(path) in str(info.value)
-    assert "\n" not in str(info.value)
+    return path, info.value
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("source: {scael: 2}\n", "source.scael: unknown field (did you mean scale?)"),
+        (
+            "models: {als: {holdout_day: 3}}\n",
+            "models.als.holdout_day: unknown field (did you mean holdoutDays?)",
+        ),
+        ("sheduel: '@daily'\n", "sheduel: unknown field (did you mean schedule?)"),
+        ("source: {xyz: 2}\n", "source.xyz: unknown field (known: kind, scale, seed, path, dataset)"),
+    ],
+)
+def test_an_unknown_field_is_named_with_the_nearest_field_the_spec_has(
+    tmp_path: Path, yaml_text: str, message: str
+) -> None:
+    path, error = _refused(tmp_path, yaml_text)
+    assert error.message == f"{path}: {message}"
 
 
 def test_a_grocerypipeline_manifest_is_read_as_its_spec(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ all is a valid pipeline: generated data, a local lake, DuckDB, Spark in local mo
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -218,11 +219,37 @@ class PipelineSpec(Model):
         return parse_spec(data, origin="command-line options")
 
 
+def _model_at(loc: tuple[object, ...]) -> type[BaseModel] | None:
+    """The spec model that holds the field at loc (its keys as written: camelCase or snake_case)."""
+    model: type[BaseModel] = PipelineSpec
+    for key in loc[:-1]:
+        fields = dict(model.model_fields) | {f.alias: f for f in model.model_fields.values() if f.alias}
+        field = fields.get(str(key))
+        inner = field.annotation if field is not None else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return None
+        model = inner
+    return model
+
+
+def _unknown_field(loc: tuple[object, ...]) -> str:
+    """The message of a field the spec does not have, with the nearest one it has."""
+    model = _model_at(loc)
+    if model is None:
+        return "unknown field"
+    known = [f.alias or name for name, f in model.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    return (
+        f"unknown field (did you mean {close[0]}?)" if close else f"unknown field (known: {', '.join(known)})"
+    )
+
+
 def _format_error(exc: ValidationError, origin: str) -> str:
     first = exc.errors()[0]
     path = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = _unknown_field(first["loc"]) if first["type"] == "extra_forbidden" else first["msg"]
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{origin}: {path}: {first['msg']}{more}"
+    return f"{origin}: {path}: {message}{more}"
 
 
 def parse_spec(data: object, origin: str = "pipeline spec") -> PipelineSpec:
