@@ -101,6 +101,11 @@ def test_an_input_folder_without_any_of_the_seven_files_stops_extract_and_lands_
     ctx = make_context(tmp_path / "home", wrong)
     with pytest.raises(
         SourceError, match=r"input folder .*exports holds none of the dataset's files \(categories.csv, "
-    ):
+    ) as caught:
         extract.run(ctx)
     assert not ctx.lake.exists("raw")
+    assert caught.value.hint == "pass the folder of the seven CSV files with --input"
+    (wrong / "archive.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # Kaggle's download, not unzipped
+    with pytest.raises(SourceError) as caught:
+        extract.run(ctx)
+    assert caught.value.hint == "unzip archive.zip and pass the folder of its CSV files with --input"

@@ -27,8 +27,11 @@ class FolderSource:
             )
         expected = [table.file_name for table in TABLES]
         if not any((self.path / name).is_file() for name in expected):
+            archives = sorted(self.path.glob("*.zip"))  # the dataset as Kaggle's page downloads it
             raise SourceError(
                 f"input folder {self.path} holds none of the dataset's files ({', '.join(expected)})",
-                hint="pass the folder of the seven CSV files with --input",
+                hint=f"unzip {archives[0].name} and pass the folder of its CSV files with --input"
+                if archives
+                else "pass the folder of the seven CSV files with --input",
             )
         return Delivery(folder=self.path, description=f"path {self.path.resolve()}")
