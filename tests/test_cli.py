@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from grocery import cli
+from grocery.errors import StageError
 
 
 def test_the_console_script_freezes_the_heap_after_every_exit_handler_a_run_registers(monkeypatch) -> None:
@@ -85,3 +88,48 @@ def test_version_prints_the_installed_distributions_version() -> None:
     result = CliRunner().invoke(cli.app, ["--version"])
     assert result.exit_code == 0, result.output
     assert result.output == f"grocery-pipeline {version('grocery-pipeline')}\n"
+
+
+def test_a_second_command_in_a_home_in_use_stops_at_once_naming_the_first(tmp_path) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from grocery.context import hold_home
+
+    home = tmp_path / "home"
+    with hold_home(home):  # as a run in another terminal holds it
+        for args in (["extract"], ["run", "--stages", "extract,load"], ["purge", "--yes"]):
+            result = CliRunner().invoke(cli.app, [*args, "--home", str(home)], env={"COLUMNS": "1000"})
+            assert result.exit_code == 1, result.output
+            (line,) = result.output.strip().splitlines()
+            assert line.startswith(
+                f"error: another grocery command is working in {home} (PID {os.getpid()}: "
+            )
+            assert line.endswith("(wait for it to end, or give this one another --home)")
+    assert not (home / "lake").exists()  # nothing landed beside it
+    result = CliRunner().invoke(cli.app, ["purge", "--yes", "--home", str(home)])  # the home is free again
+    assert result.exit_code == 0, result.output
+
+
+def test_the_home_is_free_again_when_the_command_holding_it_dies(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from grocery.context import hold_home
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from grocery.context import hold_home\n"
+         "with hold_home(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StageError, match=f"PID {holder.pid}: "), hold_home(tmp_path):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)  # no chance to release anything itself
+        holder.wait(timeout=10)
+    with hold_home(tmp_path):
+        pass

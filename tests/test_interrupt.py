@@ -9,12 +9,13 @@ import signal
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from pipeline_support import fake_context
 
 from grocery import cli, stages
-from grocery.config import PipelineSpec
 from grocery.errors import Interrupted
 
 
@@ -38,16 +39,12 @@ def fails(ctx):
     raise ValueError("a bug")
 
 
-def _run(monkeypatch, second_entry: str, then: list[stages.Stage] = ()) -> dict:
+def _run(monkeypatch, home: Path, second_entry: str, then: list[stages.Stage] = ()) -> dict:
     first = replace(stages.BY_NAME["extract"], entry="test_interrupt:finishes", preload=None)
     second = replace(stages.BY_NAME["load"], entry=f"test_interrupt:{second_entry}", preload=None)
     monkeypatch.setattr(stages, "select", lambda names: [first, second, *then])
     closed = []
-    ctx = SimpleNamespace(
-        spec=PipelineSpec(),
-        progress=SimpleNamespace(info=lambda message: None),
-        close=lambda: closed.append(1),
-    )
+    ctx = fake_context(home, close=lambda: closed.append(1))
     try:
         return cli.run_stages(ctx, None)
     finally:
@@ -57,9 +54,9 @@ def _run(monkeypatch, second_entry: str, then: list[stages.Stage] = ()) -> dict:
 @pytest.mark.parametrize(
     "entry", ["is_interrupted", "fails_while_interrupted", "fails_after_swallowing_an_interrupt"]
 )
-def test_a_stage_interrupted_is_named_and_exits_130(monkeypatch, entry) -> None:
+def test_a_stage_interrupted_is_named_and_exits_130(monkeypatch, tmp_path, entry) -> None:
     with pytest.raises(Interrupted) as raised:
-        _run(monkeypatch, entry)
+        _run(monkeypatch, tmp_path, entry)
     assert str(raised.value) == (
         "interrupted in the load stage (the stages before it are done; run the same command again to "
         "complete the run)"
@@ -67,9 +64,9 @@ def test_a_stage_interrupted_is_named_and_exits_130(monkeypatch, entry) -> None:
     assert raised.value.exit_code == 130
 
 
-def test_any_other_failure_keeps_its_traceback(monkeypatch) -> None:
+def test_any_other_failure_keeps_its_traceback(monkeypatch, tmp_path) -> None:
     with pytest.raises(ValueError, match="a bug"):
-        _run(monkeypatch, "fails")
+        _run(monkeypatch, tmp_path, "fails")
 
 
 def terminated(ctx):
@@ -91,9 +88,9 @@ def swallows_an_interrupt(ctx):
     return stages.StageResult("done, as if nothing had happened")
 
 
-def test_a_sigterm_is_named_and_exits_143(monkeypatch) -> None:
+def test_a_sigterm_is_named_and_exits_143(monkeypatch, tmp_path) -> None:
     with pytest.raises(Interrupted) as raised:
-        _run(monkeypatch, "terminated")
+        _run(monkeypatch, tmp_path, "terminated")
     assert str(raised.value).startswith("terminated (SIGTERM) in the load stage (the stages before it")
     assert raised.value.exit_code == 143
 
@@ -108,10 +105,10 @@ def must_not_run(ctx):
     raise AssertionError("a stage ran after the interrupt")
 
 
-def test_an_interrupt_a_stage_swallowed_stops_the_run_after_that_stage(monkeypatch) -> None:
+def test_an_interrupt_a_stage_swallowed_stops_the_run_after_that_stage(monkeypatch, tmp_path) -> None:
     third = replace(stages.BY_NAME["transform"], entry="test_interrupt:must_not_run", preload=None)
     with pytest.raises(Interrupted) as raised:
-        _run(monkeypatch, "swallows_an_interrupt", then=[third])
+        _run(monkeypatch, tmp_path, "swallows_an_interrupt", then=[third])
     assert str(raised.value).startswith("interrupted in the load stage (the stages before it")
     assert raised.value.exit_code == 130
 

@@ -6,8 +6,9 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from types import SimpleNamespace
 from typing import Any
+
+from pipeline_support import fake_context
 
 from grocery import stages
 
@@ -118,7 +119,9 @@ def reports_its_own_seconds(ctx: Any) -> stages.StageResult:
     return stages.StageResult("done", {"seconds": 0.0, "rows": 7})
 
 
-def test_a_stage_reports_its_wall_time_with_its_preload_wait_whatever_its_metrics_say(monkeypatch) -> None:
+def test_a_stage_reports_its_wall_time_with_its_preload_wait_whatever_its_metrics_say(
+    monkeypatch, tmp_path
+) -> None:
     from grocery import cli
 
     first, second = (
@@ -130,12 +133,7 @@ def test_a_stage_reports_its_wall_time_with_its_preload_wait_whatever_its_metric
         ),
     )
     monkeypatch.setattr(stages, "select", lambda names: [first, second])
-    from grocery.config import PipelineSpec
-
-    quiet = SimpleNamespace(
-        spec=PipelineSpec(), progress=SimpleNamespace(info=lambda message: None), close=lambda: None
-    )
-    results = cli.run_stages(quiet, None)
+    results = cli.run_stages(fake_context(tmp_path), None)
     assert results["transform"]["rows"] == 7
     assert results["transform"]["seconds"] >= 0.3  # the preload's wait, not the stage's own 0.0
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
+import shlex
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
     from grocery.warehouse.base import Warehouse
 
 DEFAULT_HOME = Path(".grocery")
+HOME_LOCK = ".lock"  # in the home: held by the grocery command working there, naming it
 _MANIFEST_NAME = re.compile(r"^ingest_date=(\d{4}-\d{2}-\d{2})\.json$")
 
 
@@ -73,3 +80,31 @@ class Context:
                 f"nothing has been extracted into {self.lake.uri()} yet", hint="run `grocery extract` first"
             )
         return landed[-1]
+
+
+@contextlib.contextmanager
+def hold_home(home: Path) -> Iterator[None]:
+    """Work in a home alone: a second grocery command on the same home stops at once with one line,
+    instead of landing, loading or deleting beside this one (DuckDB's own lock would stop it only
+    at its first write to the warehouse, after extract).
+
+    The lock is the kernel's (`flock`), so it ends with the process however the process ends; a
+    filesystem without locks is used without one."""
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / HOME_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            raise StageError(
+                f"another grocery command is working in {home} ({holder})",
+                hint="wait for it to end, or give this one another --home",
+            ) from None
+        except OSError:  # no locks on this filesystem
+            pass
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"PID {os.getpid()}: {shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
