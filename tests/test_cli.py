@@ -133,3 +133,14 @@ def test_the_home_is_free_again_when_the_command_holding_it_dies(tmp_path) -> No
         holder.wait(timeout=10)
     with hold_home(tmp_path):
         pass
+
+
+def test_a_home_this_user_cannot_make_is_used_without_a_lock(tmp_path) -> None:
+    # As a Spark stage's driver runs in the Spark image's read-only /app: it writes nothing there.
+    from grocery.context import hold_home
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    with hold_home(a_file / "home"):
+        pass
+    assert a_file.read_text() == "not a folder"

@@ -88,10 +88,18 @@ def hold_home(home: Path) -> Iterator[None]:
     instead of landing, loading or deleting beside this one (DuckDB's own lock would stop it only
     at its first write to the warehouse, after extract).
 
-    The lock is the kernel's (`flock`), so it ends with the process however the process ends; a
-    filesystem without locks is used without one."""
-    home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(home / HOME_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    The lock is the kernel's (`flock`), so it ends with the process however the process ends. A
+    home on a filesystem without locks is used without one, and so is a home this user cannot make:
+    a command that writes nothing there, such as a Spark stage's driver in the Spark image's
+    read-only working folder, needs none."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(home / HOME_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        fd = None
+    if fd is None:
+        yield
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
