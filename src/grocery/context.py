@@ -97,22 +97,26 @@ def hold_home(home: Path) -> Iterator[None]:
         fd = os.open(home / HOME_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         fd = None
-    if fd is None:
-        yield
-        return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-            raise StageError(
-                f"another grocery command is working in {home} ({holder})",
-                hint="wait for it to end, or give this one another --home",
-            ) from None
-        except OSError:  # no locks on this filesystem
-            pass
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"PID {os.getpid()}: {shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])}".encode(), 0)
+        if fd is not None:
+            _lock(fd, home)
         yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
+
+
+def _lock(fd: int, home: Path) -> None:
+    """Take the home's lock file, open at fd, and write this command into it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+        raise StageError(
+            f"another grocery command is working in {home} ({holder})",
+            hint="wait for it to end, or give this one another --home",
+        ) from None
+    except OSError:  # no locks on this filesystem
+        return
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"PID {os.getpid()}: {shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])}".encode(), 0)
