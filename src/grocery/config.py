@@ -309,13 +309,18 @@ class NamedPipeline(BaseModel):
     spec: PipelineSpec = Field(default_factory=PipelineSpec)
 
     @property
+    def key(self) -> str:
+        """<namespace>__<name>: names the pipeline's file, its DAG and its home in local mode."""
+        return f"{self.namespace}__{self.name}"
+
+    @property
     def file_name(self) -> str:
         """The file (and ConfigMap key) holding this pipeline: <namespace>__<name>.yaml."""
-        return f"{self.namespace}__{self.name}.yaml"
+        return f"{self.key}.yaml"
 
     @property
     def dag_id(self) -> str:
-        return f"grocery__{self.namespace}__{self.name}"
+        return f"grocery__{self.key}"
 
     def to_yaml(self) -> str:
         """A GroceryPipeline document; the same text for the same spec, so re-rendering changes nothing."""

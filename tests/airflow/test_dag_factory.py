@@ -174,8 +174,10 @@ def test_local_mode_runs_the_grocery_cli_on_the_worker(tmp_path: Path, write_pip
         executable, rest = command.split(" ", 1)
         assert Path(executable).name == "grocery"
         assert rest == (
-            f'{stage.name} --date 2018-01-02 --home "${{GROCERY_HOME:-$HOME/.grocery}}" --config {path.resolve()}'
+            f'{stage.name} --date 2018-01-02 --home "${{GROCERY_HOME:-$HOME/.grocery}}"/default__laptop '
+            f"--config {path.resolve()}"
         )
+    assert "`$GROCERY_HOME/default__laptop` on the worker" in dag.doc_md
 
 
 def test_local_mode_needs_the_pipeline_file():

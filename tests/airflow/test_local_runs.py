@@ -91,7 +91,7 @@ def backfill(airflow_db, dags_folder, write_pipeline, tmp_path_factory):
     try:
         dag = dag_from_file(write_pipeline(dags_folder, "backfill", SPEC))
         runs = [_run(dag, day, every_stage=(day == DAYS[0])) for day in DAYS]
-        yield dag, runs, home / "warehouse.duckdb"
+        yield dag, runs, home / "default__backfill" / "warehouse.duckdb"  # the pipeline's own folder
     finally:
         if saved is None:
             os.environ.pop("GROCERY_HOME", None)

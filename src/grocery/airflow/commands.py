@@ -1,8 +1,9 @@
 """The command line a stage task runs: `grocery <stage> --date {{ ds }} --home H --config F`.
 
 Both execution modes run the same command: on the Airflow worker (local mode) it is a shell command
-whose `--home` comes from `$GROCERY_HOME` at run time; in a pod (kubernetes mode) it is the
-container's arguments, with the pipeline file projected into the pod and the home on its `/tmp`.
+whose `--home` is the pipeline's folder in `$GROCERY_HOME`, read at run time; in a pod (kubernetes
+mode) it is the container's arguments, with the pipeline file projected into the pod and the home on
+its `/tmp`.
 
 `{{ ds }}` is the first day of the run's data interval: the DAG's timetable gives every scheduled
 run a one-day interval (see `grocery.airflow.factory`), and a run triggered for a logical date
@@ -37,12 +38,18 @@ def grocery_executable() -> str:
     return str(beside) if beside.exists() else "grocery"
 
 
-def local_command(stage: str, config: Path) -> str:
-    """The shell command of a local-mode task; `$GROCERY_HOME` (default ~/.grocery) is read on the worker."""
+def local_home(pipeline_key: str) -> str:
+    """A local-mode pipeline's home, as the worker's shell reads it: a folder of its own (named
+    <namespace>__<name>) in `$GROCERY_HOME` (default ~/.grocery), so that two pipelines on one
+    machine never share a lake or a warehouse."""
+    return f'"${{{HOME_ENV}:-{DEFAULT_LOCAL_HOME}}}"/{shlex.quote(pipeline_key)}'
+
+
+def local_command(stage: str, config: Path, pipeline_key: str) -> str:
+    """The shell command of a local-mode task, run on the worker (`local_home`)."""
     args = stage_args(stage, home="@HOME@", config=str(config))
     quoted = " ".join(shlex.quote(a) if a not in (DATE, "@HOME@") else a for a in args)
-    home = f'"${{{HOME_ENV}:-{DEFAULT_LOCAL_HOME}}}"'
-    return f"{shlex.quote(grocery_executable())} {quoted.replace('@HOME@', home)}"
+    return f"{shlex.quote(grocery_executable())} {quoted.replace('@HOME@', local_home(pipeline_key))}"
 
 
 def pod_args(stage: str) -> list[str]:

@@ -120,7 +120,13 @@ def _doc(pipeline: NamedPipeline, source: Path | None) -> str:
         f"| stage | engine | what it does |\n|---|---|---|\n{rows}\n\n"
         f"Pipeline file: `{source or '(built in memory)'}`. Source: {spec.source.kind}; "
         f"warehouse: {spec.warehouse.kind}; Spark submitter: {spec.spark.submitter}.\n"
+        + (_local_home_doc(pipeline.key) if spec.execution.mode == "local" else "")
     )
+
+
+def _local_home_doc(key: str) -> str:
+    home, default = commands.HOME_ENV, commands.DEFAULT_LOCAL_HOME
+    return f"\nIts lake and warehouse: `${home}/{key}` on the worker (`{home}` defaults to `{default}`).\n"
 
 
 # -- the one factory of stage tasks ---------------------------------------------------------------
@@ -130,7 +136,7 @@ def stage_task(pipeline: NamedPipeline, stage: registry.Stage, source: Path | No
     """The operator of one stage, chosen by execution mode, stage engine and Spark submitter."""
     if pipeline.spec.execution.mode == "local":
         assert source is not None
-        return local_task(stage, source)
+        return local_task(pipeline, stage, source)
     if stage.engine == "spark":
         if pipeline.spec.spark.submitter == "operator":
             return spark_application_task(pipeline, stage)
@@ -139,13 +145,13 @@ def stage_task(pipeline: NamedPipeline, stage: registry.Stage, source: Path | No
     return pod_task(pipeline, stage)
 
 
-def local_task(stage: registry.Stage, source: Path) -> BaseOperator:
+def local_task(pipeline: NamedPipeline, stage: registry.Stage, source: Path) -> BaseOperator:
     """The stage's command on the Airflow worker, as a subprocess: dbt and Spark get a process of their own."""
     from airflow.providers.standard.operators.bash import BashOperator
 
     return BashOperator(
         task_id=stage.name,
-        bash_command=commands.local_command(stage.name, source),
+        bash_command=commands.local_command(stage.name, source, pipeline.key),
         doc_md=stage.summary,
         do_xcom_push=False,
     )
