@@ -183,44 +183,44 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
     results: dict[str, dict] = {}
     _raised.clear()
     selected = registry.select(names)
-    running = selected[0].name
     with hold_home(ctx.home):  # one command at a time in a home
         try:
-            registry.check_ready(selected, ctx.spec.warehouse.kind)
-            background = registry.preload(ctx, selected)
-            for stage in selected:
-                running = stage.name
-                ctx.progress.info(f"[bold]{stage.name}[/bold]: {stage.summary}")
-                started = time.perf_counter()  # a wait for the stage's preload counts as its time
-                if background is not None:
-                    background.wait(stage.name)  # the stage's own work must not run beside its preload
-                result = stage.run(ctx)
-                if _raised:  # an interrupt the stage swallowed: the run stops here all the same
-                    raise _raised[-1]
-                seconds = time.perf_counter() - started
-                # The stage's wall time, its preload's wait included, whatever its metrics hold.
-                results[stage.name] = {
-                    "summary": result.summary,
-                    **result.metrics,
-                    "seconds": round(seconds, 2),
-                }
-                ctx.progress.info(f"  {result.summary} [dim]({seconds:.1f}s)[/dim]")
-            if "publish" in results:
-                # The dashboard is publish's last part: the page shows the marts publish has just built.
-                results["publish"]["dashboard"] = _render_dashboard(ctx)
-                ctx.progress.info(f"  dashboard: {results['publish']['dashboard']}")
+            _run_in_order(ctx, selected, results)
         except BaseException as exc:
             # Also an error in place of an interrupt a library swallowed: the user stopped the run.
             by = _interruption(exc) or (_interruption(_raised[-1]) if _raised else None)
             _wind_down_spark(interrupted=by is not None)
             if by is None:
                 raise
+            running = next((s.name for s in selected if s.name not in results), selected[-1].name)
             raise Interrupted(running, by) from None
         finally:
             ctx.close()
     if as_json:
         out.print_json(json.dumps(results, default=str))
     return results
+
+
+def _run_in_order(ctx: Context, selected: list[registry.Stage], results: dict[str, dict]) -> None:
+    """Each stage in turn, its result put in `results` as it ends; then publish's dashboard."""
+    registry.check_ready(selected, ctx.spec.warehouse.kind)
+    background = registry.preload(ctx, selected)
+    for stage in selected:
+        ctx.progress.info(f"[bold]{stage.name}[/bold]: {stage.summary}")
+        started = time.perf_counter()  # a wait for the stage's preload counts as its time
+        if background is not None:
+            background.wait(stage.name)  # the stage's own work must not run beside its preload
+        result = stage.run(ctx)
+        if _raised:  # an interrupt the stage swallowed: the run stops here all the same
+            raise _raised[-1]
+        seconds = time.perf_counter() - started
+        # The stage's wall time, its preload's wait included, whatever its metrics hold.
+        results[stage.name] = {"summary": result.summary, **result.metrics, "seconds": round(seconds, 2)}
+        ctx.progress.info(f"  {result.summary} [dim]({seconds:.1f}s)[/dim]")
+    if "publish" in results:
+        # The dashboard is publish's last part: the page shows the marts publish has just built.
+        results["publish"]["dashboard"] = _render_dashboard(ctx)
+        ctx.progress.info(f"  dashboard: {results['publish']['dashboard']}")
 
 
 @app.command()
