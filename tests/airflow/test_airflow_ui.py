@@ -68,8 +68,9 @@ def test_the_standalone_command_serves_the_project_dags_on_loopback(tmp_path: Pa
     env = {
         **os.environ,
         "AIRFLOW_PORT": str(port),
-        "GROCERY_DAGS_FOLDER": str(dags),
-        "GROCERY_HOME": str(tmp_path / "grocery-home"),
+        # Relative, as a user would give them: read from the folder the script is called from.
+        "GROCERY_DAGS_FOLDER": "dags",
+        "GROCERY_HOME": "grocery-home",
         "GROCERY_VENV": str(Path(sys.executable).parents[1]),  # the environment running these tests
     }
     for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:
@@ -77,7 +78,7 @@ def test_the_standalone_command_serves_the_project_dags_on_loopback(tmp_path: Pa
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [str(REPO / "scripts" / "airflow-standalone")],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}/api/v2"
     try:
@@ -103,6 +104,8 @@ def test_the_standalone_command_serves_the_project_dags_on_loopback(tmp_path: Pa
         assert [e["filename"] for e in errors] == ["default__broken.py"]
         assert "default__broken.yaml" in errors[0]["stack_trace"]
         assert "execution.mode" in errors[0]["stack_trace"]
+
+        assert f"stage data in {tmp_path / 'grocery-home'}/<namespace>__<name>" in log_path.read_text()
 
         listeners = _listening(process.pid)
         assert (("127.0.0.1", port)) in {(ip, p) for ip, p, _ in listeners}
