@@ -9,8 +9,8 @@
     grocery crd [-o FILE]              print the GroceryPipeline CRD generated from the spec
     grocery purge --yes                delete the pipeline's lake and warehouse layers (names them without --yes)
 
-Errors the pipeline expects (bad input, bad config, a failed dbt test) print one line and exit 1;
-`--debug` shows the traceback instead.
+Errors the pipeline expects (bad input, bad config, a failed dbt test, no credentials for Google
+Cloud) print one line and exit 1; `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -33,6 +34,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from grocery import stages as registry
+from grocery.cloud import cloud_failure
 from grocery.config import PipelineSpec, load_spec
 from grocery.context import DEFAULT_HOME, Context, hold_home
 from grocery.errors import ConfigError, GroceryError, Interrupted, interrupt_behind
@@ -130,11 +132,19 @@ def build_context(
     return Context(spec=spec, home=home, interval=interval, progress=progress)
 
 
-def _fail(exc: GroceryError, debug: bool) -> None:
-    if debug:
-        raise exc
-    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # a path may hold "[...]"
-    raise typer.Exit(exc.exit_code)
+@contextlib.contextmanager
+def _reported(debug: bool) -> Iterator[None]:
+    """Errors for people: a GroceryError, or a failure of Google's clients that the user can fix
+    (`grocery.cloud.cloud_failure`), ends the command with one line and the error's exit status;
+    `--debug` shows the traceback instead. Anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except Exception as exc:
+        error = exc if isinstance(exc, GroceryError) else cloud_failure(exc)
+        if error is None or debug:
+            raise
+        err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)  # a path may hold "[...]"
+        raise typer.Exit(error.exit_code) from None
 
 
 class Terminated(KeyboardInterrupt):
@@ -231,7 +241,7 @@ def run(
     debug: Debug = False, quiet: Quiet = False, as_json: AsJson = False,
 ) -> None:  # fmt: skip
     """Run the pipeline: every registered stage in order, then show the top answers."""
-    try:
+    with _reported(debug):
         names = registry.parse_names(stages)
         ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
         results = run_stages(ctx, names, as_json)
@@ -241,8 +251,6 @@ def run(
             show_answers(ctx)
         if dashboard and not as_json:
             out.print(f"dashboard: {dashboard}", highlight=False)
-    except GroceryError as exc:
-        _fail(exc, debug)
 
 
 def _render_dashboard(ctx: Context, output: Path | None = None) -> str:
@@ -265,13 +273,11 @@ def show_dashboard(
     debug: Debug = False,
 ) -> None:  # fmt: skip
     """Render the dashboard: one self-contained HTML page from the marts (DuckDB or BigQuery)."""
-    try:
+    with _reported(debug):
         ctx = Context(spec=load_spec(config), home=home)
         if output is None and (open_page or serve_page) and not ctx.lake.is_local:
             output = home / "dashboard" / "index.html"  # a browser needs a local copy of a GCS page
         where = _render_dashboard(ctx, output)
-    except GroceryError as exc:
-        _fail(exc, debug)
     out.print(f"dashboard: {where}", highlight=False)
     if open_page:
         import webbrowser
@@ -280,10 +286,8 @@ def show_dashboard(
     if serve_page:
         from grocery.dashboard.serve import serve
 
-        try:
+        with _reported(debug):
             serve(Path(where), port, announce=lambda line: out.print(line, highlight=False))
-        except GroceryError as exc:
-            _fail(exc, debug)
 
 
 def _stage_command(stage: registry.Stage) -> None:
@@ -292,13 +296,11 @@ def _stage_command(stage: registry.Stage) -> None:
         source: SourceKind = None, input_dir: Input = None, scale: Scale = None, seed: Seed = None,
         debug: Debug = False, quiet: Quiet = False, as_json: AsJson = False,
     ) -> None:  # fmt: skip
-        try:
+        with _reported(debug):
             ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
             results = run_stages(ctx, [stage.name], as_json)
             if not as_json and quiet:
                 out.print(results[stage.name]["summary"], highlight=False)
-        except GroceryError as exc:
-            _fail(exc, debug)
 
     command.__doc__ = stage.summary
     app.command(name=stage.name)(command)
@@ -318,15 +320,13 @@ def generate(
     """Write generated files with the Kaggle dataset's shape (one day's sales with --date)."""
     from grocery.sources.generator import generate as write
 
-    try:
+    with _reported(debug):
         # The source spec's rules for these two (a scale above 0), as for `grocery run --scale`.
         source = PipelineSpec().with_overrides(**{"source.scale": scale, "source.seed": seed}).source
         interval = DataInterval.from_options(_date(day), _date(start), _date(end))
         started = time.perf_counter()
         write(output, scale=source.scale, seed=source.seed, interval=interval)
         out.print(f"wrote 7 files to {output} in {time.perf_counter() - started:.1f}s", highlight=False)
-    except GroceryError as exc:
-        _fail(exc, debug)
 
 
 benchmark_app = typer.Typer(help="Benchmarks: figures as ratios against a baseline measured in the same run.")
@@ -365,10 +365,8 @@ def benchmark_spark(
     """segment + recommend (Spark) against the C++ implicit library's ALS fit + top-N, peak memory, precision."""
     from grocery.benchmarks import spark
 
-    try:
+    with _reported(False):
         spark.require_baseline()
-    except GroceryError as exc:
-        _fail(exc, debug=False)
     source = input_dir.resolve() if input_dir else None
     runs = [spark.measure(workdir.resolve(), scale, seed, source) for _ in range(repeat)]
     out.print(spark.report(*runs), highlight=False)
@@ -377,10 +375,8 @@ def benchmark_spark(
 @app.command("config")
 def show_config(config: Config = None, debug: Debug = False) -> None:
     """Print the effective pipeline spec (defaults merged with grocery.yaml) as YAML."""
-    try:
+    with _reported(debug):
         spec = load_spec(config)
-    except GroceryError as exc:
-        _fail(exc, debug)
     out.print(yaml.safe_dump(spec.model_dump(mode="json", by_alias=True), sort_keys=False), highlight=False)
 
 
@@ -393,7 +389,7 @@ def purge_data(
     """Delete the pipeline's data: everything under its lake root and its warehouse layers (asks for --yes)."""
     from grocery import purge
 
-    try:
+    with _reported(debug):
         ctx = build_context(home, config, None, None, None, None, None, None, None, quiet)
         if not yes:
             raise ConfigError(
@@ -402,8 +398,6 @@ def purge_data(
             )
         with hold_home(ctx.home):
             report = purge.purge(ctx)
-    except GroceryError as exc:
-        _fail(exc, debug)
     if as_json:
         out.print_json(json.dumps({"deleted": report.deleted, "absent": report.absent}))
         return
@@ -446,14 +440,12 @@ def deploy_release(
     """Install or upgrade the Helm release (helm upgrade --install --atomic); --dry-run only renders."""
     from grocery import deploy
 
-    try:
+    with _reported(debug):
         p = deploy.plan(env, image_tag=image_tag, values_files=values or (), sets=sets or (), chart=chart)
         if dry_run:
             typer.echo(deploy.render(p), nl=False)
             return
         result = deploy.upgrade(p, wait=wait, timeout=timeout, kubecontext=kube_context)
-    except GroceryError as exc:
-        _fail(exc, debug)
     err.print(
         f"release {result['release']} in {result['namespace']}: revision {result['revision']}, {result['status']}",
         highlight=False,

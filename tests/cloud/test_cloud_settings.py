@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
-from grocery.cloud import bigquery_api_endpoint, gcs_endpoint, gcs_storage_options
+from grocery.cloud import bigquery_api_endpoint, cloud_failure, gcs_endpoint, gcs_storage_options
 from grocery.config import BigQueryWarehouseSpec
 from grocery.errors import StageError
 from grocery.lake import Lake
@@ -28,7 +30,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_with_nothing_set_google_endpoints_and_default_credentials_are_used() -> None:
     assert gcs_endpoint() is None
-    assert gcs_storage_options() == {"use_listings_cache": False}
+    # Application Default Credentials, or an error at once: gcsfs would fall back to anonymous access.
+    assert gcs_storage_options() == {"use_listings_cache": False, "token": "google_default"}
     assert bigquery_api_endpoint() is None
     spec = BigQueryWarehouseSpec(project="p")
     assert BigQueryWarehouse.from_spec(spec).api_endpoint is None
@@ -88,3 +91,75 @@ def test_parquet_types_map_to_bigquery_types() -> None:
     assert (repeated.field_type, repeated.mode) == ("INT64", "REPEATED")
     with pytest.raises(StageError, match="does not map"):
         _arrow_to_bigquery("m", pa.map_(pa.string(), pa.int64()))
+
+
+CREDENTIALS, ACCESS, NETWORK = (
+    "no usable Google Cloud credentials",
+    "Google Cloud refused access",
+    "cannot reach Google Cloud",
+)
+
+
+def _failures() -> list[tuple[BaseException, str | None]]:
+    """Exceptions as Google's clients raise them, and the kind of failure each is for the user."""
+    import aiohttp
+    import requests
+    from gcsfs.retry import HttpError
+    from google.api_core import exceptions as api
+    from google.auth import exceptions as auth
+
+    return [
+        (auth.DefaultCredentialsError("Your default credentials were not found."), CREDENTIALS),
+        (auth.RefreshError("invalid_grant: Token has been expired or revoked."), CREDENTIALS),
+        (api.Unauthorized("POST https://bigquery.googleapis.com/...: Request had invalid credentials"), CREDENTIALS),
+        (HttpError({"code": 401, "message": "Anonymous caller does not have storage.objects.get access"}), CREDENTIALS),
+        (api.Forbidden("POST https://bigquery.googleapis.com/...: Access Denied: Dataset p:prod_raw"), ACCESS),
+        (OSError("Forbidden: https://storage.googleapis.com/upload/b/o\nno storage.objects.create access"), ACCESS),
+        (auth.TransportError("Failed to retrieve http://metadata.google.internal/"), NETWORK),
+        (aiohttp.ClientConnectionError("Cannot connect to host storage.googleapis.com:443"), NETWORK),
+        (requests.exceptions.ConnectionError("HTTPSConnectionPool(host='bigquery.googleapis.com')"), NETWORK),
+        (api.RetryError("Timeout of 600.0s exceeded", cause=None), NETWORK),
+        # Anything else is not the user's to fix, or not Google's: it keeps its traceback.
+        (api.BadRequest("Syntax error: Unexpected keyword"), None),
+        (HttpError({"code": 500, "message": "Backend Error"}), None),
+        (FileNotFoundError("b/lake/raw/_manifests"), None),
+        (OSError("No space left on device"), None),
+        (ValueError("a bug"), None),
+    ]  # fmt: skip
+
+
+def test_failures_the_user_can_fix_are_told_apart_from_bugs() -> None:
+    pytest.importorskip("gcsfs")
+    for exc, said in _failures():
+        error = cloud_failure(exc)
+        if said is None:
+            assert error is None, exc
+            continue
+        assert error is not None and error.message.startswith(said), (exc, error)
+        assert "\n" not in str(error) and str(exc).split()[0] in error.message
+
+
+def test_without_credentials_a_cloud_pipeline_fails_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key file, no gcloud login, no metadata server: the lake and the warehouse each say so in one
+    line. (The dashboard used to report the marts as missing: `exists` took any error for "no table".)"""
+    pytest.importorskip("gcsfs")
+    from typer.testing import CliRunner
+
+    from grocery import cli
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # where `gcloud auth` would have written
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    spec = tmp_path / "grocery.yaml"
+    spec.write_text(
+        "lake: gs://no-such-bucket/lake\nwarehouse:\n  kind: bigquery\n  project: no-such-project\n"
+    )
+    for command in (["extract", "--scale", "0.001"], ["dashboard"], ["transform"]):
+        result = CliRunner().invoke(cli.app, [*command, "--config", str(spec), "--home", str(tmp_path / "h")])
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 1, (command, result.output)
+        assert lines[-1].startswith("error: no usable Google Cloud credentials: "), (command, lines)
+        assert "gcloud auth application-default login" in lines[-1]
+        assert "Traceback" not in result.output

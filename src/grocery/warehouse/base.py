@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from grocery.errors import GroceryError
 from grocery.tables import INGEST_DATE, LINE_NUMBER, RAW_LINE, REASON, Kind, Table
 
 if TYPE_CHECKING:
@@ -57,6 +56,8 @@ class Warehouse(ABC):
     """What the stages need from a warehouse."""
 
     kind: str
+    # What `query` raises for a table or view that is not there (and for nothing else).
+    missing_relation: tuple[type[Exception], ...] = ()
 
     @abstractmethod
     def replace_ingest(self, loads: list[IngestLoad]) -> None:
@@ -138,12 +139,11 @@ class Warehouse(ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot purge yet")
 
     def exists(self, schema: str, name: str) -> bool:
-        """Whether a table or view can be read (adapters raise their own errors for a missing one)."""
+        """Whether a table or view can be read. A warehouse that cannot be reached at all (a locked
+        file, no credentials) raises: that is not an answer about the table."""
         try:
             self.query(f"select * from {self.relation(schema, name)} where 1 = 0")
-        except GroceryError:  # the warehouse itself cannot be opened: its own message says why
-            raise
-        except Exception:  # DuckDB's CatalogException, BigQuery's NotFound, ...
+        except self.missing_relation:
             return False
         return True
 

@@ -175,6 +175,7 @@ class BigQueryWarehouse(Warehouse):
     """
 
     kind = "bigquery"
+    missing_relation = (NotFound,)
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ def _local(uri: str) -> str:
 
 class DuckDBWarehouse(Warehouse):
     kind = "duckdb"
+    missing_relation = (duckdb.CatalogException,)
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path).resolve()
