@@ -156,7 +156,7 @@ def test_without_credentials_a_cloud_pipeline_fails_in_one_line(
     spec.write_text(
         "lake: gs://no-such-bucket/lake\nwarehouse:\n  kind: bigquery\n  project: no-such-project\n"
     )
-    for command in (["extract", "--scale", "0.001"], ["dashboard"], ["transform"]):
+    for command in (["extract", "--scale", "0.001"], ["dashboard"], ["transform"], ["segment"]):
         result = CliRunner().invoke(cli.app, [*command, "--config", str(spec), "--home", str(tmp_path / "h")])
         lines = result.stderr.strip().splitlines()
         assert result.exit_code == 1, (command, result.output)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from grocery.cloud import cloud_failure
 from grocery.errors import GroceryError, StageError
 from grocery.spark.buckets import Buckets
 
@@ -48,9 +49,9 @@ def fact_state(ctx: Context) -> dict[str, Any]:
             f"min(sales_date) as first_sales_date, max(sales_date) as last_sales_date, "
             f"round(sum(net_revenue), 2) as net_revenue from {relation}"
         )
-    except GroceryError:  # the warehouse itself cannot be opened: its own message says why
-        raise
-    except Exception as exc:  # the adapters raise their own "table not found" errors
+    except (
+        ctx.warehouse.missing_relation
+    ) as exc:  # anything else (a locked file, no credentials) says so itself
         raise StageError(
             f"cannot read {relation} from the warehouse ({type(exc).__name__})",
             hint="run `grocery transform` first",
@@ -107,6 +108,8 @@ def ensure_export(ctx: Context) -> dict[str, Any]:
         except GroceryError:  # said already, with its own hint
             raise
         except Exception as exc:  # the adapters raise their own errors ("table not found" the likeliest)
+            if cloud_failure(exc) is not None:  # no credentials, access or network: the CLI says which
+                raise
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise StageError(
                 f"cannot export {relation}: {detail}",
