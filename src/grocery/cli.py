@@ -269,7 +269,7 @@ def show_dashboard(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the page here (default: the lake's dashboard/index.html).")] = None,
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in the web browser.")] = False,
     serve_page: Annotated[bool, typer.Option("--serve", help="Serve the page on 127.0.0.1 until Ctrl+C.")] = False,
-    port: Annotated[int, typer.Option("--port", help="Port for --serve (0: any free port).")] = 8050,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port for --serve (0: any free port).")] = 8050,
     debug: Debug = False,
 ) -> None:  # fmt: skip
     """Render the dashboard: one self-contained HTML page from the marts (DuckDB or BigQuery)."""

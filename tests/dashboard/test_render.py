@@ -101,3 +101,13 @@ def test_a_port_in_use_is_one_line_naming_it(page: Path) -> None:
         assert "--port 0" in (raised.value.hint or "")
     finally:
         taken.server_close()
+
+
+def test_a_port_beyond_the_range_is_refused_by_the_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from grocery import cli
+
+    result = CliRunner().invoke(cli.app, ["dashboard", "--home", str(tmp_path), "--serve", "--port", "70000"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.output and "Traceback" not in result.output
