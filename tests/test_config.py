@@ -94,6 +94,12 @@ def test_a_grocerypipeline_manifest_is_read_as_its_spec(tmp_path: Path) -> None:
 def test_missing_and_malformed_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_spec(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=f"cannot read config file {tmp_path}: Is a directory"):
+        load_spec(tmp_path)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_spec(binary)
     bad = tmp_path / "bad.yaml"
     bad.write_text("source: [unclosed\n")
     with pytest.raises(ConfigError) as raised:

@@ -279,7 +279,16 @@ def load_spec(path: Path | None = None) -> PipelineSpec:
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist", hint="pass an existing file with --config")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text", hint="pass a grocery.yaml with --config"
+        ) from None
+    except OSError as exc:  # a folder, a file the user may not read
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror or exc}",
+            hint="pass a readable file with --config",
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(not_valid_yaml(path, exc), hint="check the file's syntax") from None
     if data is not None and not isinstance(data, dict):
