@@ -53,6 +53,29 @@ def test_a_file_where_a_folder_is_wanted_is_refused_before_anything_runs(tmp_pat
     assert a_file.read_text() == "not a folder"
 
 
+def test_a_folder_that_cannot_be_made_is_one_line_naming_it(tmp_path) -> None:
+    """Beneath a file, no folder can be made: each command that writes one says which, in one line."""
+    from typer.testing import CliRunner
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    home = a_file / "home"
+    for args, said in (
+        (["run", "--home", str(home), "--scale", "0.001"], f"cannot create the home {home}: Not a directory"),
+        (["transform", "--home", str(home)], f"cannot create the folder of the DuckDB warehouse {home}"),
+        (["segment", "--home", str(home)], f"cannot create the folder of the DuckDB warehouse {home}"),
+        (
+            ["generate", str(a_file / "out")],
+            f"cannot create the output folder {a_file / 'out'}: Not a directory",
+        ),
+    ):
+        result = CliRunner().invoke(cli.app, args, env={"COLUMNS": "1000"})
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.strip().splitlines()[-1].startswith(f"error: {said}"), (args, result.stderr)
+        assert "Traceback" not in result.output
+    assert a_file.read_text() == "not a folder"
+
+
 def test_generate_refuses_a_scale_or_seed_the_pipeline_spec_refuses(tmp_path) -> None:
     from typer.testing import CliRunner
 

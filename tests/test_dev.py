@@ -19,7 +19,9 @@ def dev(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     if not stamp.is_file() or stamp.stat().st_mtime < (REPO / "pyproject.toml").stat().st_mtime:
         pytest.skip(f"{VENV} was not set up by ./dev, which would install into it")
     env = {**os.environ, "GROCERY_VENV": str(VENV)}
-    return subprocess.run(["bash", str(DEV), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["bash", str(DEV), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_grocery_reads_relative_paths_from_the_callers_folder(tmp_path: Path) -> None:
@@ -30,7 +32,9 @@ def test_grocery_reads_relative_paths_from_the_callers_folder(tmp_path: Path) ->
 
 
 def test_an_unknown_command_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    done = subprocess.run(["bash", str(DEV), "tset"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["bash", str(DEV), "tset"], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "error: unknown command 'tset' (use ./dev run, test, grocery or setup; ./dev help says more)"

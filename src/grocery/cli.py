@@ -37,7 +37,7 @@ from grocery import stages as registry
 from grocery.cloud import cloud_failure
 from grocery.config import PipelineSpec, load_spec
 from grocery.context import DEFAULT_HOME, Context, hold_home
-from grocery.errors import ConfigError, GroceryError, Interrupted, interrupt_behind
+from grocery.errors import ConfigError, GroceryError, Interrupted, interrupt_behind, make_folder
 from grocery.interval import DataInterval
 from grocery.progress import Progress
 
@@ -324,6 +324,7 @@ def generate(
         # The source spec's rules for these two (a scale above 0), as for `grocery run --scale`.
         source = PipelineSpec().with_overrides(**{"source.scale": scale, "source.seed": seed}).source
         interval = DataInterval.from_options(_date(day), _date(start), _date(end))
+        make_folder(output, "the output folder", hint="pass a folder you can write to")
         started = time.perf_counter()
         write(output, scale=source.scale, seed=source.seed, interval=interval)
         out.print(f"wrote 7 files to {output} in {time.perf_counter() - started:.1f}s", highlight=False)

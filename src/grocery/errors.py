@@ -7,6 +7,7 @@ it says otherwise); anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 
 class GroceryError(Exception):
@@ -64,3 +65,17 @@ def interrupt_behind(exc: BaseException | None) -> KeyboardInterrupt | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+HOME_HINT = "pass a --home you can write to, or point lake and warehouse.path in grocery.yaml at one"
+
+
+def make_folder(path: Path, what: str, hint: str = HOME_HINT) -> Path:
+    """Create a folder a command writes in, with its parents, or stop with one line saying why not
+    (a parent that is a file, a place the user may not write)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "a file has that name" if isinstance(exc, FileExistsError) else exc.strerror or exc
+        raise ConfigError(f"cannot create {what} {path}: {reason}", hint=hint) from None
+    return path

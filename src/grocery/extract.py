@@ -22,7 +22,7 @@ import duckdb
 
 from grocery import lake as layout
 from grocery.context import Context
-from grocery.errors import SourceError
+from grocery.errors import SourceError, make_folder
 from grocery.sources import Delivery, open_source
 from grocery.stages import StageResult
 from grocery.tables import SALES
@@ -174,7 +174,7 @@ def read_manifest(ctx: Context, day: date) -> dict:
 
 def run(ctx: Context) -> StageResult:
     source = open_source(ctx.spec.source, cache_dir=ctx.home / "cache")
-    ctx.home.mkdir(parents=True, exist_ok=True)
+    make_folder(ctx.home, "the home")
     work = Path(tempfile.mkdtemp(prefix="extract-", dir=ctx.home))
     try:
         with ctx.progress.step(f"fetching {ctx.spec.source.kind} data for {ctx.interval}"):

@@ -21,6 +21,8 @@ from urllib.parse import unquote
 
 import fsspec
 
+from grocery.errors import make_folder
+
 RAW = "raw"
 MANIFESTS = "raw/_manifests"
 STAGED = "staged"
@@ -58,7 +60,7 @@ class Lake:
             options = {**gcs_storage_options(), **options}
         self.fs = fsspec.filesystem(self.protocol, **options)
         if self.is_local:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
+            make_folder(Path(self.root), "the lake")
 
     def __repr__(self) -> str:
         return f"Lake({self.uri()!r})"

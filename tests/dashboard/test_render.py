@@ -64,6 +64,16 @@ def test_dashboard_command_writes_one_self_contained_file(pipeline_home: Path, t
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"?https?:", html)
 
 
+def test_an_output_beneath_a_file_is_one_line(pipeline_home: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    result = CliRunner().invoke(
+        app, ["dashboard", "--home", str(pipeline_home), "-o", str(a_file / "page.html")]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"error: cannot create the page's folder {a_file}: a file has that name")
+
+
 def test_dashboard_command_without_marts_says_what_to_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["dashboard", "--home", str(tmp_path), "--output", str(tmp_path / "x.html")]

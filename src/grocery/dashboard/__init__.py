@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grocery.errors import StageError
+from grocery.errors import StageError, make_folder
 
 if TYPE_CHECKING:
     from grocery.context import Context
@@ -42,7 +42,7 @@ def render(ctx: Context, output: Path | None = None) -> str:
     html = build_html(ctx).encode("utf-8")
     if output is not None:
         output = output.resolve()
-        output.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(output.parent, "the page's folder", hint="pass an --output path you can write to")
         output.write_bytes(html)
         return str(output)
     ctx.lake.write_bytes(LAKE_PATH, html)

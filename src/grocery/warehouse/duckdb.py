@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from grocery.errors import StageError
+from grocery.errors import StageError, make_folder
 from grocery.tables import INGEST_DATE, Table
 from grocery.warehouse.base import SCHEMAS, STATE_TABLE, IngestLoad, Warehouse
 
@@ -48,7 +48,7 @@ class DuckDBWarehouse(Warehouse):
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(self.path.parent, "the folder of the DuckDB warehouse")
             try:
                 self._con = duckdb.connect(str(self.path))
             except duckdb.IOException as exc:  # most often: another process holds the file's lock
