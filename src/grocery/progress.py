@@ -20,7 +20,8 @@ class Progress:
 
     @classmethod
     def to_terminal(cls) -> Progress:
-        return cls(Console(stderr=True))
+        # Lines are never cut to a width: a log (Airflow's, a pod's) keeps each one whole, for grep.
+        return cls(Console(stderr=True, soft_wrap=True))
 
     def info(self, message: str) -> None:
         if self.console:
