@@ -11,7 +11,7 @@ import pytest
 from pipeline_support import make_context
 
 from grocery import extract, load
-from grocery.errors import InputError
+from grocery.errors import InputError, StageError
 from grocery.tables import TABLES
 from grocery.warehouse.duckdb import DuckDBWarehouse
 
@@ -317,3 +317,39 @@ def test_sales_dated_outside_the_interval_are_accepted_counted_and_said(
     _, everything = _extract_and_load(tmp_path / "all", generated)
     assert everything.metrics["sales_outside_interval"] == 0
     assert "outside" not in everything.summary
+
+
+def test_a_quoted_line_break_is_one_record_and_loads_whole(tmp_path: Path, delivery: Path) -> None:
+    """Legal CSV: a quoted field may hold a line break. Extract counts lines, load reads records, and
+    the file is still the one extract landed: it loads, the address whole."""
+    customers = delivery / "customers.csv"
+    lines = customers.read_text().splitlines()
+    fields = lines[5].split(",")
+    fields[-1] = f'"{fields[-1]}\nApt 2"'
+    lines[5] = ",".join(fields)
+    customers.write_text("\n".join(lines) + "\n")
+    home = tmp_path / "home"
+    _, result = _extract_and_load(home, delivery)
+    assert result.metrics["quarantined"] == 0
+    assert result.metrics["tables"]["customers"]["rows_in"] == len(lines) - 1
+    address = _query(home, f"select Address from raw.customers where CustomerID = {fields[0]}")
+    assert address == [(fields[-1].strip('"'),)]
+
+
+def test_a_raw_file_changed_after_extract_stops_the_load(tmp_path: Path, delivery: Path) -> None:
+    home = tmp_path / "home"
+    ctx = make_context(home, delivery)
+    extract.run(ctx)
+    landed = ctx.lake.local_path(f"{extract.raw_dir('sales', DAY)}/sales.csv")
+    text = landed.read_text().splitlines()
+    landed.write_text("\n".join(text[:-3]) + "\n")  # three records fewer than the manifest counts
+    with pytest.raises(
+        StageError, match=r"sales.csv changed after extract: its sha256 is not the manifest's"
+    ) as raised:
+        load.run(ctx)
+    assert "re-run extract" in (raised.value.hint or "")
+    ctx.close()
+    assert (
+        not (home / "warehouse.duckdb").exists()
+        or not _query(home, "select count(*) from information_schema.tables where table_schema = 'raw'")[0][0]
+    )

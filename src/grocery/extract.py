@@ -38,7 +38,7 @@ class LandedFile:
     path: str  # lake path
     bytes: int
     sha256: str
-    rows: int  # data records: non-blank lines after the header
+    rows: int  # data lines: non-blank lines after the header (a record with a quoted line break spans two)
 
 
 def manifest_path(day: date) -> str:
