@@ -353,3 +353,26 @@ def test_a_raw_file_changed_after_extract_stops_the_load(tmp_path: Path, deliver
         not (home / "warehouse.duckdb").exists()
         or not _query(home, "select count(*) from information_schema.tables where table_schema = 'raw'")[0][0]
     )
+
+
+def test_a_quote_left_open_is_one_malformed_record_that_says_how_far_it_ran(
+    tmp_path: Path, delivery: Path
+) -> None:
+    """As every CSV reader does, a quote that never closes takes the lines after it into its field;
+    the quarantined record keeps them all, and its reason says how many there are."""
+    customers = delivery / "customers.csv"
+    lines = customers.read_text().splitlines()
+    lines[-3] = lines[-3].replace(",", ',"', 1)  # the third record from the end opens a quote
+    customers.write_text("\n".join(lines) + "\n")
+    home = tmp_path / "home"
+    _, result = _extract_and_load(home, delivery)
+    report = result.metrics["tables"]["customers"]
+    assert report["rows_in"] == len(lines) - 3 and report["quarantined"] == 1
+    [(line, reason, raw_line)] = _query(
+        home, "select line_number, reason, raw_line from quarantine.customers"
+    )
+    assert line == len(lines) - 2  # the file's line: the header is line 1
+    assert reason.startswith("malformed line: ") and reason.endswith(
+        "(the record runs over 3 lines; they are in raw_line)"
+    )
+    assert raw_line.splitlines() == lines[-3:]

@@ -270,12 +270,16 @@ def validate_table(
     con.execute(f"create or replace table {checked} as {_checked_sql(table, _read_csv_sql(table, path))}")
     con.execute("set preserve_insertion_order = false")
     _mark_duplicates(con, table)
-    # Lines DuckDB could not split, one row per line with its first error.
+    # Lines DuckDB could not split, one row per line with its first error. A quote left open runs on
+    # to the end of the file: the reason says how many lines that record took with it.
     con.execute(
         f"create or replace table malformed_{table.name} as "
-        f"select line, any_value(ltrim(csv_line, chr(10) || chr(13))) as raw_line, "
+        f"select line, raw_line, reason || case when spans > 1 then ' (the record runs over ' || spans || "
+        f"' lines; they are in raw_line)' else '' end as reason from ("
+        f"select line, any_value(trim(csv_line, chr(10) || chr(13))) as raw_line, "
+        f"len(string_split(any_value(trim(csv_line, chr(10) || chr(13))), chr(10))) as spans, "
         f"'malformed line: ' || arg_min(error_message, column_idx) as reason "
-        f"from rejected_{table.name} group by line"
+        f"from rejected_{table.name} group by line)"
     )
     # The file line of a split record: its position plus the header and the malformed lines before it.
     # Exact when the file has no blank lines (DuckDB skips those) and no record spans two lines.
