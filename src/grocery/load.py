@@ -354,6 +354,7 @@ def _landed_files(ctx: Context, day: date, stack: ExitStack) -> dict[str, Path |
 
 
 def run(ctx: Context) -> StageResult:
+    ctx.warehouse.check_lake(ctx.lake.uri())  # before any work: this lake and warehouse must go together
     day = ctx.ingest_date()
     if not ctx.lake.exists(f"{layout.MANIFESTS}/{layout.ingest_partition(day)}.json"):
         raise StageError(

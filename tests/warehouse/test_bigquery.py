@@ -429,10 +429,27 @@ def test_export_of_some_columns_selects_them_and_ignores_buckets(api, client) ->
     )
 
 
-def test_export_refuses_a_lake_outside_cloud_storage(api, client) -> None:
+def test_a_lake_outside_cloud_storage_is_refused_before_any_request(api, client) -> None:
     wh = warehouse(client)
-    with pytest.raises(ValueError, match="Cloud Storage"):
-        wh.export_table(wh.relation("core", "fct_sales"), "file:///tmp/lake/exports/fct_sales")
+    local = "file:///tmp/lake/staged/sales/ingest_date=2018-01-05"
+    refusals = {
+        "check": lambda: wh.check_lake("file:///tmp/lake"),
+        "export": lambda: wh.export_table(
+            wh.relation("core", "fct_sales"), "file:///tmp/lake/exports/fct_sales"
+        ),
+        "load": lambda: wh.replace_ingest([IngestLoad("raw", SALES, DAY, f"{local}/*.parquet")]),
+        "publish": lambda: wh.load_table(
+            "analytics", "customer_rfm", "file:///tmp/lake/analytics/x/*.parquet"
+        ),
+    }
+    for what, refused in refusals.items():
+        with pytest.raises(
+            StageError, match="a BigQuery warehouse loads and exports through Cloud Storage"
+        ) as raised:
+            refused()
+        assert "gs://<bucket>/<prefix>" in (raised.value.hint or ""), what
+    with pytest.raises(StageError, match=f"{local} is not in it"):
+        refusals["load"]()
     assert api.calls == []
 
 

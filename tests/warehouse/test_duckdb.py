@@ -94,3 +94,27 @@ def test_a_warehouse_another_process_holds_is_one_line_of_error_in_every_reader(
         ctx.close()
     finally:
         holder.communicate("")
+
+
+def test_a_lake_in_cloud_storage_is_refused_before_the_load_does_anything(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """DuckDB reads the lake's files from this machine: a gs:// lake beside it stops the load at once."""
+    import pytest
+    from pipeline_support import make_context
+
+    from grocery import load
+    from grocery.errors import StageError
+
+    pytest.importorskip("gcsfs")
+    monkeypatch.setenv(
+        "GROCERY_GCS_ENDPOINT", "http://127.0.0.1:1"
+    )  # nothing listens: no request may be made
+    ctx = make_context(tmp_path / "home", lake="gs://bucket/lake")
+    with pytest.raises(
+        StageError,
+        match="a DuckDB warehouse reads the lake from this machine, and gs://bucket/lake is not on it",
+    ) as raised:
+        load.run(ctx)
+    assert "warehouse kind bigquery" in (raised.value.hint or "")
+    ctx.close()

@@ -90,6 +90,11 @@ class Warehouse(ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot load {schema}.{name} from Parquet yet")
 
     @abstractmethod
+    def check_lake(self, lake_uri: str) -> None:
+        """Raise a StageError when this warehouse cannot read and write a lake there (before a stage
+        moves data between them, rather than halfway)."""
+
+    @abstractmethod
     def relation(self, schema: str, name: str) -> str:
         """The quoted, fully qualified name of a table in one of the SCHEMAS."""
 

@@ -155,10 +155,19 @@ def swap_partitions_script(swaps: Sequence[PartitionSwap]) -> str:
     return "\n".join(lines)
 
 
+def in_cloud_storage(uri: str) -> str:
+    """The URI, when BigQuery can reach it: loads and exports go through Cloud Storage only."""
+    if not uri.startswith("gs://"):
+        raise StageError(
+            f"a BigQuery warehouse loads and exports through Cloud Storage, and {uri.split('/*')[0]} is not in it",
+            hint="set lake: gs://<bucket>/<prefix> in grocery.yaml (or use warehouse kind duckdb)",
+        )
+    return uri
+
+
 def export_sql(relation: str, lake_uri: str, columns: Sequence[str] | None = None) -> str:
     """EXPORT DATA of a whole table (or these columns of it) to Parquet files `part-*.parquet` in a gs:// folder."""
-    if not lake_uri.startswith("gs://"):
-        raise ValueError(f"BigQuery exports to Cloud Storage only (gs://...), got {lake_uri!r}")
+    in_cloud_storage(lake_uri)
     if "'" in lake_uri or "*" in lake_uri:
         raise ValueError(f"unsupported character in export URI {lake_uri!r}")
     uri = lake_uri.rstrip("/") + "/part-*.parquet"
@@ -345,6 +354,9 @@ class BigQueryWarehouse(Warehouse):
 
     # -- loading ------------------------------------------------------------------------------------
 
+    def check_lake(self, lake_uri: str) -> None:
+        in_cloud_storage(lake_uri)
+
     def replace_ingest(self, loads: list[IngestLoad]) -> None:
         """Replace each load's ingest partition with its Parquet files, by `partition_method`.
 
@@ -362,6 +374,8 @@ class BigQueryWarehouse(Warehouse):
         """
         if not loads:
             return
+        for load in loads:
+            in_cloud_storage(load.parquet_uri)
         try:
             if not self._datasets_ready:
                 self.ensure_datasets()
@@ -541,7 +555,7 @@ class BigQueryWarehouse(Warehouse):
         emulator cannot, and creating it beforehand gives the same table on both. The WRITE_TRUNCATE
         load then swaps rows and schema at once, so a reader sees the old table or the new one.
         """
-        fields = parquet_schema_fields(parquet_uri)
+        fields = parquet_schema_fields(in_cloud_storage(parquet_uri))
         prefix, keys = hive_partition_keys(parquet_uri)
         partition_fields = [bigquery.SchemaField(key, kind) for key, kind in keys]
         table_id = self.table_id(schema, name)

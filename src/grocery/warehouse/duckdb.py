@@ -34,6 +34,12 @@ def _quote(name: str) -> str:
 
 
 def _local(uri: str) -> str:
+    """The local path of a lake URI (or a path): DuckDB reads and writes the lake on this machine only."""
+    if "://" in uri and not uri.startswith("file://"):
+        raise StageError(
+            f"a DuckDB warehouse reads the lake from this machine, and {uri.split('/*')[0]} is not on it",
+            hint="use a local lake (leave lake: out of grocery.yaml for HOME/lake) or warehouse kind bigquery",
+        )
     return uri.removeprefix("file://")
 
 
@@ -44,6 +50,9 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, path: Path) -> None:
         self.path = Path(path).resolve()
         self._con: duckdb.DuckDBPyConnection | None = None
+
+    def check_lake(self, lake_uri: str) -> None:
+        _local(lake_uri)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
