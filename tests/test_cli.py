@@ -68,6 +68,10 @@ def test_a_folder_that_cannot_be_made_is_one_line_naming_it(tmp_path) -> None:
             ["generate", str(a_file / "out")],
             f"cannot create the output folder {a_file / 'out'}: Not a directory",
         ),
+        (
+            ["crd", "-o", str(a_file / "crd.yaml")],
+            f"cannot create the output's folder {a_file}: a file has that name",
+        ),
     ):
         result = CliRunner().invoke(cli.app, args, env={"COLUMNS": "1000"})
         assert result.exit_code == 1, (args, result.output)

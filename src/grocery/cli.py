@@ -421,7 +421,8 @@ def show_crd(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
+        with _reported(debug=False):
+            make_folder(output.parent, "the output's folder", hint="pass an --output path you can write to")
         output.write_text(text)
 
 
