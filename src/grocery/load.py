@@ -272,14 +272,12 @@ def validate_table(
     _mark_duplicates(con, table)
     # Lines DuckDB could not split, one row per line with its first error. A quote left open runs on
     # to the end of the file: the reason says how many lines that record took with it.
+    spans = "len(string_split(raw_line, chr(10)))"
     con.execute(
-        f"create or replace table malformed_{table.name} as "
-        f"select line, raw_line, reason || case when spans > 1 then ' (the record runs over ' || spans || "
-        f"' lines; they are in raw_line)' else '' end as reason from ("
-        f"select line, any_value(trim(csv_line, chr(10) || chr(13))) as raw_line, "
-        f"len(string_split(any_value(trim(csv_line, chr(10) || chr(13))), chr(10))) as spans, "
-        f"'malformed line: ' || arg_min(error_message, column_idx) as reason "
-        f"from rejected_{table.name} group by line)"
+        f"create or replace table malformed_{table.name} as select line, raw_line, reason || "
+        f"if({spans} > 1, ' (the record runs over ' || {spans} || ' lines; they are in raw_line)', '') as reason "
+        f"from (select line, any_value(trim(csv_line, chr(10) || chr(13))) as raw_line, "
+        f"'malformed line: ' || arg_min(error_message, column_idx) as reason from rejected_{table.name} group by line)"
     )
     # The file line of a split record: its position plus the header and the malformed lines before it.
     # Exact when the file has no blank lines (DuckDB skips those) and no record spans two lines.
