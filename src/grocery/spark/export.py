@@ -49,9 +49,8 @@ def fact_state(ctx: Context) -> dict[str, Any]:
             f"min(sales_date) as first_sales_date, max(sales_date) as last_sales_date, "
             f"round(sum(net_revenue), 2) as net_revenue from {relation}"
         )
-    except (
-        ctx.warehouse.missing_relation
-    ) as exc:  # anything else (a locked file, no credentials) says so itself
+    except ctx.warehouse.missing_relation as exc:
+        # Transform has not built it. Anything else (a locked file, no credentials) says so itself.
         raise StageError(
             f"cannot read {relation} from the warehouse ({type(exc).__name__})",
             hint="run `grocery transform` first",
