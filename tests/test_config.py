@@ -73,7 +73,7 @@ def _refused(tmp_path: Path, yaml_text: str) -> tuple[Path, ConfigError]:
             "models.als.holdout_day: unknown field (did you mean holdoutDays?)",
         ),
         ("sheduel: '@daily'\n", "sheduel: unknown field (did you mean schedule?)"),
-        ("source: {xyz: 2}\n", "source.xyz: unknown field (known: kind, scale, seed, path, dataset)"),
+        ("source: {xyz: 2}\n", "source.xyz: unknown field (known: kind, scale, seed, path, dataset, encoding)"),
     ],
 )
 def test_an_unknown_field_is_named_with_the_nearest_field_the_spec_has(
@@ -96,6 +96,11 @@ def test_missing_and_malformed_files_are_clear_errors(tmp_path: Path) -> None:
         load_spec(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match=f"cannot read config file {tmp_path}: Is a directory"):
         load_spec(tmp_path)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- source\n- lake\n")
+    with pytest.raises(ConfigError, match="expected a mapping of fields at the top level") as raised:
+        load_spec(listed)
+    assert "grocery config" in (raised.value.hint or "")
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe")
     with pytest.raises(ConfigError, match="is not UTF-8 text"):

@@ -376,3 +376,30 @@ def test_a_quote_left_open_is_one_malformed_record_that_says_how_far_it_ran(
         "(the record runs over 3 lines; they are in raw_line)"
     )
     assert raw_line.splitlines() == lines[-3:]
+
+
+def test_files_in_latin_1_load_when_the_spec_says_so(tmp_path: Path, delivery: Path) -> None:
+    """A retailer's export in latin-1: read as UTF-8, the row with an accented name is quarantined with
+    a reason that names the setting; with `source.encoding: latin-1` it loads, the name as written."""
+    customers = delivery / "customers.csv"
+    lines = customers.read_text().splitlines()
+    fields = lines[5].split(",")
+    fields[1] = "José"
+    lines[5] = ",".join(fields)
+    customers.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+
+    home = tmp_path / "utf-8"
+    _, result = _extract_and_load(home, delivery)
+    assert result.metrics["tables"]["customers"]["quarantined"] == 1
+    [(reason,)] = _query(home, "select reason from quarantine.customers")
+    assert "not utf-8 encoded" in reason and reason.endswith(
+        "(if the files are latin-1, set source.encoding: latin-1)"
+    )
+
+    home = tmp_path / "latin-1"
+    ctx = make_context(home, delivery, **{"source.encoding": "latin-1"})
+    extract.run(ctx)
+    result = load.run(ctx)
+    ctx.close()
+    assert result.metrics["quarantined"] == 0
+    assert _query(home, f"select FirstName from raw.customers where CustomerID = {fields[0]}") == [("José",)]

@@ -51,6 +51,10 @@ class SourceSpec(Model):
     dataset: str = Field(
         "andrexibiza/grocery-sales-dataset", description="Kaggle dataset handle (kind: kaggle)."
     )
+    encoding: Literal["utf-8", "latin-1"] = Field(
+        "utf-8",
+        description="Text encoding of the files: a retailer's own export may be latin-1 (ISO-8859-1).",
+    )
 
     @model_validator(mode="after")
     def _path_needs_a_folder(self) -> SourceSpec:
@@ -293,7 +297,8 @@ def load_spec(path: Path | None = None) -> PipelineSpec:
         raise ConfigError(not_valid_yaml(path, exc), hint="check the file's syntax") from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(
-            f"{path}: expected a mapping of fields at the top level", hint="see grocery.example.yaml"
+            f"{path}: expected a mapping of fields at the top level",
+            hint="e.g. `source: {scale: 0.1}`; `grocery config` prints every field with its value",
         )
     # A GroceryPipeline manifest can be read directly: its spec is the pipeline.
     if isinstance(data, dict) and data.get("kind") == "GroceryPipeline":

@@ -48,6 +48,7 @@ VALIDATION_MEMORY = "1GB"
 _REFERENCED = {ref for t in TABLES for _, ref, _ in t.foreign_keys()}
 # Formats accepted for dates besides ISO: spreadsheet exports of the published files use DD-MM-YYYY.
 _ALT_DATE_FORMAT = "%d-%m-%Y"
+_LATIN_1 = "latin-1"  # the other encoding `source.encoding` offers
 # A bitmap of a key's range costs at most this many bits per key (the key column takes 64).
 _BITMAP_BITS_PER_KEY = 64
 
@@ -76,14 +77,14 @@ def quarantine_dir(table: str, day: date) -> str:
 # -- file checks ---------------------------------------------------------------------------------
 
 
-def _header_problem(path: Path, table: Table) -> str | None:
+def _header_problem(path: Path, table: Table, encoding: str = "utf-8") -> str | None:
     """Why a file cannot be read as this table at all, or None."""
     if path.stat().st_size == 0:
         return f"{path.name} is empty"
     with open(path, "rb") as f:
         first = f.readline(64 * 1024)
     try:
-        header = first.decode("utf-8-sig").rstrip("\r\n")
+        header = first.decode("utf-8-sig" if encoding == "utf-8" else encoding).rstrip("\r\n")
     except UnicodeDecodeError:
         return f"{path.name} is not a UTF-8 CSV file"
     expected = ",".join(table.column_names)
@@ -93,14 +94,14 @@ def _header_problem(path: Path, table: Table) -> str | None:
     return None
 
 
-def check_files(files: dict[str, Path | None]) -> None:
+def check_files(files: dict[str, Path | None], encoding: str = "utf-8") -> None:
     """Stop before loading anything when any file is missing, empty, or has the wrong header."""
     problems = []
     for table in TABLES:
         path = files.get(table.name)
         if path is None:
             problems.append(f"{table.file_name} is missing")
-        elif problem := _header_problem(path, table):
+        elif problem := _header_problem(path, table, encoding):
             problems.append(problem)
     if problems:
         raise InputError(
@@ -214,10 +215,11 @@ def _checked_sql(table: Table, source: str) -> str:
 # -- one table -------------------------------------------------------------------------------------
 
 
-def _read_csv_sql(table: Table, path: Path) -> str:
+def _read_csv_sql(table: Table, path: Path, encoding: str = "utf-8") -> str:
     columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in table.column_names) + "}"
     return (
         f"select * from read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={columns}, "
+        f"encoding={_lit(encoding)}, "
         f"delim=',', quote='\"', escape='\"', store_rejects=true, "
         f"rejects_table='rejected_{table.name}', rejects_scan='scans_{table.name}')"
     )
@@ -259,23 +261,28 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 def validate_table(
     con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, staged: Path, quarantined: Path,
-    interval: DataInterval | None = None,
+    interval: DataInterval | None = None, encoding: str = "utf-8",
 ) -> TableReport:  # fmt: skip
-    """Check one file; write its accepted and rejected rows as Parquet files.
+    """Check one file (text in `encoding`); write its accepted and rejected rows as Parquet files.
 
     Rows dated outside the interval (when the table is dated) are accepted, and counted."""
     checked = f"checked_{table.name}"
     # The checked table keeps the file's order, so its rowid is the record's position in the file.
     con.execute("set preserve_insertion_order = true")
-    con.execute(f"create or replace table {checked} as {_checked_sql(table, _read_csv_sql(table, path))}")
+    con.execute(
+        f"create or replace table {checked} as {_checked_sql(table, _read_csv_sql(table, path, encoding))}"
+    )
     con.execute("set preserve_insertion_order = false")
     _mark_duplicates(con, table)
     # Lines DuckDB could not split, one row per line with its first error. A quote left open runs on
-    # to the end of the file: the reason says how many lines that record took with it.
+    # to the end of the file: the reason says how many lines that record took with it. Bytes that are
+    # not UTF-8: the reason names the setting for files in latin-1.
     spans = "len(string_split(raw_line, chr(10)))"
+    not_utf8 = _lit(f"(if the files are {_LATIN_1}, set source.encoding: {_LATIN_1})")
     con.execute(
         f"create or replace table malformed_{table.name} as select line, raw_line, reason || "
-        f"if({spans} > 1, ' (the record runs over ' || {spans} || ' lines; they are in raw_line)', '') as reason "
+        f"if({spans} > 1, ' (the record runs over ' || {spans} || ' lines; they are in raw_line)', '') || "
+        f"if({_lit(encoding)} = 'utf-8' and reason ilike '%not utf-8 encoded%', ' ' || {not_utf8}, '') as reason "
         f"from (select line, any_value(trim(csv_line, chr(10) || chr(13))) as raw_line, "
         f"'malformed line: ' || arg_min(error_message, column_idx) as reason from rejected_{table.name} group by line)"
     )
@@ -366,7 +373,8 @@ def run(ctx: Context) -> StageResult:
 
     with ExitStack() as stack:
         files = _landed_files(ctx, day, stack)
-        check_files(files)
+        encoding = ctx.spec.source.encoding
+        check_files(files, encoding)
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="load-", dir=ctx.home)))
         # In memory, spilling to the scratch folder past the limit: far faster than an on-disk database.
         con = stack.enter_context(
@@ -378,7 +386,9 @@ def run(ctx: Context) -> StageResult:
                 ctx.lake.staging_dir(staged_dir(table.name, day)) as staged,
                 ctx.lake.staging_dir(quarantine_dir(table.name, day)) as quarantined,
             ):
-                report = validate_table(con, table, files[table.name], day, staged, quarantined, ctx.interval)
+                report = validate_table(
+                    con, table, files[table.name], day, staged, quarantined, ctx.interval, encoding
+                )
             lap(table.name)
             _check_unchanged(files[table.name], manifest.get(table.name), report)
             reports.append(report)
