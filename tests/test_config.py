@@ -73,7 +73,10 @@ def _refused(tmp_path: Path, yaml_text: str) -> tuple[Path, ConfigError]:
             "models.als.holdout_day: unknown field (did you mean holdoutDays?)",
         ),
         ("sheduel: '@daily'\n", "sheduel: unknown field (did you mean schedule?)"),
-        ("source: {xyz: 2}\n", "source.xyz: unknown field (known: kind, scale, seed, path, dataset, encoding)"),
+        (
+            "source: {xyz: 2}\n",
+            "source.xyz: unknown field (known: kind, scale, seed, path, dataset, encoding)",
+        ),
     ],
 )
 def test_an_unknown_field_is_named_with_the_nearest_field_the_spec_has(
@@ -81,6 +84,40 @@ def test_an_unknown_field_is_named_with_the_nearest_field_the_spec_has(
 ) -> None:
     path, error = _refused(tmp_path, yaml_text)
     assert error.message == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        (
+            "schedule: every day\n",
+            "schedule: 'every day' is not of the form cron expression (e.g. '0 6 * * *') or Airflow preset "
+            "(@daily, @hourly, ...)",
+        ),
+        ("schedule: '@dayly'\n", "schedule: '@dayly' is not of the form cron expression"),
+        (
+            "lake: s3://bucket/x\n",
+            "lake: 's3://bucket/x' is not of the form lake URI, file:///path or gs://bucket/prefix",
+        ),
+        (
+            "startDate: '2018-02-30'\n",
+            "startDate: 2018-02-30 is not a calendar date (day is out of range for month)",
+        ),
+        ("source: {kind: path}\n", "source: source.path is required when source.kind is 'path'"),
+    ],
+)
+def test_a_value_without_the_right_form_is_told_in_the_fields_own_words(
+    tmp_path: Path, yaml_text: str, message: str
+) -> None:
+    path, error = _refused(tmp_path, yaml_text)
+    assert error.message.startswith(f"{path}: {message}")
+
+
+@pytest.mark.parametrize(
+    "schedule", ["@daily", "@hourly", "@once", "0 6 * * *", "*/15 * * * mon-fri", "0 0 6 * * * 2026", None]
+)
+def test_cron_expressions_and_presets_are_schedules(schedule: str | None) -> None:
+    assert PipelineSpec.model_validate({"schedule": schedule}).schedule == schedule
 
 
 def test_a_grocerypipeline_manifest_is_read_as_its_spec(tmp_path: Path) -> None:

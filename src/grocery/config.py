@@ -9,16 +9,22 @@ all is a valid pipeline: generated data, a local lake, DuckDB, Spark in local mo
 from __future__ import annotations
 
 import difflib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from grocery.errors import ConfigError
 
 CONFIG_FILE = "grocery.yaml"
+# Airflow's schedule presets, and cron expressions of 5 to 7 fields (seconds and years optional).
+SCHEDULE_PRESETS = ("once", "continuous", "hourly", "daily", "weekly", "monthly", "quarterly", "yearly",
+                    "annually", "midnight")  # fmt: skip
+_CRON_FIELD = r"[0-9A-Za-z*/,?#-]+"
+SCHEDULE_PATTERN = rf"^(@({'|'.join(SCHEDULE_PRESETS)})|{_CRON_FIELD}( +{_CRON_FIELD}){{4,6}})$"
 
 
 class Model(BaseModel):
@@ -189,7 +195,9 @@ class PipelineSpec(Model):
         description="Where the tables live: kind duckdb (a local file) or bigquery.",
     )
     schedule: str | None = Field(
-        "@daily", description="Cron expression or Airflow preset; null: only on request."
+        "@daily",
+        pattern=SCHEDULE_PATTERN,
+        description="Cron expression (e.g. '0 6 * * *') or Airflow preset (@daily, @hourly, ...); null: only on request.",
     )
     suspend: bool = Field(False, description="Pause scheduled runs.")
     start_date: str = Field(
@@ -208,6 +216,15 @@ class PipelineSpec(Model):
     spark: SparkSpec = Field(default_factory=SparkSpec)
     models: ModelsSpec = Field(default_factory=ModelsSpec)
     dashboard: DashboardSpec = Field(default_factory=DashboardSpec)
+
+    @field_validator("start_date")
+    @classmethod
+    def _a_calendar_date(cls, value: str) -> str:
+        try:
+            date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"{value} is not a calendar date ({exc})") from None
+        return value
 
     def with_overrides(self, **changes: object) -> PipelineSpec:
         """A copy with dotted-path overrides applied, e.g. {"source.scale": 0.1}; None values are skipped."""
@@ -248,10 +265,26 @@ def _unknown_field(loc: tuple[object, ...]) -> str:
     )
 
 
+def _pattern_mismatch(loc: tuple[object, ...], value: object) -> str:
+    """The message of a value without the form its field's pattern asks, in the field's own words."""
+    model, key = _model_at(loc), str(loc[-1])
+    fields = model.model_fields.items() if model is not None else ()
+    field = next((f for name, f in fields if key in (name, f.alias)), None)
+    if field is None or not field.description:
+        return f"{value!r} does not have the form this field takes"
+    form = field.description.split(";")[0].rstrip(".")  # what it is, without its default
+    return f"{value!r} is not of the form {form[0].lower()}{form[1:]}"
+
+
 def _format_error(exc: ValidationError, origin: str) -> str:
     first = exc.errors()[0]
     path = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    message = _unknown_field(first["loc"]) if first["type"] == "extra_forbidden" else first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = _unknown_field(first["loc"])
+    elif first["type"] == "string_pattern_mismatch":
+        message = _pattern_mismatch(first["loc"], first["input"])
+    else:
+        message = first["msg"].removeprefix("Value error, ")
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{origin}: {path}: {message}{more}"
 
