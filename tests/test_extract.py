@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
 from pipeline_support import make_context
 
-from grocery import extract
+from grocery import extract, load
 from grocery.interval import DataInterval
 from grocery.tables import TABLES
 
@@ -109,3 +110,28 @@ def test_an_input_folder_without_any_of_the_seven_files_stops_extract_and_lands_
     with pytest.raises(SourceError) as caught:
         extract.run(ctx)
     assert caught.value.hint == "unzip archive.zip and pass the folder of its CSV files with --input"
+
+
+def test_file_names_in_another_case_are_their_tables(tmp_path: Path, generated: Path) -> None:
+    """An export from a system whose file names ignore case: Sales.csv and Customers.CSV are the
+    sales and customers files, landed under their tables as delivered; both spellings at once are refused."""
+    from grocery.errors import SourceError
+
+    folder = tmp_path / "export"
+    shutil.copytree(generated, folder)
+    (folder / "sales.csv").rename(folder / "Sales.csv")
+    (folder / "customers.csv").rename(folder / "Customers.CSV")
+    ctx = make_context(tmp_path / "home", folder)
+    result = extract.run(ctx)
+    assert (
+        result.metrics["files"] == 7 and result.metrics["ingest_date"] == "2018-05-09"
+    )  # read from Sales.csv
+    landed = {f["table"]: f["name"] for f in extract.read_manifest(ctx, date(2018, 5, 9))["files"]}
+    assert landed["sales"] == "Sales.csv" and landed["customers"] == "Customers.CSV"
+    assert load.run(ctx).metrics["quarantined"] == 0
+    ctx.close()
+
+    (folder / "sales.csv").write_bytes((folder / "Sales.csv").read_bytes())
+    with pytest.raises(SourceError, match=r"holds both Sales.csv and sales.csv") as caught:
+        extract.run(make_context(tmp_path / "home2", folder))
+    assert caught.value.hint == "keep one of them, as sales.csv, and extract again"

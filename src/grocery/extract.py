@@ -103,9 +103,9 @@ def _blank_end(window: bytes, start: int) -> int:
     return start + (1 if window[start + 1] == ord("\n") else 2)
 
 
-def last_sales_date(sales_csv: Path) -> date | None:
-    """The newest SalesDate in a sales file (None when it has no readable date)."""
-    if not sales_csv.exists():
+def last_sales_date(sales_csv: Path | None) -> date | None:
+    """The newest SalesDate in a sales file (None when there is none, or it has no readable date)."""
+    if sales_csv is None or not sales_csv.exists():
         return None
     try:
         with duckdb.connect() as con:
@@ -129,8 +129,8 @@ def land(ctx: Context, delivery: Delivery, scratch: Path) -> tuple[date, list[La
     with ThreadPoolExecutor(max_workers=1) as pool:
         day_future = pool.submit(_ingest_day, ctx, delivery)
         measured = []
-        for src in sorted(delivery.folder.glob("*.csv")):
-            table_dir = scratch / src.stem.lower()
+        for table, src in delivery.files().items():
+            table_dir = scratch / table
             table_dir.mkdir(parents=True)
             try:
                 measured.append((src, table_dir, *copy_and_measure(src, table_dir / src.name)))
@@ -163,7 +163,7 @@ def _ingest_day(ctx: Context, delivery: Delivery) -> date:
     return (
         ctx.interval.end
         or delivery.last_sales_date
-        or last_sales_date(delivery.folder / SALES.file_name)
+        or last_sales_date(delivery.files().get(SALES.name))
         or datetime.now(UTC).date()
     )
 

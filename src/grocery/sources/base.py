@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
+from grocery.errors import SourceError
 from grocery.interval import DataInterval
 
 
@@ -18,6 +19,22 @@ class Delivery:
     description: str  # for the manifest, e.g. "generator scale=0.05 seed=42"
     # The last sales date delivered, when the source knows it without reading the files.
     last_sales_date: date | None = None
+
+    def files(self) -> dict[str, Path]:
+        """The delivery's CSV files by table: a file's name, in any case, is its table's (an export
+        from a system whose names ignore case may hold Sales.CSV). Two files of one table are an error."""
+        found: dict[str, Path] = {}
+        for path in sorted(self.folder.iterdir()):
+            if path.suffix.lower() != ".csv":
+                continue
+            table = path.stem.lower()
+            if table in found:
+                raise SourceError(
+                    f"{self.folder} holds both {found[table].name} and {path.name}",
+                    hint=f"keep one of them, as {table}.csv, and extract again",
+                )
+            found[table] = path
+        return found
 
 
 class Source(Protocol):

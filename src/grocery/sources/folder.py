@@ -26,7 +26,8 @@ class FolderSource:
                 hint="pass a folder holding the seven CSV files with --input",
             )
         expected = [table.file_name for table in TABLES]
-        if not any((self.path / name).is_file() for name in expected):
+        delivery = Delivery(folder=self.path, description=f"path {self.path.resolve()}")
+        if not {table.name for table in TABLES} & delivery.files().keys():
             archives = sorted(self.path.glob("*.zip"))  # the dataset as Kaggle's page downloads it
             raise SourceError(
                 f"input folder {self.path} holds none of the dataset's files ({', '.join(expected)})",
@@ -34,4 +35,4 @@ class FolderSource:
                 if archives
                 else "pass the folder of the seven CSV files with --input",
             )
-        return Delivery(folder=self.path, description=f"path {self.path.resolve()}")
+        return delivery
