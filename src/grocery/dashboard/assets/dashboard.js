@@ -435,7 +435,7 @@
       ? `<p class="note">Purchases held out ${day(first.holdout_start_date)} – ${day(first.holdout_end_date)}` +
         (first.users != null ? ` · ${count(first.users)} customers evaluated` : "") + "; the popularity model is the baseline.</p>"
       : "";
-    body.innerHTML = '<div class="table-wrap"><table class="data" data-testid="rec-metrics"><thead><tr>' +
+    body.innerHTML = '<div class="table-wrap"><table class="data compact" data-testid="rec-metrics"><thead><tr>' +
       keys.map((k) => `<th${k === "model" ? "" : " class=num"}>${esc(labels[k] || k.replace(/_/g, " "))}</th>`).join("") + "</tr></thead><tbody>" +
       sorted.slice(0, 12).map((r) => "<tr>" + keys.map((k) => `<td${k === "model" ? "" : " class=num"}>${fmt(r[k])}</td>`).join("") + "</tr>").join("") +
       "</tbody></table></div>" + note;
