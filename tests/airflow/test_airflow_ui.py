@@ -7,6 +7,7 @@ beyond loopback, and stops it. About a minute, mostly Airflow starting.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -38,6 +39,19 @@ def _free_port() -> int:
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
+
+
+async def _import_error(url: str, file_name: str) -> str | None:
+    from grocery.operator.airflow import AirflowClient
+
+    async def no_credentials() -> None:  # the standalone Airflow lets everyone in as admin
+        return None
+
+    client = AirflowClient(url, no_credentials)
+    try:
+        return await client.import_error(file_name)
+    finally:
+        await client.aclose()
 
 
 def _listening(pid: int) -> list[tuple[str, int, str]]:
@@ -104,6 +118,14 @@ def test_the_standalone_command_serves_the_project_dags_on_loopback(tmp_path: Pa
         assert [e["filename"] for e in errors] == ["default__broken.py"]
         assert "default__broken.yaml" in errors[0]["stack_trace"]
         assert "execution.mode" in errors[0]["stack_trace"]
+        # What the operator reads of it for the pipeline's status: the error, in one line.
+        error = asyncio.run(_import_error(f"http://127.0.0.1:{port}", "default__broken.py"))
+        assert (
+            error is not None
+            and error.startswith("grocery.errors.ConfigError: ")
+            and "execution.mode" in error
+        )
+        assert asyncio.run(_import_error(f"http://127.0.0.1:{port}", "default__grocery.py")) is None
 
         assert f"stage data in {tmp_path / 'grocery-home'}/<namespace>__<name>" in log_path.read_text()
 

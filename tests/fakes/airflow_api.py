@@ -10,12 +10,14 @@ uses:
     POST  /api/v2/dags/{dag_id}/dagRuns                         trigger; 409 when the dag_run_id exists
     GET   /api/v2/dags/{dag_id}/dagRuns                         ?limit&offset&order_by&state
     GET   /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances
+    GET   /api/v2/importErrors                                  ?filename_pattern (a substring)&limit
 
 Every /api/v2 call needs `Authorization: Bearer <token from /auth/token>`, else 401; the trigger body
 is checked like Airflow's (unknown keys and a missing `logical_date` are a 422).
 
     with FakeAirflow(users={"admin": "secret"}) as airflow:
         airflow.load_dag("grocery__default__nightly")       # what the DAG processor does, paused like Airflow
+        airflow.import_errors["dags/default__x.py"] = trace  # a DAG file the processor could not import
         airflow.finish_run(dag_id, run_id, "failed", {"extract": "success", "load": "failed"})
         airflow.down(); airflow.up()                        # connections refused, then served again (same port)
         airflow.failing = 500                               # every /api/v2 call answers 500
@@ -94,6 +96,7 @@ class FakeAirflow:
     def __init__(self, users: dict[str, str] | None = None) -> None:
         self.users = dict(users or {})
         self.dags: dict[str, FakeDag] = {}
+        self.import_errors: dict[str, str] = {}  # DAG file (relative to the bundle) -> its stack trace
         self.tokens: set[str] = set()
         self.failing: int | None = None  # answer every /api/v2 call with this status
         self.requests: list[tuple[str, str]] = []
@@ -209,6 +212,20 @@ class FakeAirflow:
         return 201, {"access_token": token}
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        if path == "/api/v2/importErrors" and method == "GET":
+            pattern = (query.get("filename_pattern") or [""])[0]
+            items = [
+                {
+                    "import_error_id": i,
+                    "timestamp": _now(),
+                    "filename": f,
+                    "bundle_name": "dags-folder",
+                    "stack_trace": t,
+                }
+                for i, (f, t) in enumerate(sorted(self.import_errors.items()), 1)
+                if pattern in f
+            ]
+            return 200, {"import_errors": items, "total_entries": len(items)}
         m = re.fullmatch(r"/api/v2/dags/([^/]+)(/dagRuns(?:/([^/]+)(/taskInstances)?)?)?", path)
         if not m:
             return 404, {"detail": "Not Found"}

@@ -106,6 +106,34 @@ async def _has(awaitable, *wanted: str) -> bool:
     return all(w in got for w in wanted)
 
 
+async def test_a_dag_file_airflow_cannot_import_is_named_in_the_status_until_it_loads(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    """A spec the CRD accepts but Airflow refuses (a cron field out of range): the pipeline does not
+    sit in Pending with no word; Ready says why, and a Warning event says it once."""
+    airflow.import_errors[f"grocery/default__{NAME}.py"] = (
+        "Traceback (most recent call last):\n  File ...\n"
+        "grocery.errors.ConfigError: spec.schedule '61 * * * *' is not a cron expression or preset (e.g. '@daily')\n"
+    )
+    airflow.import_errors["grocery/default__other.py"] = "ConfigError: another pipeline's own error\n"
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME, {"schedule": "61 * * * *"}))
+        refused = await wait_for(
+            kubectl, NAME, lambda o: condition(o, "Ready").get("reason") == "DagImportError"
+        )
+        assert refused["status"]["phase"] == "Pending"
+        assert condition(refused, "Ready")["message"] == (
+            f"Airflow cannot import DAG {DAG}: grocery.errors.ConfigError: spec.schedule '61 * * * *' is not a "
+            "cron expression or preset (e.g. '@daily')"
+        )
+        warnings = [e for e in await kubectl.events() if e.get("reason") == "DagImportError"]
+        assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
+
+        del airflow.import_errors[f"grocery/default__{NAME}.py"]  # fixed: the DAG processor loads it
+        airflow.load_dag(DAG)
+        await wait_for(kubectl, NAME, phase("Ready"))
+
+
 async def test_update_moves_observed_generation_and_rerenders_the_configmap(
     kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
 ) -> None:

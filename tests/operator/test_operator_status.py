@@ -40,6 +40,16 @@ def test_a_dag_airflow_has_not_loaded_is_pending() -> None:
     assert all(c.observed_generation == 3 and c.last_transition_time == NOW for c in s.conditions)
 
 
+def test_a_dag_airflow_cannot_import_is_pending_with_the_reason() -> None:
+    s = status(
+        Observation(dag_loaded=False, import_error="ConfigError: spec.schedule '61 * * * *' is not a cron")
+    )
+    assert s.phase == Phase.PENDING
+    ready = s.condition("Ready")
+    assert (ready.status, ready.reason) == ("False", "DagImportError")
+    assert ready.message.endswith(": ConfigError: spec.schedule '61 * * * *' is not a cron")
+
+
 def test_phases_follow_the_last_run_and_suspend() -> None:
     assert status(Observation(dag_loaded=True)).phase == Phase.READY
     assert status(Observation(dag_loaded=True, last_run=run("r", "queued", None))).phase == Phase.RUNNING

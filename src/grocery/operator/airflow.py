@@ -118,6 +118,19 @@ class AirflowClient:
             return None
         return Dag(dag_id=data["dag_id"], is_paused=bool(data.get("is_paused")))
 
+    async def import_error(self, file_name: str) -> str | None:
+        """Why Airflow could not import the DAG file of this name (in any folder of its bundle), in one
+        line: the last line of the traceback, which is the exception. None when it has no error."""
+        params = {"filename_pattern": file_name, "limit": 100}
+        data = await self._call("GET", "/api/v2/importErrors", params=params)
+        for error in data.get("import_errors") or []:
+            if error.get("filename") == file_name or str(error.get("filename", "")).endswith(f"/{file_name}"):
+                lines = [
+                    line.strip() for line in str(error.get("stack_trace") or "").splitlines() if line.strip()
+                ]
+                return lines[-1] if lines else "(no stack trace)"
+        return None
+
     async def set_paused(self, dag_id: str, paused: bool) -> bool:
         """Pause or unpause; False when the DAG is not loaded (nothing to pause)."""
         try:

@@ -24,6 +24,7 @@ from typing import Any
 
 import kopf
 
+from grocery.airflow.dagfile import dag_file_name
 from grocery.config import API_GROUP, API_VERSION, NamedPipeline, PipelineSpec, parse_spec
 from grocery.errors import ConfigError
 from grocery.operator import resources
@@ -240,8 +241,9 @@ class PipelineOperator:
     async def _observe(self, body: kopf.Body, pipeline: NamedPipeline) -> Observation:
         airflow, dag_id, suspend = self.airflow, pipeline.dag_id, pipeline.spec.suspend
         dag = await airflow.get_dag(dag_id)
-        if dag is None:
-            return Observation(dag_loaded=False)
+        if dag is None:  # not loaded yet, or its file does not import (a schedule Airflow refuses, ...)
+            error = await airflow.import_error(dag_file_name(pipeline.file_name))
+            return Observation(dag_loaded=False, import_error=error)
         # New DAGs start paused in Airflow, and someone may have flipped it in the UI.
         if dag.is_paused != suspend:
             await airflow.set_paused(dag_id, suspend)

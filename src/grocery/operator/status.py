@@ -106,6 +106,7 @@ class Observation:
     """What Airflow said about one pipeline's DAG."""
 
     dag_loaded: bool
+    import_error: str | None = None  # why Airflow could not import the DAG's file, while it is not loaded
     paused: bool | None = None
     last_run: DagRun | None = None
     last_success: DagRun | None = None
@@ -187,6 +188,8 @@ def build_status(
 
 
 def _ready(spec: PipelineSpec, dag_id: str, seen: Observation) -> tuple[str, str, str]:
+    if not seen.dag_loaded and seen.import_error:
+        return "False", "DagImportError", f"Airflow cannot import DAG {dag_id}: {seen.import_error}"
     if not seen.dag_loaded:
         return "False", "DagNotLoaded", f"Airflow has not loaded DAG {dag_id} yet"
     if spec.suspend:
