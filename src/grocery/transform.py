@@ -52,6 +52,8 @@ _FAILED = {"error", "fail", "runtime error"}
 _SLOWEST = 6  # nodes named in a build's metrics
 _MAX_MESSAGE = 160
 _MAX_NAMED = 5
+# What dbt says when an incremental model's table has other columns than its SQL (on_schema_change='fail').
+_SCHEMA_DRIFT = "schemas on this incremental model are out of sync"
 # The warehouse state (`Warehouse.read_state`) naming what the dimension models were last built from.
 DIMENSIONS_STATE = "transform.dimensions"
 SALES_SELECTOR = "sales"  # dbt/selectors.yml: what follows from the sales, without the dimensions
@@ -256,6 +258,12 @@ def dbt_build(
         more = f"; {len(failed) - _MAX_NAMED} more failed" if len(failed) > _MAX_NAMED else ""
         skipped = sum(1 for r in results if _status(r) == "skipped")
         more += f"; {skipped} skipped" if skipped else ""
+        drifted = [r.node.name for r in failed if _SCHEMA_DRIFT in str(r.message or "")]
+        if drifted:  # built by another version of the models (an upgrade): a run over everything rebuilds
+            hint = (
+                f"{', '.join(drifted)} in the warehouse has other columns than the models now make: run "
+                f"`grocery transform` without --date/--start/--end to rebuild from everything; {hint}"
+            )
         raise StageError(f"{label} failed ({ctx.interval}): {named}{more}", hint=hint)
 
     def count(resource_type: str) -> int:

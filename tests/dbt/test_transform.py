@@ -445,6 +445,26 @@ def test_a_run_over_everything_rebuilds_every_incremental_model(
         assert p.query(everything) == built[0].query(everything), relation
 
 
+def test_a_fact_built_by_other_models_says_how_to_rebuild_it(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    """After an upgrade that changes fct_sales' columns, an interval run cannot add to the old table
+    (on_schema_change='fail'): the error says that a run over everything rebuilds it, and that run does."""
+    p = copy_of(built[0], tmp_path)
+    with DuckDBWarehouse(p.warehouse_path) as warehouse:
+        warehouse.con.execute(
+            "alter table core.fct_sales drop column discount"
+        )  # as an older version made it
+    with pytest.raises(StageError, match=r"model fct_sales \(.*out of sync") as raised:
+        p.transform("2018-01-02", "2018-01-02")
+    assert (raised.value.hint or "").startswith(
+        "fct_sales in the warehouse has other columns than the models now make: run `grocery transform` "
+        "without --date/--start/--end to rebuild from everything; see "
+    )
+    p.transform()
+    assert fact(p) == EXPECTED_FACT
+
+
 def test_a_data_problem_fails_the_stage_with_one_line_naming_the_failed_tests(
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:
