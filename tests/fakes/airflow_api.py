@@ -21,6 +21,7 @@ is checked like Airflow's (unknown keys and a missing `logical_date` are a 422).
         airflow.finish_run(dag_id, run_id, "failed", {"extract": "success", "load": "failed"})
         airflow.down(); airflow.up()                        # connections refused, then served again (same port)
         airflow.failing = 500                               # every /api/v2 call answers 500
+        airflow.forbidden.add("/api/v2/importErrors")       # a role without that permission: 403
         airflow.revoke_tokens()                             # the next call gets a 401 and must log in again
 """
 
@@ -99,6 +100,7 @@ class FakeAirflow:
         self.import_errors: dict[str, str] = {}  # DAG file (relative to the bundle) -> its stack trace
         self.tokens: set[str] = set()
         self.failing: int | None = None  # answer every /api/v2 call with this status
+        self.forbidden: set[str] = set()  # paths the user's role may not read: 403
         self.requests: list[tuple[str, str]] = []
         self.patched_runs: list[tuple[str, str, str | None]] = []  # (dag_id, run_id, state) per run PATCH
         self.lock = threading.RLock()
@@ -198,6 +200,8 @@ class FakeAirflow:
                 return 401, {"detail": "Not authenticated"}
             if self.failing:
                 return self.failing, {"detail": "Internal Server Error"}
+            if path in self.forbidden:
+                return 403, {"detail": "Forbidden"}
             return self._route(method, path, query, body)
 
     def _token(self, body: Any) -> tuple[int, Any]:

@@ -129,6 +129,11 @@ async def test_a_dag_file_airflow_cannot_import_is_named_in_the_status_until_it_
         warnings = [e for e in await kubectl.events() if e.get("reason") == "DagImportError"]
         assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
 
+        # An operator account whose role may not read import errors sees the DAG only as not loaded.
+        airflow.forbidden.add("/api/v2/importErrors")
+        await wait_for(kubectl, NAME, lambda o: condition(o, "Ready").get("reason") == "DagNotLoaded")
+        assert condition(await kubectl.get(NAME), "Degraded")["reason"] == "AsExpected"
+
         del airflow.import_errors[f"grocery/default__{NAME}.py"]  # fixed: the DAG processor loads it
         airflow.load_dag(DAG)
         await wait_for(kubectl, NAME, phase("Ready"))
