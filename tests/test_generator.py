@@ -106,6 +106,22 @@ def test_days_after_the_history_continue_with_new_sales_ids(tmp_path: Path) -> N
     assert min(int(r["SalesID"]) for r in later) == max(int(r["SalesID"]) for r in rows) + 1
 
 
+def test_days_before_the_history_are_refused_in_one_line(tmp_path: Path) -> None:
+    from grocery.errors import SourceError
+
+    source = GeneratorSource(scale=0.005, seed=7)
+    for interval in (
+        DataInterval.day(date(2017, 12, 31)),
+        DataInterval(date(2017, 12, 30), date(2018, 1, 2)),
+    ):
+        with pytest.raises(
+            SourceError, match=r"the generator's sales begin on 2018-01-01, as the dataset's do: "
+        ) as raised:
+            source.fetch(tmp_path / "before", interval)
+        assert "spec.startDate" in (raised.value.hint or "")
+    assert not (tmp_path / "before").exists()
+
+
 def test_behaviour_is_planted_not_uniform(generated: Path) -> None:
     con = duckdb.connect()
     con.execute(f"create view s as select * from read_csv('{generated / 'sales.csv'}')")

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from grocery import tables as t
+from grocery.errors import SourceError
 from grocery.interval import DataInterval
 from grocery.sources.base import Delivery
 
@@ -160,6 +161,11 @@ class GeneratorSource:
     seed: int = 42
 
     def fetch(self, workdir: Path, interval: DataInterval) -> Delivery:
+        if interval.start is not None and interval.start < HISTORY_START:
+            raise SourceError(
+                f"the generator's sales begin on {HISTORY_START}, as the dataset's do: {interval} starts before them",
+                hint=f"choose days from {HISTORY_START} on; for a schedule, set spec.startDate to one",
+            )
         days = interval.days() if not interval.is_everything else None
         World(self.scale, self.seed).write(workdir, days)
         last = interval.end if interval.end else HISTORY_END
