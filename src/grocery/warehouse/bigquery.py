@@ -160,7 +160,7 @@ def in_cloud_storage(uri: str) -> str:
     if not uri.startswith("gs://"):
         raise StageError(
             f"a BigQuery warehouse loads and exports through Cloud Storage, and {uri.split('/*')[0]} is not in it",
-            hint="set lake: gs://<bucket>/<prefix> in grocery.yaml (or use warehouse kind duckdb)",
+            hint="set lake: gs://<bucket>/<prefix> in grocery.yaml, or use warehouse kind duckdb",
         )
     return uri
 

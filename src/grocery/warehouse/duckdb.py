@@ -38,7 +38,7 @@ def _local(uri: str) -> str:
     if "://" in uri and not uri.startswith("file://"):
         raise StageError(
             f"a DuckDB warehouse reads the lake from this machine, and {uri.split('/*')[0]} is not on it",
-            hint="use a local lake (leave lake: out of grocery.yaml for HOME/lake) or warehouse kind bigquery",
+            hint="leave lake: out of grocery.yaml for a lake in the home, or use warehouse kind bigquery",
         )
     return uri.removeprefix("file://")
 
