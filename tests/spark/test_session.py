@@ -141,6 +141,29 @@ def test_java_is_the_one_in_java_home_else_the_one_on_path(tmp_path, monkeypatch
     assert java_binary() is None
 
 
+def test_a_java_older_than_spark_runs_on_is_refused_by_its_release_file(tmp_path, monkeypatch):
+    from grocery.errors import ConfigError
+    from grocery.spark.session import java_version, require_java
+
+    jdk = tmp_path / "jdk"
+    (jdk / "bin").mkdir(parents=True)
+    (jdk / "bin" / "java").write_text("#!/bin/sh\nexit 1\n")  # never run: the version is read, not asked
+    (jdk / "bin" / "java").chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(jdk))
+    java = jdk / "bin" / "java"
+    assert java_version(java) is None and require_java() == java.resolve()  # no release file: not known
+    for release, major in (('JAVA_VERSION="1.8.0_402"', 8), ('JAVA_VERSION="11.0.22"', 11)):
+        (jdk / "release").write_text(f'IMPLEMENTOR="Eclipse Adoptium"\n{release}\n')
+        assert java_version(java) == major
+        with pytest.raises(
+            ConfigError, match=f"Spark needs Java 17 or later, and the java in JAVA_HOME .* is Java {major}"
+        ):
+            require_java()
+    for release, major in (('JAVA_VERSION="17.0.15"', 17), ('JAVA_VERSION="25"', 25)):
+        (jdk / "release").write_text(f"{release}\n")
+        assert java_version(java) == major and require_java() == java.resolve()
+
+
 def test_a_session_without_java_or_whose_java_fails_says_so_in_one_line(tmp_path):
     (said,) = _start_session({"JAVA_HOME": str(tmp_path / "no-jdk")})
     assert said.startswith(f"Spark needs Java 17, and there is no java in JAVA_HOME ({tmp_path / 'no-jdk'})")

@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LOOPBACK = "127.0.0.1"
+MIN_JAVA = 17  # Spark 4's oldest Java
 MIN_DRIVER_MEMORY_MB = 1024
 MAX_DRIVER_MEMORY_MB = 3072
 ARROW_BATCH_ROWS = 1_000_000
@@ -328,14 +330,33 @@ def java_binary() -> Path | None:
     return Path(os.path.realpath(found)) if found and os.access(found, os.X_OK) else None
 
 
+def java_version(java: Path) -> int | None:
+    """The major version of a java binary, from its runtime's `release` file (no JVM started); None
+    when the runtime has no such file."""
+    release = java.parent.parent / "release"
+    try:
+        text = release.read_text(errors="replace")
+    except OSError:
+        return None
+    found = re.search(r'^JAVA_VERSION="(\d+)(?:\.(\d+))?', text, re.M)
+    if found is None:
+        return None
+    major = int(found[1])
+    return int(found[2] or 0) if major == 1 else major  # 1.8 is Java 8
+
+
 def require_java() -> Path:
-    """The java a local session's JVM runs (`java_binary`); a ConfigError when there is none."""
+    """The java a local session's JVM runs (`java_binary`); a ConfigError when there is none, or when
+    its runtime says it is older than Spark runs on."""
     java = java_binary()
+    where = f"in JAVA_HOME ({os.environ['JAVA_HOME']})" if os.environ.get("JAVA_HOME") else "on PATH"
+    hint = "install Java 17, e.g. openjdk-17-jre-headless, and put java on PATH or set JAVA_HOME to it"
     if java is None:
-        where = f"in JAVA_HOME ({os.environ['JAVA_HOME']})" if os.environ.get("JAVA_HOME") else "on PATH"
+        raise ConfigError(f"Spark needs Java {MIN_JAVA}, and there is no java {where}", hint=hint)
+    version = java_version(java)
+    if version is not None and version < MIN_JAVA:
         raise ConfigError(
-            f"Spark needs Java 17, and there is no java {where}",
-            hint="install Java 17, e.g. openjdk-17-jre-headless, and put java on PATH or set JAVA_HOME to it",
+            f"Spark needs Java {MIN_JAVA} or later, and the java {where} is Java {version}", hint=hint
         )
     return java
 
