@@ -126,10 +126,11 @@ def land(ctx: Context, delivery: Delivery, scratch: Path) -> tuple[date, list[La
     alongside (reading the newest sales date takes a full scan when the source does not know it),
     then each table's folder is published into the lake at once.
     """
+    files = delivery.files()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        day_future = pool.submit(_ingest_day, ctx, delivery)
+        day_future = pool.submit(_ingest_day, ctx, delivery, files.get(SALES.name))
         measured = []
-        for table, src in delivery.files().items():
+        for table, src in files.items():
             table_dir = scratch / table
             table_dir.mkdir(parents=True)
             try:
@@ -158,13 +159,10 @@ def land(ctx: Context, delivery: Delivery, scratch: Path) -> tuple[date, list[La
     return day, landed
 
 
-def _ingest_day(ctx: Context, delivery: Delivery) -> date:
+def _ingest_day(ctx: Context, delivery: Delivery, sales_csv: Path | None) -> date:
     """The interval's end; for a run over everything, the last sales date delivered (today if none)."""
     return (
-        ctx.interval.end
-        or delivery.last_sales_date
-        or last_sales_date(delivery.files().get(SALES.name))
-        or datetime.now(UTC).date()
+        ctx.interval.end or delivery.last_sales_date or last_sales_date(sales_csv) or datetime.now(UTC).date()
     )
 
 

@@ -350,7 +350,7 @@ def require_java() -> Path:
     its runtime says it is older than Spark runs on."""
     java = java_binary()
     where = f"in JAVA_HOME ({os.environ['JAVA_HOME']})" if os.environ.get("JAVA_HOME") else "on PATH"
-    hint = "install Java 17, e.g. openjdk-17-jre-headless, and put java on PATH or set JAVA_HOME to it"
+    hint = f"install Java {MIN_JAVA}, e.g. openjdk-{MIN_JAVA}-jre-headless, and put java on PATH or set JAVA_HOME to it"
     if java is None:
         raise ConfigError(f"Spark needs Java {MIN_JAVA}, and there is no java {where}", hint=hint)
     version = java_version(java)
