@@ -29,6 +29,7 @@ def test_files_land_byte_for_byte_with_a_manifest(tmp_path: Path, generated: Pat
         assert entry["sha256"] == hashlib.sha256(original.read_bytes()).hexdigest()
         assert entry["bytes"] == original.stat().st_size
         assert entry["rows"] == len(original.read_text().splitlines()) - 1
+        assert entry["lines"] == len(original.read_text().splitlines())
     assert landed.parent.name == "ingest_date=2018-05-09"
 
 
@@ -58,8 +59,8 @@ def test_a_daily_run_lands_under_its_own_date(tmp_path: Path) -> None:
 def test_row_counts_ignore_blank_lines_and_a_missing_final_newline(tmp_path: Path) -> None:
     src = tmp_path / "x.csv"
     src.write_bytes(b"a,b\r\n1,2\r\n\r\n3,4\n\n\n5,6")
-    size, _, rows = extract.copy_and_measure(src, tmp_path / "y.csv")
-    assert (size, rows) == (src.stat().st_size, 3)
+    copied = extract.copy_and_measure(src, tmp_path / "y.csv")
+    assert (copied.bytes, copied.rows, copied.lines) == (src.stat().st_size, 3, 7)
     assert (tmp_path / "y.csv").read_bytes() == src.read_bytes()
 
 
@@ -72,8 +73,8 @@ def test_row_counts_do_not_depend_on_where_the_reads_split_the_file(
     data = b"a,b\n1,2\r\n\r\n\n\r\n3,4\n\n\n\n5,6\r\n\r\n"
     src.write_bytes(data)
     monkeypatch.setattr(extract, "_CHUNK", chunk)
-    size, digest, rows = extract.copy_and_measure(src, tmp_path / "y.csv")
-    assert (size, digest, rows) == (len(data), hashlib.sha256(data).hexdigest(), 3)
+    copied = extract.copy_and_measure(src, tmp_path / "y.csv")
+    assert copied == (len(data), hashlib.sha256(data).hexdigest(), 3, 11)
     assert (tmp_path / "y.csv").read_bytes() == data
 
 

@@ -336,6 +336,46 @@ def test_a_quoted_line_break_is_one_record_and_loads_whole(tmp_path: Path, deliv
     assert address == [(fields[-1].strip('"'),)]
 
 
+@pytest.mark.parametrize("manifest_has_lines", [True, False])
+def test_a_quarantined_row_names_the_line_it_starts_on_after_line_breaks_and_blank_lines(
+    tmp_path: Path, delivery: Path, manifest_has_lines: bool
+) -> None:
+    """DuckDB counts records; the quarantine names the file's lines, as an editor shows them: a
+    record whose quoted field holds a line break takes two, a blank line one. (A manifest written
+    before extract counted lines says nothing of them: the file is scanned all the same.)"""
+    customers = delivery / "customers.csv"
+    header, *body = customers.read_text().splitlines()
+    fields = body[4].split(",")
+    body[4] = ",".join([*fields[:-1], f'"{fields[-1]}\nApt 2"'])  # two lines
+    not_an_id = "abc" + body[0][body[0].index(",") :]
+    nor_this = "xyz" + body[10][body[10].index(",") :]
+    file_lines = [
+        header, not_an_id, *body[1:6], "", "", "1,2", *body[6:10], "", nor_this, '3,"Ann', "", 'Lee",x', *body[11:]
+    ]  # fmt: skip
+    text = "\n".join(file_lines).replace("Ann\n\n", "Ann\r\n\r\n") + "\n"
+    customers.write_text(text)
+    # The line each bad record starts on, as an editor numbers them.
+    editor = text.split("\n")
+    expected = [
+        (editor.index(not_an_id) + 1, "CustomerID is not a valid int: abc"),
+        (editor.index("1,2") + 1, "malformed line"),
+        (editor.index(nor_this) + 1, "CustomerID is not a valid int: xyz"),
+        (editor.index('3,"Ann\r') + 1, "malformed line"),
+    ]
+    home = tmp_path / "home"
+    ctx = make_context(home, delivery)
+    extract.run(ctx)
+    if not manifest_has_lines:
+        manifest = extract.read_manifest(ctx, DAY)
+        for entry in manifest["files"]:
+            del entry["lines"]
+        ctx.lake.write_json(extract.manifest_path(DAY), manifest)
+    load.run(ctx)
+    ctx.close()
+    found = _query(home, "select line_number, reason from quarantine.customers order by line_number")
+    assert [(line, reason.split(" (")[0].split(": Expected")[0]) for line, reason in found] == expected
+
+
 def test_a_raw_file_changed_after_extract_stops_the_load(tmp_path: Path, delivery: Path) -> None:
     home = tmp_path / "home"
     ctx = make_context(home, delivery)

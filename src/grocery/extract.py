@@ -1,7 +1,7 @@
 """The `extract` stage: land the source's files in the lake unchanged, with a manifest.
 
 Files go to `raw/<table>/ingest_date=D/<file>` byte for byte; the manifest
-`raw/_manifests/ingest_date=D.json` records each file's size, sha256 and row count. The ingest date
+`raw/_manifests/ingest_date=D.json` records each file's size, sha256, row count and line count. The ingest date
 D is the end of the data interval, or, for a run over everything, the last sales date delivered.
 Landing the same ingest date again replaces its files.
 """
@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -39,6 +40,14 @@ class LandedFile:
     bytes: int
     sha256: str
     rows: int  # data lines: non-blank lines after the header (a record with a quoted line break spans two)
+    lines: int  # every line, the header and blank ones included: where load finds a quarantined row
+
+
+class Measure(NamedTuple):
+    bytes: int
+    sha256: str
+    rows: int  # as `LandedFile.rows`
+    lines: int
 
 
 def manifest_path(day: date) -> str:
@@ -49,8 +58,8 @@ def raw_dir(table: str, day: date) -> str:
     return f"{layout.RAW}/{table}/{layout.ingest_partition(day)}"
 
 
-def copy_and_measure(src: Path, dst: Path) -> tuple[int, str, int]:
-    """Copy a file, then measure the copy: (bytes, sha256, records) of exactly what landed.
+def copy_and_measure(src: Path, dst: Path) -> Measure:
+    """Copy a file, then measure the copy: exactly what landed.
 
     The copy runs in the kernel (`shutil.copyfile` uses copy_file_range or sendfile); at full
     scale the copy and one read of it take 1.2 s, where copying through Python's buffers took 2.1 s.
@@ -59,8 +68,8 @@ def copy_and_measure(src: Path, dst: Path) -> tuple[int, str, int]:
     return measure(dst)
 
 
-def measure(path: Path) -> tuple[int, str, int]:
-    """(bytes, sha256, records) of a file, from one read.
+def measure(path: Path) -> Measure:
+    """A file's size, sha256, records and lines, from one read.
 
     Reads alternate between two buffers: the digest of one runs in a second thread (hashlib
     releases the GIL on large buffers) while this thread reads the next and counts its lines.
@@ -95,7 +104,7 @@ def measure(path: Path) -> tuple[int, str, int]:
             hashed.result()
     lines = newlines + (1 if size and tail[-1:] != b"\n" else 0)
     records = max(0, lines - blanks - 1)  # the header is not a record
-    return size, digest.hexdigest(), records
+    return Measure(size, digest.hexdigest(), records, lines)
 
 
 def _blank_end(window: bytes, start: int) -> int:
@@ -134,7 +143,7 @@ def land(ctx: Context, delivery: Delivery, scratch: Path) -> tuple[date, list[La
             table_dir = scratch / table
             table_dir.mkdir(parents=True)
             try:
-                measured.append((src, table_dir, *copy_and_measure(src, table_dir / src.name)))
+                measured.append((src, table_dir, copy_and_measure(src, table_dir / src.name)))
             except OSError as exc:  # a folder named like a file, a file this user may not read, ...
                 raise SourceError(
                     f"cannot read {src}: {exc.strerror or exc}",
@@ -142,10 +151,10 @@ def land(ctx: Context, delivery: Delivery, scratch: Path) -> tuple[date, list[La
                 ) from None
         day = day_future.result()
     landed = []
-    for src, table_dir, size, sha, rows in measured:
+    for src, table_dir, copied in measured:
         target = raw_dir(table_dir.name, day)
         ctx.lake.publish_dir(table_dir, target)
-        landed.append(LandedFile(table_dir.name, src.name, f"{target}/{src.name}", size, sha, rows))
+        landed.append(LandedFile(table_dir.name, src.name, f"{target}/{src.name}", *copied))
     ctx.lake.write_json(
         manifest_path(day),
         {

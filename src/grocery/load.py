@@ -24,9 +24,12 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from grocery import lake as layout
 from grocery.context import Context
+from grocery.csv_lines import RecordStarts, record_starts
 from grocery.errors import InputError, StageError
 from grocery.extract import measure, read_manifest
 from grocery.interval import DataInterval
@@ -215,6 +218,64 @@ def _checked_sql(table: Table, source: str) -> str:
 # -- one table -------------------------------------------------------------------------------------
 
 
+def _number_lines(
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, lines: int | None, records: int, rejected: int
+) -> None:
+    """Create `lines_<table>(rowid, line_number)`, the file line of every rejected record DuckDB split,
+    and make `line_number` of `malformed_<table>` the file line of every record it could not split.
+
+    DuckDB counts records. When each record of the file is one line and no line is blank (the file
+    has as many lines as records and header: `lines` from the manifest), a split record's line is
+    its position plus the header and the malformed records before it, and DuckDB's line for a
+    malformed record is right. Otherwise, when any record was rejected, the file is scanned for the
+    lines its records start on (`grocery.csv_lines`); should that scan part the records otherwise
+    than DuckDB did, the count above stands, off by the lines it could not see.
+    """
+    checked, malformed, n = f"checked_{table.name}", f"malformed_{table.name}", LINE_NUMBER
+    exact = lines == records + 1
+    if not exact and rejected and _number_from_starts(con, table, record_starts(path), records):
+        return
+    con.execute(
+        f"create or replace table lines_{table.name} as with skips as (select {n} - 2 - "
+        f"(row_number() over (order by {n}) - 1) as records_before from {malformed}) "
+        f"select rowid, cast(rowid + 2 + (select count(*) from skips s where s.records_before <= c.rowid) "
+        f"as bigint) as {n} from {checked} c where {REASON} is not null"
+    )
+
+
+def _number_from_starts(
+    con: duckdb.DuckDBPyConnection, table: Table, starts: RecordStarts, records: int
+) -> bool:
+    """Number the rejected records from where the file's records start; False when DuckDB's records
+    are not those."""
+    checked, malformed, n = f"checked_{table.name}", f"malformed_{table.name}", LINE_NUMBER
+    if len(starts) != records + 1:
+        return False
+    positions = con.execute(f"select position from {malformed}").fetchnumpy()["position"]
+    broken = starts.record_at(positions)
+    if broken is None:
+        return False
+    split = np.delete(np.arange(1, len(starts)), broken - 1)  # the records DuckDB split, by rowid
+    rejected = con.execute(f"select rowid from {checked} where {REASON} is not null").fetchnumpy()["rowid"]
+    numbered = {
+        "split": pa.table(
+            {"rowid": rejected, n: starts.first_line[split[np.asarray(rejected, dtype=np.int64)]]}
+        ),
+        "broken": pa.table({"position": positions, n: starts.first_line[broken]}),
+    }
+    for name, lines in numbered.items():
+        con.register(f"numbered_{name}", lines)
+    try:
+        con.execute(f"create or replace table lines_{table.name} as select * from numbered_split")
+        con.execute(
+            f"update {malformed} m set {n} = b.{n} from numbered_broken b where b.position = m.position"
+        )
+    finally:
+        for name in numbered:
+            con.unregister(f"numbered_{name}")
+    return True
+
+
 def _read_csv_sql(table: Table, path: Path, encoding: str = "utf-8") -> str:
     columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in table.column_names) + "}"
     return (
@@ -261,9 +322,10 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 def validate_table(
     con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, staged: Path, quarantined: Path,
-    interval: DataInterval | None = None, encoding: str = "utf-8",
+    interval: DataInterval | None = None, encoding: str = "utf-8", lines: int | None = None,
 ) -> TableReport:  # fmt: skip
-    """Check one file (text in `encoding`); write its accepted and rejected rows as Parquet files.
+    """Check one file (text in `encoding`, `lines` lines long as extract landed it, None when not
+    known); write its accepted and rejected rows as Parquet files.
 
     Rows dated outside the interval (when the table is dated) are accepted, and counted."""
     checked = f"checked_{table.name}"
@@ -279,19 +341,25 @@ def validate_table(
     # not UTF-8: the reason names the setting for files in latin-1.
     spans = "len(string_split(raw_line, chr(10)))"
     not_utf8 = _lit(f"(if the files are {_LATIN_1}, set source.encoding: {_LATIN_1})")
+    breaks = "chr(10) || chr(13)"
     con.execute(
-        f"create or replace table malformed_{table.name} as select line, raw_line, reason || "
+        f"create or replace table malformed_{table.name} as with lines as (select line, any_value(csv_line) as csv_line, "
+        f"'malformed line: ' || arg_min(error_message, column_idx) as reason from rejected_{table.name} group by line), "
+        f"cut as (select *, trim(csv_line, {breaks}) as raw_line from lines) "
+        f"select cast(line as bigint) as {LINE_NUMBER}, line as position, raw_line, reason || "
         f"if({spans} > 1, ' (the record runs over ' || {spans} || ' lines; they are in raw_line)', '') || "
         f"if({_lit(encoding)} = 'utf-8' and reason ilike '%not utf-8 encoded%', ' ' || {not_utf8}, '') as reason "
-        f"from (select line, any_value(trim(csv_line, chr(10) || chr(13))) as raw_line, "
-        f"'malformed line: ' || arg_min(error_message, column_idx) as reason from rejected_{table.name} group by line)"
+        f"from cut"
     )
-    # The file line of a split record: its position plus the header and the malformed lines before it.
-    # Exact when the file has no blank lines (DuckDB skips those) and no record spans two lines.
-    con.execute(
-        f"create or replace table skips_{table.name} as select line - 2 - (row_number() over (order by line) - 1) "
-        f"as records_before from malformed_{table.name}"
+    flagged_sql = "".join(
+        f", count(*) filter (where {REASON} is null and {_q('t_' + c)} is null)"
+        for c in table.flagged_when_empty
     )
+    split, accepted, malformed, *flags = con.execute(
+        f"select count(*), count(*) filter (where {REASON} is null), "
+        f"(select count(*) from malformed_{table.name}){flagged_sql} from {checked}"
+    ).fetchone()
+    _number_lines(con, table, path, lines, split + malformed, split - accepted + malformed)
     names = table.column_names
     ingest = f"date {_lit(day.isoformat())}"
     typed_out = ", ".join(f"{_q('t_' + n)} as {_q(n)}" for n in names)
@@ -302,10 +370,9 @@ def validate_table(
     text_out = ", ".join(f"{_q('x_' + n)} as {_q(n)}" for n in names)
     nulls = ", ".join(f"null::varchar as {_q(n)}" for n in names)
     con.execute(
-        f"copy (select {text_out}, cast(c.rowid + 2 + (select count(*) from skips_{table.name} s "
-        f"where s.records_before <= c.rowid) as bigint) as {LINE_NUMBER}, null::varchar as {RAW_LINE}, {REASON}, {ingest} as {INGEST_DATE} "
-        f"from {checked} c where {REASON} is not null "
-        f"union all select {nulls}, cast(line as bigint), raw_line, reason, {ingest} from malformed_{table.name} "
+        f"copy (select {text_out}, n.{LINE_NUMBER}, null::varchar as {RAW_LINE}, {REASON}, {ingest} as {INGEST_DATE} "
+        f"from {checked} c join lines_{table.name} n on n.rowid = c.rowid where {REASON} is not null "
+        f"union all select {nulls}, {LINE_NUMBER}, raw_line, reason, {ingest} from malformed_{table.name} "
         f"order by {LINE_NUMBER}) to {_lit(str(quarantined / 'part-0.parquet'))} (format parquet, compression zstd)"
     )
     if table.name in _REFERENCED:  # the accepted keys, for the foreign-key checks of later tables
@@ -313,13 +380,6 @@ def validate_table(
             f"create or replace table keys_{table.name} as select {_q('t_' + table.key)} as k "
             f"from {checked} where {REASON} is null"
         )
-    flagged_sql = "".join(
-        f", count(*) filter (where {REASON} is null and {_q('t_' + c)} is null)"
-        for c in table.flagged_when_empty
-    )
-    split, accepted, *flags = con.execute(
-        f"select count(*), count(*) filter (where {REASON} is null){flagged_sql} from {checked}"
-    ).fetchone()
     outside, first, last = 0, None, None
     if table.dated_by and interval is not None and not interval.is_everything:
         dated = f"cast({_q('t_' + table.dated_by)} as date)"
@@ -327,7 +387,6 @@ def validate_table(
             f"select count(*), min({dated}), max({dated}) from {checked} where {REASON} is null "
             f"and {dated} not between date {_lit(str(interval.start))} and date {_lit(str(interval.end))}"
         ).fetchone()
-    malformed = con.execute(f"select count(*) from malformed_{table.name}").fetchone()[0]
     reasons = dict(
         con.execute(
             f"select split_part(r, ':', 1), count(*) from (select unnest(string_split({REASON}, '; ')) as r "
@@ -336,7 +395,7 @@ def validate_table(
     )
     if malformed:
         reasons["malformed line"] = malformed
-    for scratch in ("checked", "malformed", "skips", "rejected", "scans"):
+    for scratch in ("checked", "malformed", "lines", "rejected", "scans"):
         con.execute(f"drop table if exists {scratch}_{table.name}")
     return TableReport(
         table.name, split + malformed, accepted, split - accepted + malformed,
@@ -387,8 +446,9 @@ def run(ctx: Context) -> StageResult:
                 ctx.lake.staging_dir(quarantine_dir(table.name, day)) as quarantined,
             ):
                 report = validate_table(
-                    con, table, files[table.name], day, staged, quarantined, ctx.interval, encoding
-                )
+                    con, table, files[table.name], day, staged, quarantined, ctx.interval, encoding,
+                    (manifest.get(table.name) or {}).get("lines"),
+                )  # fmt: skip
             lap(table.name)
             _check_unchanged(files[table.name], manifest.get(table.name), report)
             reports.append(report)
@@ -428,8 +488,7 @@ def _check_unchanged(path: Path | None, landed: dict | None, report: TableReport
     for its checksum: the same bytes load as they are, other bytes stop the stage."""
     if path is None or landed is None or landed["rows"] == report.rows_in:
         return
-    _, digest, _ = measure(path)
-    if digest != landed["sha256"]:
+    if measure(path).sha256 != landed["sha256"]:
         raise StageError(
             f"{path.name} changed after extract: its sha256 is not the manifest's "
             f"({report.rows_in:,} records read, {landed['rows']:,} lines landed)",
