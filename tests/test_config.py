@@ -95,6 +95,15 @@ def test_an_unknown_field_is_named_with_the_nearest_field_the_spec_has(
             "(@daily, @hourly, ...)",
         ),
         ("schedule: '@dayly'\n", "schedule: '@dayly' is not of the form cron expression"),
+        # The form of a cron expression, with a field out of its range: refused as Airflow refuses it.
+        (
+            "schedule: '61 * * * *'\n",
+            "schedule: '61 * * * *' is not a cron expression Airflow accepts: out of range",
+        ),
+        (
+            "schedule: '0 6 * * 8'\n",
+            "schedule: '0 6 * * 8' is not a cron expression Airflow accepts: out of range",
+        ),
         (
             "lake: s3://bucket/x\n",
             "lake: 's3://bucket/x' is not of the form lake URI, file:///path or gs://bucket/prefix",
@@ -114,7 +123,17 @@ def test_a_value_without_the_right_form_is_told_in_the_fields_own_words(
 
 
 @pytest.mark.parametrize(
-    "schedule", ["@daily", "@hourly", "@once", "0 6 * * *", "*/15 * * * mon-fri", "0 0 6 * * * 2026", None]
+    "schedule",
+    [
+        "@daily",
+        "@hourly",
+        "@once",
+        "0 6 * * *",
+        "*/15 * * * mon-fri",
+        "0 0 6 * * * 2026",
+        "0 0 * * 5#3",
+        None,
+    ],
 )
 def test_cron_expressions_and_presets_are_schedules(schedule: str | None) -> None:
     assert PipelineSpec.model_validate({"schedule": schedule}).schedule == schedule

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -216,6 +217,19 @@ class PipelineSpec(Model):
     spark: SparkSpec = Field(default_factory=SparkSpec)
     models: ModelsSpec = Field(default_factory=ModelsSpec)
     dashboard: DashboardSpec = Field(default_factory=DashboardSpec)
+
+    @field_validator("schedule")
+    @classmethod
+    def _a_schedule_airflow_accepts(cls, value: str | None) -> str | None:
+        """A cron expression whose fields are in range, as Airflow's cron timetables check it."""
+        if value is None or value.startswith("@"):
+            return value
+        try:
+            croniter(value)
+        except (CroniterBadCronError, CroniterBadDateError) as exc:
+            why = str(exc).removeprefix(f"[{value}] is not acceptable, ")
+            raise ValueError(f"{value!r} is not a cron expression Airflow accepts: {why}") from None
+        return value
 
     @field_validator("start_date")
     @classmethod

@@ -106,25 +106,48 @@ async def _has(awaitable, *wanted: str) -> bool:
     return all(w in got for w in wanted)
 
 
+async def test_a_spec_the_crd_lets_through_but_the_model_refuses_is_named_in_the_status(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    """A cron field out of range has the CRD's form; the spec model refuses it as Airflow would. No
+    ConfigMap is rendered, Ready says why, and a fixed spec goes on as any new one."""
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME, {"schedule": "61 * * * *"}))
+        refused = await wait_for(
+            kubectl, NAME, lambda o: condition(o, "Ready").get("reason") == "InvalidSpec"
+        )
+        assert refused["status"]["phase"] == "Pending"
+        assert condition(refused, "Ready")["message"] == (
+            f"grocerypipeline default/{NAME}: schedule: '61 * * * *' is not a cron expression Airflow "
+            "accepts: out of range (fix the spec and apply it again)"
+        )
+        assert condition(refused, "Ready")["status"] == "False"
+        assert await configmap(kubectl) is None
+
+        await kubectl.patch(NAME, {"spec": {"schedule": "1 * * * *"}})
+        await eventually(lambda: configmap(kubectl), what="the ConfigMap")
+        airflow.load_dag(DAG)
+        ready = await wait_for(kubectl, NAME, phase("Ready"))
+        assert condition(ready, "Ready")["reason"] == "DagActive"
+
+
 async def test_a_dag_file_airflow_cannot_import_is_named_in_the_status_until_it_loads(
     kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
 ) -> None:
-    """A spec the CRD accepts but Airflow refuses (a cron field out of range): the pipeline does not
-    sit in Pending with no word; Ready says why, and a Warning event says it once."""
+    """A DAG file Airflow cannot import (here its image lacks the grocery package): the pipeline does
+    not sit in Pending with no word; Ready says why, and a Warning event says it once."""
     airflow.import_errors[f"grocery/default__{NAME}.py"] = (
-        "Traceback (most recent call last):\n  File ...\n"
-        "grocery.errors.ConfigError: spec.schedule '61 * * * *' is not a cron expression or preset (e.g. '@daily')\n"
+        "Traceback (most recent call last):\n  File ...\nModuleNotFoundError: No module named 'grocery'\n"
     )
     airflow.import_errors["grocery/default__other.py"] = "ConfigError: another pipeline's own error\n"
     async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
-        await kubectl.apply(pipeline_manifest(NAME, {"schedule": "61 * * * *"}))
+        await kubectl.apply(pipeline_manifest(NAME))
         refused = await wait_for(
             kubectl, NAME, lambda o: condition(o, "Ready").get("reason") == "DagImportError"
         )
         assert refused["status"]["phase"] == "Pending"
         assert condition(refused, "Ready")["message"] == (
-            f"Airflow cannot import DAG {DAG}: grocery.errors.ConfigError: spec.schedule '61 * * * *' is not a "
-            "cron expression or preset (e.g. '@daily')"
+            f"Airflow cannot import DAG {DAG}: ModuleNotFoundError: No module named 'grocery'"
         )
         warnings = [e for e in await kubectl.events() if e.get("reason") == "DagImportError"]
         assert len(warnings) == 1 and warnings[0]["type"] == "Warning"

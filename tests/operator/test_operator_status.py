@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from grocery.config import PipelineSpec
 from grocery.operator.airflow import AirflowUnreachable, DagRun, TaskInstance
-from grocery.operator.status import Observation, Phase, PipelineStatus, build_status, transitions
+from grocery.operator.status import (
+    Observation,
+    Phase,
+    PipelineStatus,
+    build_status,
+    refused,
+    transitions,
+)
 from grocery.stages import stage_names
 
 NOW = datetime(2024, 6, 2, 12, 0, tzinfo=UTC)
@@ -41,13 +48,31 @@ def test_a_dag_airflow_has_not_loaded_is_pending() -> None:
 
 
 def test_a_dag_airflow_cannot_import_is_pending_with_the_reason() -> None:
-    s = status(
-        Observation(dag_loaded=False, import_error="ConfigError: spec.schedule '61 * * * *' is not a cron")
-    )
+    s = status(Observation(dag_loaded=False, import_error="ModuleNotFoundError: No module named 'grocery'"))
     assert s.phase == Phase.PENDING
     ready = s.condition("Ready")
     assert (ready.status, ready.reason) == ("False", "DagImportError")
-    assert ready.message.endswith(": ConfigError: spec.schedule '61 * * * *' is not a cron")
+    assert ready.message.endswith(": ModuleNotFoundError: No module named 'grocery'")
+
+
+def test_a_refused_spec_is_not_ready_and_the_last_accepted_one_keeps_running() -> None:
+    new = refused(PipelineStatus(), 1, "schedule: out of range", NOW)
+    assert new.phase == Phase.PENDING
+    assert [(c.type, c.status, c.reason, c.message) for c in new.conditions] == [
+        ("Ready", "False", "InvalidSpec", "schedule: out of range")
+    ]
+    running = status(Observation(dag_loaded=True, last_run=run("r", "running", None)))
+    running = running.model_copy(update={"observed_generation": 3})
+    new = refused(running, 4, "schedule: out of range", NOW + timedelta(minutes=1))
+    assert new.phase == Phase.RUNNING and new.last_run == running.last_run
+    ready = new.condition("Ready")
+    assert (ready.reason, ready.message, ready.observed_generation) == (
+        "InvalidSpec",
+        "schedule: out of range; Airflow keeps running generation 3",
+        4,
+    )
+    assert ready.last_transition_time == NOW + timedelta(minutes=1)  # it was True
+    assert new.condition("Degraded") == running.condition("Degraded")
 
 
 def test_phases_follow_the_last_run_and_suspend() -> None:

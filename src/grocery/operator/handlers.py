@@ -31,7 +31,15 @@ from grocery.operator import resources
 from grocery.operator.airflow import AirflowClient, AirflowError, CredentialsMissing, NotFound
 from grocery.operator.kube import KubeClient, KubeError
 from grocery.operator.settings import Settings
-from grocery.operator.status import Observation, Phase, PipelineStatus, build_status, transitions, utcnow
+from grocery.operator.status import (
+    Observation,
+    Phase,
+    PipelineStatus,
+    build_status,
+    refused,
+    transitions,
+    utcnow,
+)
 
 RESOURCE = (API_GROUP, API_VERSION, resources.PLURAL)
 FINALIZER = f"{API_GROUP}/finalizer"
@@ -130,8 +138,17 @@ class PipelineOperator:
         self, body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, status: kopf.Status,
         patch: kopf.Patch, retry: int, logger: logging.Logger, **_: Any,
     ) -> None:  # fmt: skip
-        """Create or update the ConfigMap the DAG factory reads; nothing changes when nothing differs."""
-        pipeline = _pipeline(body, name, namespace)
+        """Create or update the ConfigMap the DAG factory reads; nothing changes when nothing differs.
+
+        A spec the model refuses renders nothing: the status says why, and the handler fails for good
+        (kopf posts the error as an event) until the spec changes."""
+        try:
+            pipeline = _pipeline(body, name, namespace)
+        except kopf.PermanentError as exc:
+            previous = PipelineStatus.model_validate(dict(status))
+            new = refused(previous, meta.get("generation"), str(exc), utcnow())
+            patch.status.update(new.model_dump(mode="json", by_alias=True, include={"phase", "conditions"}))
+            raise
         target = self._config_namespace(namespace)
         desired = resources.build_configmap(pipeline, target)
         if target == namespace:  # owner references cannot cross namespaces; the finalizer cleans up otherwise
@@ -440,8 +457,8 @@ def _pipeline(body: kopf.Body, name: str, namespace: str) -> NamedPipeline:
     """The resource as a pipeline; a spec the model refuses (the CRD should have) is a permanent error."""
     try:
         spec = parse_spec(dict(body.get("spec") or {}), origin=f"{resources.SINGULAR} {namespace}/{name}")
-    except ConfigError as exc:
-        raise kopf.PermanentError(str(exc)) from None
+    except ConfigError as exc:  # the CLI's hint (`grocery config`) is no help to kubectl
+        raise kopf.PermanentError(f"{exc.message} (fix the spec and apply it again)") from None
     return NamedPipeline(name=name, namespace=namespace, spec=spec)
 
 

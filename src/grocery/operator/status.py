@@ -187,6 +187,21 @@ def build_status(
     )
 
 
+def refused(previous: PipelineStatus, generation: int | None, message: str, now: datetime) -> PipelineStatus:
+    """The status of a spec the operator refuses (one the CRD's schema cannot judge, such as a cron
+    field out of range): Ready is False, InvalidSpec, with the one-line error. Nothing else changes:
+    Airflow keeps the DAG of the last spec accepted, if there was one."""
+    accepted = previous.observed_generation
+    kept = f"; Airflow keeps running generation {accepted}" if accepted is not None else ""
+    ready = _condition(
+        previous, "Ready", "False", "InvalidSpec", message + kept, generation=generation, now=now
+    )
+    others = [c for c in previous.conditions if c.type != "Ready"]
+    return previous.model_copy(
+        update={"phase": previous.phase or Phase.PENDING, "conditions": [ready, *others]}
+    )
+
+
 def _ready(spec: PipelineSpec, dag_id: str, seen: Observation) -> tuple[str, str, str]:
     if not seen.dag_loaded and seen.import_error:
         return "False", "DagImportError", f"Airflow cannot import DAG {dag_id}: {seen.import_error}"
