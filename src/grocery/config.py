@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import yaml
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
@@ -25,6 +25,9 @@ CONFIG_FILE = "grocery.yaml"
 SCHEDULE_PRESETS = ("once", "continuous", "hourly", "daily", "weekly", "monthly", "quarterly", "yearly",
                     "annually", "midnight")  # fmt: skip
 _CRON_FIELD = r"[0-9A-Za-z*/,?#-]+"
+# The text encodings a delivery's files may be in (`source.encoding`).
+Encoding = Literal["utf-8", "latin-1"]
+UTF_8, LATIN_1 = get_args(Encoding)
 SCHEDULE_PATTERN = rf"^(@({'|'.join(SCHEDULE_PRESETS)})|{_CRON_FIELD}( +{_CRON_FIELD}){{4,6}})$"
 
 
@@ -58,8 +61,8 @@ class SourceSpec(Model):
     dataset: str = Field(
         "andrexibiza/grocery-sales-dataset", description="Kaggle dataset handle (kind: kaggle)."
     )
-    encoding: Literal["utf-8", "latin-1"] = Field(
-        "utf-8",
+    encoding: Encoding = Field(
+        UTF_8,
         description="Text encoding of the files: a retailer's own export may be latin-1 (ISO-8859-1).",
     )
 

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from grocery import lake as layout
+from grocery.config import LATIN_1, UTF_8
 from grocery.context import Context
 from grocery.csv_lines import RecordStarts, record_starts
 from grocery.errors import InputError, StageError
@@ -51,7 +52,6 @@ VALIDATION_MEMORY = "1GB"
 _REFERENCED = {ref for t in TABLES for _, ref, _ in t.foreign_keys()}
 # Formats accepted for dates besides ISO: spreadsheet exports of the published files use DD-MM-YYYY.
 _ALT_DATE_FORMAT = "%d-%m-%Y"
-_LATIN_1 = "latin-1"  # the other encoding `source.encoding` offers
 # A bitmap of a key's range costs at most this many bits per key (the key column takes 64).
 _BITMAP_BITS_PER_KEY = 64
 
@@ -80,14 +80,14 @@ def quarantine_dir(table: str, day: date) -> str:
 # -- file checks ---------------------------------------------------------------------------------
 
 
-def _header_problem(path: Path, table: Table, encoding: str = "utf-8") -> str | None:
+def _header_problem(path: Path, table: Table, encoding: str = UTF_8) -> str | None:
     """Why a file cannot be read as this table at all, or None."""
     if path.stat().st_size == 0:
         return f"{path.name} is empty"
     with open(path, "rb") as f:
         first = f.readline(64 * 1024)
     try:
-        header = first.decode("utf-8-sig" if encoding == "utf-8" else encoding).rstrip("\r\n")
+        header = first.decode("utf-8-sig" if encoding == UTF_8 else encoding).rstrip("\r\n")
     except UnicodeDecodeError:
         return f"{path.name} is not a UTF-8 CSV file"
     expected = ",".join(table.column_names)
@@ -97,7 +97,7 @@ def _header_problem(path: Path, table: Table, encoding: str = "utf-8") -> str | 
     return None
 
 
-def check_files(files: dict[str, Path | None], encoding: str = "utf-8") -> None:
+def check_files(files: dict[str, Path | None], encoding: str = UTF_8) -> None:
     """Stop before loading anything when any file is missing, empty, or has the wrong header."""
     problems = []
     for table in TABLES:
@@ -276,7 +276,7 @@ def _number_from_starts(
     return True
 
 
-def _read_csv_sql(table: Table, path: Path, encoding: str = "utf-8") -> str:
+def _read_csv_sql(table: Table, path: Path, encoding: str = UTF_8) -> str:
     columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in table.column_names) + "}"
     return (
         f"select * from read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={columns}, "
@@ -322,7 +322,7 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 def validate_table(
     con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, staged: Path, quarantined: Path,
-    interval: DataInterval | None = None, encoding: str = "utf-8", lines: int | None = None,
+    interval: DataInterval | None = None, encoding: str = UTF_8, lines: int | None = None,
 ) -> TableReport:  # fmt: skip
     """Check one file (text in `encoding`, `lines` lines long as extract landed it, None when not
     known); write its accepted and rejected rows as Parquet files.
@@ -340,7 +340,7 @@ def validate_table(
     # to the end of the file: the reason says how many lines that record took with it. Bytes that are
     # not UTF-8: the reason names the setting for files in latin-1.
     spans = "len(string_split(raw_line, chr(10)))"
-    not_utf8 = _lit(f"(if the files are {_LATIN_1}, set source.encoding: {_LATIN_1})")
+    not_utf8 = _lit(f"(if the files are {LATIN_1}, set source.encoding: {LATIN_1})")
     breaks = "chr(10) || chr(13)"
     con.execute(
         f"create or replace table malformed_{table.name} as with lines as (select line, any_value(csv_line) as csv_line, "
@@ -348,7 +348,7 @@ def validate_table(
         f"cut as (select *, trim(csv_line, {breaks}) as raw_line from lines) "
         f"select cast(line as bigint) as {LINE_NUMBER}, line as position, raw_line, reason || "
         f"if({spans} > 1, ' (the record runs over ' || {spans} || ' lines; they are in raw_line)', '') || "
-        f"if({_lit(encoding)} = 'utf-8' and reason ilike '%not utf-8 encoded%', ' ' || {not_utf8}, '') as reason "
+        f"if({_lit(encoding)} = {_lit(UTF_8)} and reason ilike '%not utf-8 encoded%', ' ' || {not_utf8}, '') as reason "
         f"from cut"
     )
     flagged_sql = "".join(
