@@ -186,7 +186,15 @@ def test_the_real_dimension_files_are_accepted_as_published(
     [
         (lambda d: (d / "products.csv").unlink(), "products.csv is missing"),
         (lambda d: (d / "sales.csv").write_text(""), "sales.csv is empty"),
-        (lambda d: (d / "cities.csv").write_text("id;name\n1;x\n"), "cities.csv has header 'id;name'"),
+        (
+            lambda d: (d / "cities.csv").write_text("id;name\n1;x\n"),
+            "cities.csv has header 'id;name', expected",
+        ),
+        (
+            lambda d: (d / "categories.csv").write_text("CategoryID;CategoryName\n1;x\n"),
+            "categories.csv has header 'CategoryID;CategoryName', expected 'CategoryID,CategoryName' "
+            "(its fields are separated by ';'; the files are comma-separated)",
+        ),
         (
             lambda d: (d / "customers.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"),
             "customers.csv is not a UTF-8 CSV file",

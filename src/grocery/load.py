@@ -52,6 +52,8 @@ VALIDATION_MEMORY = "1GB"
 _REFERENCED = {ref for t in TABLES for _, ref, _ in t.foreign_keys()}
 # Formats accepted for dates besides ISO: spreadsheet exports of the published files use DD-MM-YYYY.
 _ALT_DATE_FORMAT = "%d-%m-%Y"
+# What spreadsheets separate fields with besides commas: named when a header has the right columns so.
+_OTHER_SEPARATORS = (";", "\t", "|")
 # A bitmap of a key's range costs at most this many bits per key (the key column takes 64).
 _BITMAP_BITS_PER_KEY = 64
 
@@ -93,7 +95,15 @@ def _header_problem(path: Path, table: Table, encoding: str = UTF_8) -> str | No
     expected = ",".join(table.column_names)
     if header.replace('"', "") != expected:
         shown = header if len(header) <= 120 else header[:117] + "..."
-        return f"{path.name} has header {shown!r}, expected {expected!r}"
+        separator = next(
+            (s for s in _OTHER_SEPARATORS if header.replace('"', "").split(s) == table.column_names), None
+        )
+        why = (
+            f" (its fields are separated by {separator!r}; the files are comma-separated)"
+            if separator
+            else ""
+        )
+        return f"{path.name} has header {shown!r}, expected {expected!r}{why}"
     return None
 
 
