@@ -1,6 +1,12 @@
-"""Progress lines: whole lines in a log, whatever their length."""
+"""Progress lines: whole lines in a log, whatever their length, and a run that outlives its reader."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
 
 from grocery.progress import Progress
 
@@ -16,3 +22,22 @@ def test_a_long_line_is_never_cut_to_a_width() -> None:
     lines = captured.get().splitlines()
     assert lines[0] == message
     assert len(lines) == 2 and lines[1].startswith("  done checking a-very-long-file-name-")
+
+
+def test_a_run_whose_reader_has_gone_goes_on_to_its_end(tmp_path: Path) -> None:
+    """`grocery run 2>&1 | head -3`: the reader leaves after three lines. The run finishes its stages
+    (dbt's too, whose callback prints each node from a worker thread) and exits 0, without a word
+    more and without waiting forever on a node that never reported back."""
+    home = tmp_path / "home"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "grocery.cli", "run", "--stages", "extract,load,transform",
+         "--scale", "0.001", "--home", str(home)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.stdout is not None
+    first = [run.stdout.readline() for _ in range(3)]
+    run.stdout.close()
+    assert first[0].startswith(b"extract: ")
+    assert run.wait(timeout=120) == 0
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.mart_sales_summary").fetchone()[0] > 0

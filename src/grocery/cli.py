@@ -39,7 +39,7 @@ from grocery.config import PipelineSpec, load_spec
 from grocery.context import DEFAULT_HOME, Context, hold_home
 from grocery.errors import ConfigError, GroceryError, Interrupted, interrupt_behind, make_folder
 from grocery.interval import DataInterval
-from grocery.progress import Progress
+from grocery.progress import Progress, quiet_when_unread
 
 app = typer.Typer(
     name="grocery",
@@ -497,6 +497,7 @@ def main() -> None:
     `gc.freeze` takes them out of its sight. Registered first, it runs after the other exit handlers.
     """
     atexit.register(gc.freeze)
+    quiet_when_unread()  # `grocery run 2>&1 | head`: the run goes on once head has gone
     # A stage pod's `grocery` is the container's PID 1, which ignores a SIGTERM it has no handler
     # for: without this, a deleted pod would run on until its grace period ends in a SIGKILL.
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, TextIO
 
 from rich.console import Console
 
@@ -53,3 +56,48 @@ class Stopwatch:
         now = time.perf_counter()
         self.timings[step] = round(now - self._started, 2)
         self._started = now
+
+
+class QuietWhenUnread:
+    """A text stream that falls silent once its reader has gone, instead of failing the work.
+
+    `grocery run 2>&1 | head` closes the pipe after a few lines, and Python raises BrokenPipeError
+    at the next write: in the main thread a run would end in a traceback, and in a dbt worker thread
+    (dbt's callback prints each node) dbt would wait forever for a node that never reports back.
+    The first such write points the stream's file descriptor at /dev/null instead, so the run goes
+    on, unwatched, to its end and its exit status; later writes, from any library, go nowhere.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._silence()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._silence()
+
+    def _silence(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer, ...
+        return getattr(self._stream, name)
+
+
+def quiet_when_unread() -> None:
+    """Guard the process's stdout and stderr with `QuietWhenUnread` (the console script does, once)."""
+    if not isinstance(sys.stdout, QuietWhenUnread):
+        sys.stdout = QuietWhenUnread(sys.stdout)
+    if not isinstance(sys.stderr, QuietWhenUnread):
+        sys.stderr = QuietWhenUnread(sys.stderr)
