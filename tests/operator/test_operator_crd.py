@@ -59,7 +59,8 @@ def test_names_subresource_and_printer_columns() -> None:
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns == {
-        "Phase": ".status.phase", "Schedule": ".spec.schedule", "Last Run": ".status.lastRun.start",
+        "Phase": ".status.phase", "Ready": '.status.conditions[?(@.type=="Ready")].reason',
+        "Schedule": ".spec.schedule", "Last Run": ".status.lastRun.start",
         "Last Success": ".status.lastSuccessfulRun.end", "Age": ".metadata.creationTimestamp",
     }  # fmt: skip
 

@@ -87,6 +87,7 @@ def build_crd() -> dict:
     status = openapi_schema(PipelineStatus)
     columns = [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Where the pipeline is."},
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason', "description": "Why the pipeline is ready or not (the Ready condition's reason)."},
         {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule", "description": "Cron or preset."},
         {"name": "Last Run", "type": "date", "jsonPath": ".status.lastRun.start", "description": "Start of the latest run."},
         {"name": "Last Success", "type": "date", "jsonPath": ".status.lastSuccessfulRun.end", "description": "End of the latest successful run."},
