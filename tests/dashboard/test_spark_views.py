@@ -53,8 +53,8 @@ where r.rank <= 3
 
 METRICS = """
 create table analytics.recommendation_metrics as
-select 'als' as model, 10 as k, 0.123 as precision_at_k, 0.2 as recall_at_k
-union all select 'popularity', 10, 0.05, 0.1
+select 'als' as model, 10 as k, 0.123 as precision_at_k, 0.2 as recall_at_k, 0.25 as ndcg_at_k, 0.9714 as coverage
+union all select 'popularity', 10, 0.05, 0.1, 0.125, 0.2434
 """
 
 
@@ -117,7 +117,19 @@ def test_segments_recommendations_and_evaluation_are_shown(
         browser.js("return document.querySelector('#lookup-result [data-field=segment]').textContent")
         == segment
     )
-    metrics = browser.js("return document.querySelector('[data-testid=rec-metrics]').textContent")
-    assert "Precision@K" in metrics and "0.1230" in metrics
+    metrics = browser.js(
+        "return [...document.querySelectorAll('[data-testid=rec-metrics] tr')].map(r => r.innerText.split('\\t'))"
+    )
+    assert [[cell.replace("\n", "") for cell in row] for row in metrics] == [
+        ["Model", "K", "Precision@K", "Recall@K", "NDCG@K", "Coverage"],
+        ["als", "10", "0.123", "0.200", "0.250", "97.1%"],
+        ["popularity", "10", "0.050", "0.100", "0.125", "24.3%"],
+    ]
     problems = [e for e in browser.console() if e["level"] in ("SEVERE", "WARNING")]
     assert problems == []
+    # Its six columns fit a third of a 1280-pixel window, as they fit the laptop's 1366: no scrolling.
+    browser.driver.set_window_size(1280, 800)
+    assert browser.js(
+        "const w = document.querySelector('[data-testid=rec-metrics]').parentElement;"
+        "return w.scrollWidth <= w.clientWidth"
+    )

@@ -425,7 +425,9 @@
     const rows = DATA.recommendation_metrics;
     if (!rows) { body.innerHTML = notComputed("The recommender's evaluation", "grocery run --stages recommend,publish"); return; }
     if (!rows.length) { body.innerHTML = '<div class="empty">The evaluation has no rows.</div>'; return; }
-    const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? count(v) : v.toFixed(4)) : typeof v === "boolean" ? (v ? "yes" : "no") : esc(v));
+    // Three decimals tell the models apart at any K; coverage, a share of the catalogue, reads as a percent.
+    const fmt = (v, key) => (key === "coverage" && typeof v === "number" ? percent.format(v)
+      : typeof v === "number" ? (Number.isInteger(v) ? count(v) : v.toFixed(3)) : typeof v === "boolean" ? (v ? "yes" : "no") : esc(v));
     const labels = { model: "Model", k: "K", precision_at_k: "Precision@K", recall_at_k: "Recall@K", ndcg_at_k: "NDCG@K", coverage: "Coverage" };
     let keys = Object.keys(labels).filter((k) => k in rows[0]);
     if (keys.length < 2) keys = Object.keys(rows[0]);
@@ -436,8 +438,8 @@
         (first.users != null ? ` · ${count(first.users)} customers evaluated` : "") + "; the popularity model is the baseline.</p>"
       : "";
     body.innerHTML = '<div class="table-wrap"><table class="data compact" data-testid="rec-metrics"><thead><tr>' +
-      keys.map((k) => `<th${k === "model" ? "" : " class=num"}>${esc(labels[k] || k.replace(/_/g, " "))}</th>`).join("") + "</tr></thead><tbody>" +
-      sorted.slice(0, 12).map((r) => "<tr>" + keys.map((k) => `<td${k === "model" ? "" : " class=num"}>${fmt(r[k])}</td>`).join("") + "</tr>").join("") +
+      keys.map((k) => `<th${k === "model" ? "" : " class=num"}>${esc(labels[k] || k.replace(/_/g, " ")).replace("@", "<wbr>@")}</th>`).join("") + "</tr></thead><tbody>" +
+      sorted.slice(0, 12).map((r) => "<tr>" + keys.map((k) => `<td${k === "model" ? "" : " class=num"}>${fmt(r[k], k)}</td>`).join("") + "</tr>").join("") +
       "</tbody></table></div>" + note;
   }
 
