@@ -13,11 +13,21 @@ from grocery.errors import StageError
 def test_the_console_script_freezes_the_heap_after_every_exit_handler_a_run_registers(monkeypatch) -> None:
     calls: list[object] = []
     monkeypatch.setattr(cli.atexit, "register", calls.append)
+    monkeypatch.setattr(cli, "quiet_when_unread", lambda: None)  # pytest's capture stays as it is
     monkeypatch.setattr(cli, "app", lambda: calls.append("the command ran"))
     cli.main()
     # Exit handlers run last-in, first-out: registered before the command, the freeze runs after
     # whatever the command registers (Spark's class archive, logging's flush).
     assert calls == [gc.freeze, "the command ran"]
+
+
+def test_a_flag_is_shown_as_a_flag_not_as_an_option_taking_a_value() -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(cli.app, ["run", "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    assert "--json" in result.output and "Print stage results as JSON" in result.output
+    assert "<bool>" not in result.output
 
 
 def test_an_error_prints_square_brackets_as_they_are(monkeypatch) -> None:
