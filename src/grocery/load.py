@@ -95,16 +95,17 @@ def _header_problem(path: Path, table: Table, encoding: str = UTF_8) -> str | No
     expected = ",".join(table.column_names)
     if header.replace('"', "") != expected:
         shown = header if len(header) <= 120 else header[:117] + "..."
-        separator = next(
-            (s for s in _OTHER_SEPARATORS if header.replace('"', "").split(s) == table.column_names), None
-        )
-        why = (
-            f" (its fields are separated by {separator!r}; the files are comma-separated)"
-            if separator
-            else ""
-        )
-        return f"{path.name} has header {shown!r}, expected {expected!r}{why}"
+        note = ""
+        if separator := _other_separator(header, table):
+            note = f" (its fields are separated by {separator!r}; the files are comma-separated)"
+        return f"{path.name} has header {shown!r}, expected {expected!r}{note}"
     return None
+
+
+def _other_separator(header: str, table: Table) -> str | None:
+    """The separator other than a comma that splits this header into the table's columns, if any."""
+    names = header.replace('"', "")
+    return next((s for s in _OTHER_SEPARATORS if names.split(s) == table.column_names), None)
 
 
 def check_files(files: dict[str, Path | None], encoding: str = UTF_8) -> None:
