@@ -148,6 +148,11 @@ def test_each_broken_rule_is_named_with_the_fields_as_delivered(tmp_path: Path, 
     ]  # fmt: skip
     malformed = _query(home, "select line_number, reason from quarantine.sales where raw_line is not null")
     assert malformed == [(first_bad_line, "malformed line: Expected Number of Columns: 9 Found: 8")]
+    # The summary says where they are, and why most of them are there.
+    assert result.summary.endswith(
+        "; quarantine.sales has 7: CustomerID has no matching customers.CustomerID (2), "
+        "Discount must be below 1 (2), Quantity is below 1 (2), ..."
+    )
 
 
 def test_the_real_dimension_files_are_accepted_as_published(

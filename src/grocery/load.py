@@ -474,10 +474,10 @@ def run(ctx: Context) -> StageResult:
     accepted = sum(r.accepted for r in reports)
     quarantined = sum(r.quarantined for r in reports)
     undated = sum(r.flagged.get("SalesDate", 0) for r in reports)
-    outside = _outside_note(reports, ctx.interval)
+    notes = _outside_note(reports, ctx.interval) + _quarantine_note(reports)
     return StageResult(
         f"{rows_in:,} rows in = {accepted:,} accepted + {quarantined:,} quarantined "
-        f"({undated:,} sales without a date kept) for ingest_date={day}{outside}",
+        f"({undated:,} sales without a date kept) for ingest_date={day}{notes}",
         {
             "ingest_date": day.isoformat(),
             "rows_in": rows_in,
@@ -505,6 +505,21 @@ def _check_unchanged(path: Path | None, landed: dict | None, report: TableReport
             f"({report.rows_in:,} records read, {landed['rows']:,} lines landed)",
             hint="re-run extract for this ingest date, then load",
         )
+
+
+def _quarantine_note(reports: list[TableReport], most: int = 3) -> str:
+    """What the summary says of quarantined rows: where they are and, per table, the commonest reasons."""
+    notes = [
+        f"; quarantine.{r.table} has {r.quarantined:,}: "
+        + ", ".join(
+            f"{reason} ({n:,})"
+            for reason, n in sorted(r.reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:most]
+        )
+        + (", ..." if len(r.reasons) > most else "")
+        for r in reports
+        if r.quarantined
+    ]
+    return "".join(notes)
 
 
 def _outside_note(reports: list[TableReport], interval: DataInterval) -> str:
