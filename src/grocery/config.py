@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 import yaml
-from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -227,6 +226,9 @@ class PipelineSpec(Model):
         """A cron expression whose fields are in range, as Airflow's cron timetables check it."""
         if value is None or value.startswith("@"):
             return value
+        # Imported here: a preset (the default) needs no parser, and every command imports the spec.
+        from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
         try:
             croniter(value)
         except (CroniterBadCronError, CroniterBadDateError) as exc:
