@@ -446,7 +446,8 @@ def test_files_in_latin_1_load_when_the_spec_says_so(tmp_path: Path, delivery: P
     assert result.metrics["tables"]["customers"]["quarantined"] == 1
     [(reason,)] = _query(home, "select reason from quarantine.customers")
     assert "not utf-8 encoded" in reason and reason.endswith(
-        "(if the files are latin-1, set source.encoding: latin-1)"
+        "(set source.encoding to the files' encoding: windows-1252, as spreadsheets on Windows write, "
+        "or latin-1)"
     )
 
     home = tmp_path / "latin-1"
@@ -456,3 +457,45 @@ def test_files_in_latin_1_load_when_the_spec_says_so(tmp_path: Path, delivery: P
     ctx.close()
     assert result.metrics["quarantined"] == 0
     assert _query(home, f"select FirstName from raw.customers where CustomerID = {fields[0]}") == [("José",)]
+
+
+def test_files_from_a_windows_spreadsheet_load_with_their_curly_quotes(
+    tmp_path: Path, delivery: Path
+) -> None:
+    """windows-1252 is latin-1 with typographic characters where latin-1 has control characters:
+    read as latin-1, O'Brien with a curly apostrophe would load as O<0x92>Brien. With `source.encoding: windows-1252` the
+    names load as written, the file's CRLF line ends too, and a byte windows-1252 leaves undefined
+    loads as the control character of its number, as browsers read it."""
+    customers = delivery / "customers.csv"
+    lines = customers.read_text().splitlines()
+    first, second = lines[5].split(","), lines[6].split(",")
+    apostrophe, dash = "\u2019", "\u2013"  # as a spreadsheet types them: 0x92 and 0x96 in windows-1252
+    first[1:4] = ["Zoë", "", f"O{apostrophe}Brien"]
+    first[-1] = f"12 Rue de l{apostrophe}Église {dash} 2€"
+    second[1] = "A\x81B"
+    lines[5], lines[6] = ",".join(first), ",".join(second)
+    text = "\r\n".join(lines) + "\r\n"
+    customers.write_bytes(text.replace("\x81", "").encode("cp1252").replace(b"AB", b"A\x81B"))
+
+    home = tmp_path / "windows-1252"
+    ctx = make_context(home, delivery, **{"source.encoding": "windows-1252"})
+    extract.run(ctx)
+    result = load.run(ctx)
+    ctx.close()
+    assert result.metrics["quarantined"] == 0
+    assert result.metrics["tables"]["customers"]["rows_in"] == len(lines) - 1
+    rows = _query(
+        home,
+        f"select FirstName, LastName, Address from raw.customers where CustomerID in ({first[0]}, {second[0]}) "
+        "order by CustomerID",
+    )
+    assert rows == [(first[1], first[3], first[-1]), ("A\x81B", second[3], second[-1])]
+
+    home = tmp_path / "latin-1"
+    ctx = make_context(home, delivery, **{"source.encoding": "latin-1"})
+    extract.run(ctx)
+    load.run(ctx)
+    ctx.close()
+    assert _query(home, f"select LastName from raw.customers where CustomerID = {first[0]}") == [
+        ("O\x92Brien",)
+    ]

@@ -24,9 +24,9 @@ CONFIG_FILE = "grocery.yaml"
 SCHEDULE_PRESETS = ("once", "continuous", "hourly", "daily", "weekly", "monthly", "quarterly", "yearly",
                     "annually", "midnight")  # fmt: skip
 _CRON_FIELD = r"[0-9A-Za-z*/,?#-]+"
-# The text encodings a delivery's files may be in (`source.encoding`).
-Encoding = Literal["utf-8", "latin-1"]
-UTF_8, LATIN_1 = get_args(Encoding)
+# The text encodings a delivery's files may be in (`source.encoding`; grocery.encodings reads them).
+Encoding = Literal["utf-8", "windows-1252", "latin-1"]
+UTF_8, WINDOWS_1252, LATIN_1 = get_args(Encoding)
 SCHEDULE_PATTERN = rf"^(@({'|'.join(SCHEDULE_PRESETS)})|{_CRON_FIELD}( +{_CRON_FIELD}){{4,6}})$"
 
 
@@ -62,7 +62,7 @@ class SourceSpec(Model):
     )
     encoding: Encoding = Field(
         UTF_8,
-        description="Text encoding of the files: a retailer's own export may be latin-1 (ISO-8859-1).",
+        description="Text encoding of the files: a spreadsheet's export on Windows is windows-1252; latin-1 is ISO-8859-1.",
     )
 
     @model_validator(mode="after")

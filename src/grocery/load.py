@@ -27,8 +27,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from grocery import encodings
 from grocery import lake as layout
-from grocery.config import LATIN_1, UTF_8
+from grocery.config import LATIN_1, UTF_8, WINDOWS_1252
 from grocery.context import Context
 from grocery.csv_lines import RecordStarts, record_starts
 from grocery.errors import InputError, StageError
@@ -89,7 +90,7 @@ def _header_problem(path: Path, table: Table, encoding: str = UTF_8) -> str | No
     with open(path, "rb") as f:
         first = f.readline(64 * 1024)
     try:
-        header = first.decode("utf-8-sig" if encoding == UTF_8 else encoding).rstrip("\r\n")
+        header = encodings.decode(first, encoding).rstrip("\r\n")
     except UnicodeDecodeError:
         return f"{path.name} is not a UTF-8 CSV file"
     expected = ",".join(table.column_names)
@@ -287,11 +288,10 @@ def _number_from_starts(
     return True
 
 
-def _read_csv_sql(table: Table, path: Path, encoding: str = UTF_8) -> str:
+def _read_csv_sql(table: Table, path: Path) -> str:
     columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in table.column_names) + "}"
     return (
         f"select * from read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={columns}, "
-        f"encoding={_lit(encoding)}, "
         f"delim=',', quote='\"', escape='\"', store_rejects=true, "
         f"rejects_table='rejected_{table.name}', rejects_scan='scans_{table.name}')"
     )
@@ -333,25 +333,25 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 def validate_table(
     con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, staged: Path, quarantined: Path,
-    interval: DataInterval | None = None, encoding: str = UTF_8, lines: int | None = None,
+    interval: DataInterval | None = None, lines: int | None = None,
 ) -> TableReport:  # fmt: skip
-    """Check one file (text in `encoding`, `lines` lines long as extract landed it, None when not
-    known); write its accepted and rejected rows as Parquet files.
+    """Check one file (text in UTF-8, `encodings.readable`; `lines` lines long as extract landed it,
+    None when not known); write its accepted and rejected rows as Parquet files.
 
     Rows dated outside the interval (when the table is dated) are accepted, and counted."""
     checked = f"checked_{table.name}"
     # The checked table keeps the file's order, so its rowid is the record's position in the file.
     con.execute("set preserve_insertion_order = true")
-    con.execute(
-        f"create or replace table {checked} as {_checked_sql(table, _read_csv_sql(table, path, encoding))}"
-    )
+    con.execute(f"create or replace table {checked} as {_checked_sql(table, _read_csv_sql(table, path))}")
     con.execute("set preserve_insertion_order = false")
     _mark_duplicates(con, table)
     # Lines DuckDB could not split, one row per line with its first error. A quote left open runs on
     # to the end of the file: the reason says how many lines that record took with it. Bytes that are
     # not UTF-8: the reason names the setting for files in latin-1.
     spans = "len(string_split(raw_line, chr(10)))"
-    not_utf8 = _lit(f"(if the files are {LATIN_1}, set source.encoding: {LATIN_1})")
+    not_utf8 = _lit(
+        f"(set source.encoding to the files' encoding: {WINDOWS_1252}, as spreadsheets on Windows write, or {LATIN_1})"
+    )
     breaks = "chr(10) || chr(13)"
     con.execute(
         f"create or replace table malformed_{table.name} as with lines as (select line, any_value(csv_line) as csv_line, "
@@ -359,7 +359,7 @@ def validate_table(
         f"cut as (select *, trim(csv_line, {breaks}) as raw_line from lines) "
         f"select cast(line as bigint) as {LINE_NUMBER}, line as position, raw_line, reason || "
         f"if({spans} > 1, ' (the record runs over ' || {spans} || ' lines; they are in raw_line)', '') || "
-        f"if({_lit(encoding)} = {_lit(UTF_8)} and reason ilike '%not utf-8 encoded%', ' ' || {not_utf8}, '') as reason "
+        f"if(reason ilike '%not utf-8 encoded%', ' ' || {not_utf8}, '') as reason "
         f"from cut"
     )
     flagged_sql = "".join(
@@ -457,8 +457,8 @@ def run(ctx: Context) -> StageResult:
                 ctx.lake.staging_dir(quarantine_dir(table.name, day)) as quarantined,
             ):
                 report = validate_table(
-                    con, table, files[table.name], day, staged, quarantined, ctx.interval, encoding,
-                    (manifest.get(table.name) or {}).get("lines"),
+                    con, table, encodings.utf_8(files[table.name], encoding, scratch), day, staged,
+                    quarantined, ctx.interval, (manifest.get(table.name) or {}).get("lines"),
                 )  # fmt: skip
             lap(table.name)
             _check_unchanged(files[table.name], manifest.get(table.name), report)
