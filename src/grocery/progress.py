@@ -1,4 +1,5 @@
-"""Progress for long work: rich status lines on a terminal, nothing when quiet (tests, Airflow logs)."""
+"""Progress for long work: rich status lines on a terminal, nothing when quiet (tests, Airflow logs);
+and the guard that lets a run outlive whoever reads its output (`QuietWhenUnread`)."""
 
 from __future__ import annotations
 
