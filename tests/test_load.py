@@ -187,6 +187,28 @@ def test_the_real_dimension_files_are_accepted_as_published(
 
 
 @pytest.mark.parametrize(
+    ("header", "difference"),
+    [
+        ("CategoryID;CategoryName", "its fields are separated by ';'; the files are comma-separated"),
+        ("CategoryID\tCategoryName", "its fields are separated by '\\t'; the files are comma-separated"),
+        ("CategoryID,CategoryName,,", "it ends with empty columns: a comma after the last name"),
+        ("categoryid, CategoryName", "the names differ in case or spaces; they must be written as expected"),
+        ("CategoryName,CategoryID", "the same columns in another order; the files keep the dataset's order"),
+        ("CategoryID", "missing: CategoryName"),
+        ("CategoryID,Category,Parent", "missing: CategoryName; not in the dataset: Category, Parent"),
+        ("CategoryID,CategoryID", "missing: CategoryName"),
+    ],
+)
+def test_a_wrong_header_says_how_it_differs(tmp_path: Path, header: str, difference: str) -> None:
+    path = tmp_path / "categories.csv"
+    path.write_text(header + "\n1,x\n")
+    categories = next(t for t in TABLES if t.name == "categories")
+    assert load._header_problem(path, categories) == (
+        f"categories.csv has header {header!r}, expected 'CategoryID,CategoryName' ({difference})"
+    )
+
+
+@pytest.mark.parametrize(
     ("breakage", "message"),
     [
         (lambda d: (d / "products.csv").unlink(), "products.csv is missing"),

@@ -96,17 +96,28 @@ def _header_problem(path: Path, table: Table, encoding: str = UTF_8) -> str | No
     expected = ",".join(table.column_names)
     if header.replace('"', "") != expected:
         shown = header if len(header) <= 120 else header[:117] + "..."
-        note = ""
-        if separator := _other_separator(header, table):
-            note = f" (its fields are separated by {separator!r}; the files are comma-separated)"
-        return f"{path.name} has header {shown!r}, expected {expected!r}{note}"
+        note = _header_difference(header.replace('"', ""), table.column_names)
+        return f"{path.name} has header {shown!r}, expected {expected!r} ({note})"
     return None
 
 
-def _other_separator(header: str, table: Table) -> str | None:
-    """The separator other than a comma that splits this header into the table's columns, if any."""
-    names = header.replace('"', "")
-    return next((s for s in _OTHER_SEPARATORS if names.split(s) == table.column_names), None)
+def _header_difference(header: str, expected: list[str]) -> str:
+    """How a header differs from the table's, in the words that say what to fix."""
+    if separator := next((s for s in _OTHER_SEPARATORS if header.split(s) == expected), None):
+        return f"its fields are separated by {separator!r}; the files are comma-separated"
+    names = header.split(",")
+    if names[: len(expected)] == expected and not "".join(names[len(expected) :]).strip():
+        return "it ends with empty columns: a comma after the last name"
+    if [n.strip().lower() for n in names] == [n.lower() for n in expected]:
+        return "the names differ in case or spaces; they must be written as expected"
+    if sorted(names) == sorted(expected):
+        return "the same columns in another order; the files keep the dataset's order"
+    differences = []
+    if missing := [n for n in expected if n not in names]:
+        differences.append("missing: " + ", ".join(missing))
+    if unexpected := [n for n in names if n not in expected]:
+        differences.append("not in the dataset: " + ", ".join(unexpected))
+    return "; ".join(differences) or "a name repeats"
 
 
 def check_files(files: dict[str, Path | None], encoding: str = UTF_8) -> None:
