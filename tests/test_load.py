@@ -24,8 +24,8 @@ def _append(path: Path, *lines: str) -> None:
         f.write("".join(line + "\n" for line in lines))
 
 
-def _extract_and_load(home: Path, folder: Path):
-    ctx = make_context(home, folder)
+def _extract_and_load(home: Path, folder: Path, **overrides):
+    ctx = make_context(home, folder, **overrides)
     extract.run(ctx)
     result = load.run(ctx)
     ctx.close()
@@ -473,10 +473,7 @@ def test_files_in_latin_1_load_when_the_spec_says_so(tmp_path: Path, delivery: P
     )
 
     home = tmp_path / "latin-1"
-    ctx = make_context(home, delivery, **{"source.encoding": "latin-1"})
-    extract.run(ctx)
-    result = load.run(ctx)
-    ctx.close()
+    _, result = _extract_and_load(home, delivery, **{"source.encoding": "latin-1"})
     assert result.metrics["quarantined"] == 0
     assert _query(home, f"select FirstName from raw.customers where CustomerID = {fields[0]}") == [("José",)]
 
@@ -485,9 +482,9 @@ def test_files_from_a_windows_spreadsheet_load_with_their_curly_quotes(
     tmp_path: Path, delivery: Path
 ) -> None:
     """windows-1252 is latin-1 with typographic characters where latin-1 has control characters:
-    read as latin-1, O'Brien with a curly apostrophe would load as O<0x92>Brien. With `source.encoding: windows-1252` the
-    names load as written, the file's CRLF line ends too, and a byte windows-1252 leaves undefined
-    loads as the control character of its number, as browsers read it."""
+    read as latin-1, O'Brien with a curly apostrophe loads as O<0x92>Brien. With `source.encoding:
+    windows-1252` the names load as written, the file's CRLF line ends too, and a byte windows-1252
+    leaves undefined loads as the control character of its number, as browsers read it."""
     customers = delivery / "customers.csv"
     lines = customers.read_text().splitlines()
     first, second = lines[5].split(","), lines[6].split(",")
@@ -500,10 +497,7 @@ def test_files_from_a_windows_spreadsheet_load_with_their_curly_quotes(
     customers.write_bytes(text.replace("\x81", "").encode("cp1252").replace(b"AB", b"A\x81B"))
 
     home = tmp_path / "windows-1252"
-    ctx = make_context(home, delivery, **{"source.encoding": "windows-1252"})
-    extract.run(ctx)
-    result = load.run(ctx)
-    ctx.close()
+    _, result = _extract_and_load(home, delivery, **{"source.encoding": "windows-1252"})
     assert result.metrics["quarantined"] == 0
     assert result.metrics["tables"]["customers"]["rows_in"] == len(lines) - 1
     rows = _query(
@@ -514,10 +508,7 @@ def test_files_from_a_windows_spreadsheet_load_with_their_curly_quotes(
     assert rows == [(first[1], first[3], first[-1]), ("A\x81B", second[3], second[-1])]
 
     home = tmp_path / "latin-1"
-    ctx = make_context(home, delivery, **{"source.encoding": "latin-1"})
-    extract.run(ctx)
-    load.run(ctx)
-    ctx.close()
+    _extract_and_load(home, delivery, **{"source.encoding": "latin-1"})
     assert _query(home, f"select LastName from raw.customers where CustomerID = {first[0]}") == [
         ("O\x92Brien",)
     ]
