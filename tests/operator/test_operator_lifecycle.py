@@ -107,7 +107,7 @@ async def _has(awaitable, *wanted: str) -> bool:
 
 
 async def test_a_spec_the_crd_lets_through_but_the_model_refuses_is_named_in_the_status(
-    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A cron field out of range has the CRD's form; the spec model refuses it as Airflow would. No
     ConfigMap is rendered, Ready says why, and a fixed spec goes on as any new one."""
@@ -123,6 +123,8 @@ async def test_a_spec_the_crd_lets_through_but_the_model_refuses_is_named_in_the
         )
         assert condition(refused, "Ready")["status"] == "False"
         assert await configmap(kubectl) is None
+        # Said once, by the status and kopf's event; the status timer does not repeat it every tick.
+        assert not [r for r in caplog.records if "status not refreshed" in r.getMessage() and r.levelno >= 30]
 
         await kubectl.patch(NAME, {"spec": {"schedule": "1 * * * *"}})
         await eventually(lambda: configmap(kubectl), what="the ConfigMap")

@@ -240,8 +240,8 @@ class PipelineOperator:
             return
         try:
             pipeline = _pipeline(body, name, namespace)
-        except kopf.PermanentError as exc:
-            logger.warning(f"status not refreshed: {exc}")
+        except kopf.PermanentError as exc:  # render wrote it into Ready (InvalidSpec) and an event
+            logger.debug(f"status not refreshed: {exc}")
             return
         previous = PipelineStatus.model_validate(dict(status))
         try:
