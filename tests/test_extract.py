@@ -33,6 +33,21 @@ def test_files_land_byte_for_byte_with_a_manifest(tmp_path: Path, generated: Pat
     assert landed.parent.name == "ingest_date=2018-05-09"
 
 
+def test_a_csv_file_beside_the_seven_lands_as_delivered_and_is_named(tmp_path: Path, delivery: Path) -> None:
+    """A delivery with a backup copy of its sales: the lake keeps it as delivered, and the summary
+    says that load will not read it, rather than leave the user to wonder whose rows those were."""
+    shutil.copy(delivery / "sales.csv", delivery / "sales_backup.csv")
+    (delivery / "README.txt").write_text("not a CSV: not landed\n")
+    ctx = make_context(tmp_path / "home", delivery)
+    result = extract.run(ctx)
+    assert result.metrics["files"] == 8 and result.metrics["not_loaded"] == ["sales_backup.csv"]
+    assert result.summary.endswith("; not the dataset's, so kept but not loaded: sales_backup.csv")
+    manifest = extract.read_manifest(ctx, date(2018, 5, 9))
+    assert "sales_backup" in {f["table"] for f in manifest["files"]}
+    assert load.run(ctx).metrics["tables"].keys() == {t.name for t in TABLES}
+    ctx.close()
+
+
 def test_extracting_the_same_date_again_replaces_it(tmp_path: Path, delivery: Path) -> None:
     ctx = make_context(tmp_path / "home", delivery)
     extract.run(ctx)

@@ -12,7 +12,7 @@ from pipeline_support import make_context
 
 from grocery import extract, load
 from grocery.errors import InputError, StageError
-from grocery.tables import TABLES
+from grocery.tables import TABLES, table
 from grocery.warehouse.duckdb import DuckDBWarehouse
 
 DAY = date(2018, 5, 9)
@@ -202,8 +202,7 @@ def test_the_real_dimension_files_are_accepted_as_published(
 def test_a_wrong_header_says_how_it_differs(tmp_path: Path, header: str, difference: str) -> None:
     path = tmp_path / "categories.csv"
     path.write_text(header + "\n1,x\n")
-    categories = next(t for t in TABLES if t.name == "categories")
-    assert load._header_problem(path, categories) == (
+    assert load._header_problem(path, table("categories")) == (
         f"categories.csv has header {header!r}, expected 'CategoryID,CategoryName' ({difference})"
     )
 

@@ -26,7 +26,7 @@ from grocery.context import Context
 from grocery.errors import SourceError, make_folder
 from grocery.sources import Delivery, open_source
 from grocery.stages import StageResult
-from grocery.tables import SALES
+from grocery.tables import BY_NAME, SALES
 
 _CHUNK = 8 << 20
 _BLANK_LINE = re.compile(rb"\n(?=\r?\n)")
@@ -192,7 +192,16 @@ def run(ctx: Context) -> StageResult:
         shutil.rmtree(work, ignore_errors=True)
     rows = sum(f.rows for f in landed)
     size = sum(f.bytes for f in landed)
+    # A delivery's other CSV files (a backup copy, an extra report) land too, as delivered; load reads the seven.
+    others = sorted(f.name for f in landed if f.table not in BY_NAME)
+    note = f"; not the dataset's, so kept but not loaded: {', '.join(others)}" if others else ""
     return StageResult(
-        f"landed {len(landed)} files, {rows:,} rows, {size / 1e6:,.1f} MB for ingest_date={day}",
-        {"ingest_date": day.isoformat(), "files": len(landed), "rows": rows, "bytes": size},
+        f"landed {len(landed)} files, {rows:,} rows, {size / 1e6:,.1f} MB for ingest_date={day}{note}",
+        {
+            "ingest_date": day.isoformat(),
+            "files": len(landed),
+            "rows": rows,
+            "bytes": size,
+            "not_loaded": others,
+        },
     )
