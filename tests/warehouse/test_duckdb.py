@@ -88,12 +88,31 @@ def test_a_warehouse_another_process_holds_is_one_line_of_error_in_every_reader(
         # Readers that take a failed query for a missing table do not take this one for that.
         ctx = make_context(home)
         with pytest.raises(StageError, match=held):
-            fact_state(ctx)  # not "cannot read core.fct_sales ... run grocery transform first"
+            fact_state(ctx)  # not "the warehouse has no core.fct_sales yet"
         with pytest.raises(StageError, match=held):
             collect(ctx.warehouse, DashboardSpec())  # not "the dashboard needs marts..."
         ctx.close()
     finally:
         holder.communicate("")
+
+
+def test_a_fact_transform_has_not_built_yet_is_named_with_the_stage_that_builds_it(tmp_path: Path) -> None:
+    import pytest
+    from pipeline_support import make_context
+
+    from grocery.errors import StageError
+    from grocery.spark.export import fact_state
+
+    with DuckDBWarehouse(tmp_path / "home" / "warehouse.duckdb") as warehouse:
+        deliver(warehouse, tmp_path, date(2018, 1, 1), ROWS)  # raw tables, no core.fct_sales
+    ctx = make_context(tmp_path / "home")
+    with pytest.raises(StageError) as raised:
+        fact_state(ctx)
+    assert (raised.value.message, raised.value.hint) == (
+        "the warehouse has no core.fct_sales yet",
+        "run `grocery transform` first",
+    )
+    ctx.close()
 
 
 def test_a_lake_in_cloud_storage_is_refused_before_the_load_does_anything(

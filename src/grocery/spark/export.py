@@ -52,8 +52,7 @@ def fact_state(ctx: Context) -> dict[str, Any]:
     except ctx.warehouse.missing_relation as exc:
         # Transform has not built it. Anything else (a locked file, no credentials) says so itself.
         raise StageError(
-            f"cannot read {relation} from the warehouse ({type(exc).__name__})",
-            hint="run `grocery transform` first",
+            "the warehouse has no core.fct_sales yet", hint="run `grocery transform` first"
         ) from exc
     state = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in rows[0].items()}
     state = {k: (float(v) if k == "net_revenue" and v is not None else v) for k, v in state.items()}
