@@ -30,6 +30,15 @@ def test_a_flag_is_shown_as_a_flag_not_as_an_option_taking_a_value() -> None:
     assert "<bool>" not in result.output
 
 
+@pytest.mark.parametrize("option", ["--date", "--start", "--end"])
+def test_a_date_that_is_none_is_named_with_its_option(option: str) -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(cli.app, ["run", option, "2018-13-01"], env={"COLUMNS": "1000"})
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}': '2018-13-01' is not a date; use YYYY-MM-DD" in result.output
+
+
 def test_an_error_prints_square_brackets_as_they_are(monkeypatch) -> None:
     from typer.testing import CliRunner
 

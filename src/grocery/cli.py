@@ -95,9 +95,21 @@ Config = Annotated[
     Path | None,
     typer.Option(*CONFIG_OPTIONS, help="Pipeline spec (grocery.yaml or a GroceryPipeline manifest)."),
 ]
-Day = Annotated[str | None, typer.Option("--date", help="One day of data (YYYY-MM-DD).")]
-Start = Annotated[str | None, typer.Option("--start", help="First day of a range (with --end).")]
-End = Annotated[str | None, typer.Option("--end", help="Last day of a range (with --start).")]
+
+
+def _a_date(value: str | None) -> str | None:
+    """A date option's check, run by typer, so that its error names the option."""
+    _date(value)
+    return value
+
+
+Day = Annotated[str | None, typer.Option("--date", callback=_a_date, help="One day of data (YYYY-MM-DD).")]
+Start = Annotated[
+    str | None, typer.Option("--start", callback=_a_date, help="First day of a range (with --end).")
+]
+End = Annotated[
+    str | None, typer.Option("--end", callback=_a_date, help="Last day of a range (with --start).")
+]
 SourceKind = Annotated[str | None, typer.Option("--source", help="generator | kaggle | path.")]
 Input = Annotated[
     Path | None,
