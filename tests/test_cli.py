@@ -31,7 +31,7 @@ def test_a_flag_is_shown_as_a_flag_not_as_an_option_taking_a_value() -> None:
 
 
 @pytest.mark.parametrize("option", ["--date", "--start", "--end"])
-def test_a_date_that_is_none_is_named_with_its_option(option: str) -> None:
+def test_a_value_that_is_not_a_date_is_named_with_its_option(option: str) -> None:
     from typer.testing import CliRunner
 
     result = CliRunner().invoke(cli.app, ["run", option, "2018-13-01"], env={"COLUMNS": "1000"})
