@@ -1,9 +1,9 @@
 """The `extract` stage: land the source's files in the lake unchanged, with a manifest.
 
 Files go to `raw/<table>/ingest_date=D/<file>` byte for byte; the manifest
-`raw/_manifests/ingest_date=D.json` records each file's size, sha256, row count and line count. The ingest date
-D is the end of the data interval, or, for a run over everything, the last sales date delivered.
-Landing the same ingest date again replaces its files.
+`raw/_manifests/ingest_date=D.json` records each file's size, sha256, row count and line count.
+The ingest date D is the end of the data interval, or, for a run over everything, the last sales
+date delivered. Landing the same ingest date again replaces its files.
 """
 
 from __future__ import annotations

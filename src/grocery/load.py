@@ -356,22 +356,21 @@ def validate_table(
     con.execute(f"create or replace table {checked} as {_checked_sql(table, _read_csv_sql(table, path))}")
     con.execute("set preserve_insertion_order = false")
     _mark_duplicates(con, table)
-    # Lines DuckDB could not split, one row per line with its first error. A quote left open runs on
-    # to the end of the file: the reason says how many lines that record took with it. Bytes that are
-    # not UTF-8: the reason names the setting for files in latin-1.
+    # Lines DuckDB could not split, one row per line with its first error; `position` is DuckDB's
+    # line, which `_number_lines` turns into the file's. A quote left open runs on to the end of the
+    # file: the reason says how many lines that record took with it. Bytes that are not UTF-8: the
+    # reason names the settings for the encodings spreadsheets write.
     spans = "len(string_split(raw_line, chr(10)))"
     not_utf8 = _lit(
         f"(set source.encoding to the files' encoding: {WINDOWS_1252}, as spreadsheets on Windows write, or {LATIN_1})"
     )
-    breaks = "chr(10) || chr(13)"
     con.execute(
-        f"create or replace table malformed_{table.name} as with lines as (select line, any_value(csv_line) as csv_line, "
-        f"'malformed line: ' || arg_min(error_message, column_idx) as reason from rejected_{table.name} group by line), "
-        f"cut as (select *, trim(csv_line, {breaks}) as raw_line from lines) "
-        f"select cast(line as bigint) as {LINE_NUMBER}, line as position, raw_line, reason || "
+        f"create or replace table malformed_{table.name} as select cast(line as bigint) as {LINE_NUMBER}, "
+        f"line as position, raw_line, reason || "
         f"if({spans} > 1, ' (the record runs over ' || {spans} || ' lines; they are in raw_line)', '') || "
         f"if(reason ilike '%not utf-8 encoded%', ' ' || {not_utf8}, '') as reason "
-        f"from cut"
+        f"from (select line, any_value(trim(csv_line, chr(10) || chr(13))) as raw_line, "
+        f"'malformed line: ' || arg_min(error_message, column_idx) as reason from rejected_{table.name} group by line)"
     )
     flagged_sql = "".join(
         f", count(*) filter (where {REASON} is null and {_q('t_' + c)} is null)"
