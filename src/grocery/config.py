@@ -24,10 +24,10 @@ CONFIG_FILE = "grocery.yaml"
 SCHEDULE_PRESETS = ("once", "continuous", "hourly", "daily", "weekly", "monthly", "quarterly", "yearly",
                     "annually", "midnight")  # fmt: skip
 _CRON_FIELD = r"[0-9A-Za-z*/,?#-]+"
+SCHEDULE_PATTERN = rf"^(@({'|'.join(SCHEDULE_PRESETS)})|{_CRON_FIELD}( +{_CRON_FIELD}){{4,6}})$"
 # The text encodings a delivery's files may be in (`source.encoding`; grocery.encodings reads them).
 Encoding = Literal["utf-8", "windows-1252", "latin-1"]
 UTF_8, WINDOWS_1252, LATIN_1 = get_args(Encoding)
-SCHEDULE_PATTERN = rf"^(@({'|'.join(SCHEDULE_PRESETS)})|{_CRON_FIELD}( +{_CRON_FIELD}){{4,6}})$"
 
 
 class Model(BaseModel):
