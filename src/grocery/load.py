@@ -346,7 +346,7 @@ def validate_table(
     con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, staged: Path, quarantined: Path,
     interval: DataInterval | None = None, lines: int | None = None,
 ) -> TableReport:  # fmt: skip
-    """Check one file (text in UTF-8, `encodings.readable`; `lines` lines long as extract landed it,
+    """Check one file (text in UTF-8, `encodings.utf_8`; `lines` lines long as extract landed it,
     None when not known); write its accepted and rejected rows as Parquet files.
 
     Rows dated outside the interval (when the table is dated) are accepted, and counted."""
