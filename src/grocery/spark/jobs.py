@@ -32,7 +32,7 @@ from grocery.spark.buckets import Buckets
 from grocery.spark.evaluate import holdout_window
 from grocery.spark.export import BUCKET_COLUMN, EXPORT_COLUMNS, EXPORT_DIR, export_buckets
 from grocery.spark.rfm import customer_rfm
-from grocery.spark.session import WARM_UP_GROUP, require_gcs_connector
+from grocery.spark.session import WARM_UP_GROUP, require_gcs_connector, wait_for_tasks
 
 CUSTOMER_RFM = "customer_rfm"
 RECOMMENDATIONS = "recommendations"
@@ -248,7 +248,8 @@ def warm_up(spark: SparkSession, job: str) -> None:
     starts warm. Its Spark jobs carry the group WARM_UP_GROUP."""
     import tempfile
 
-    spark.sparkContext.setJobGroup(WARM_UP_GROUP.format(job=job), f"{job} on made-up sales, before the stage")
+    group = WARM_UP_GROUP.format(job=job)
+    spark.sparkContext.setJobGroup(group, f"{job} on made-up sales, before the stage")
     buckets = export_buckets()
     with tempfile.TemporaryDirectory(prefix="grocery-warm-up-") as tmp:
         as_of = _tiny_export(Path(tmp), buckets)
@@ -261,4 +262,7 @@ def warm_up(spark: SparkSession, job: str) -> None:
             else:
                 raise ValueError(f"no Spark job {job!r}")
         finally:
+            # A cancelled warm-up (`claim_session`) ends before its tasks do: they go on to undo their
+            # writes and cached blocks in the folder and the table about to be removed.
+            wait_for_tasks(spark, group)
             spark.sql(f"drop table if exists {_export_table(lake_uri, buckets)}")

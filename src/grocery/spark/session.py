@@ -540,13 +540,43 @@ def claim_session(timeout: float | None = None) -> None:
 
     _claimed.set()
     deadline = None if timeout is None else time.monotonic() + timeout
-    while not _warming_up.acquire(timeout=0.05):
-        if deadline is not None and time.monotonic() > deadline:
+    level = None  # the JVM's log level before the first cancel, put back once the warm-up has ended
+    try:
+        while not _warming_up.acquire(timeout=0.05):
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            group, context = _warming_group, SparkContext._active_spark_context
+            if group is not None and context is not None:
+                if level is None:
+                    level = _log_level(context)
+                    context.setLogLevel("OFF")
+                context.cancelJobGroup(group)
+        _warming_up.release()
+    finally:
+        if level is not None:
+            with contextlib.suppress(Exception):  # a JVM gone meanwhile logs nothing anyway
+                SparkContext._active_spark_context.setLogLevel(level)
+
+
+def _log_level(context) -> str:
+    """The driver JVM's root log level, as `SparkContext.setLogLevel` takes it."""
+    return str(context._jvm.org.apache.logging.log4j.LogManager.getRootLogger().getLevel().name())
+
+
+def wait_for_tasks(spark: SparkSession, group: str, timeout: float = WIND_DOWN_SECONDS) -> None:
+    """Wait until no task of the job group's jobs runs, or `timeout` seconds have passed.
+
+    A cancelled job fails at once, while its tasks are still being killed: a task writing a file or
+    caching a block goes on to undo it. Removing what the task works on before then (its folder, the
+    cached frame) makes Spark log errors of the race, such as `Block rdd_13_0 does not exist`."""
+    tracker = spark.sparkContext.statusTracker()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = (tracker.getJobInfo(job) for job in tracker.getJobIdsForGroup(group))
+        stages = (tracker.getStageInfo(stage) for job in jobs if job is not None for stage in job.stageIds)
+        if not any(stage is not None and stage.numActiveTasks > 0 for stage in stages):
             return
-        group, context = _warming_group, SparkContext._active_spark_context
-        if group is not None and context is not None:
-            context.cancelJobGroup(group)
-    _warming_up.release()
+        time.sleep(0.02)
 
 
 _warming_up = threading.Lock()  # held while a warm-up runs
