@@ -10,6 +10,7 @@ Recency is measured from D, never from the wall clock; only sales up to D count.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from grocery.context import Context
 from grocery.progress import Stopwatch
@@ -41,9 +42,14 @@ def run(ctx: Context) -> StageResult:
             spark, ctx.lake.uri(), as_of, ctx.spec.models.rfm, buckets=marker_buckets(marker)
         )
     result["timings"] = {**lap.timings, **result["timings"]}
-    segments = result["segments"]
-    top = ", ".join(f"{name} {count:,}" for name, count in list(segments.items())[:3])
     return StageResult(
-        f"{result['customers']:,} customers in {len(segments)} segments as of {as_of} ({top}, ...)",
-        {"run_date": as_of.isoformat(), **result},
+        summary(result["customers"], result["segments"], as_of), {"run_date": as_of.isoformat(), **result}
     )
+
+
+def summary(customers: int, segments: dict[str, int], as_of: date) -> str:
+    """The stage's line: the customers, and the three largest segments (`segments` is largest first)."""
+    top = [f"{name} {count:,}" for name, count in segments.items()]
+    shown = ", ".join(top[:3] + ["..."] * (len(top) > 3))
+    named = f"{len(segments)} segment{'s' * (len(segments) != 1)}"
+    return f"{customers:,} customers in {named} as of {as_of} ({shown})"
