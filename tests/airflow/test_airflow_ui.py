@@ -2,7 +2,8 @@
 
 Starts the script on a free port with a copy of dags/ plus one broken pipeline file, waits until the
 REST API lists the project's DAG and the broken file's import error, checks that nothing listens
-beyond loopback, and stops it. About a minute, mostly Airflow starting.
+beyond loopback, and stops it. About a minute, mostly Airflow starting. How the script stops its
+processes on Ctrl-C is checked with a stand-in for the `airflow` command, in a few seconds.
 """
 
 from __future__ import annotations
@@ -143,3 +144,78 @@ def test_the_standalone_command_serves_the_project_dags_on_loopback(tmp_path: Pa
     homes = [line.split("AIRFLOW_HOME=", 1)[1].split(",", 1)[0] for line in log_path.read_text().splitlines()
              if "AIRFLOW_HOME=" in line]  # fmt: skip
     assert homes and not Path(homes[0]).exists(), "the temporary AIRFLOW_HOME is removed on exit"
+
+
+# A stand-in for the `airflow` command: each command but `db` writes what it gets to FAKE_AIRFLOW_LOG
+# and runs until SIGTERM, as Airflow's processes do (they catch SIGINT as well, though started in
+# the background). A stubborn scheduler ignores SIGTERM, as Airflow's does while it waits for its
+# running tasks, and has a worker process of its own.
+_FAKE_AIRFLOW = """
+import os, signal, sys, time
+command = sys.argv[1]
+if command == "db":
+    sys.exit(0)
+log = open(os.environ["FAKE_AIRFLOW_LOG"], "a", buffering=1)
+stubborn = command == "scheduler" and os.environ.get("FAKE_AIRFLOW_STUBBORN") == "1"
+if stubborn and os.fork() == 0:  # its worker
+    while True:
+        time.sleep(0.05)
+
+def got(signum, frame):
+    log.write(f"{command} {signal.Signals(signum).name}\\n")
+    if signum == signal.SIGTERM and not stubborn:
+        sys.exit(0)
+
+signal.signal(signal.SIGINT, got)
+signal.signal(signal.SIGTERM, got)
+log.write(f"{command} started {os.getpid()} {os.getsid(0)}\\n")
+while True:
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize("stubborn", [False, True], ids=["stops", "ignores SIGTERM"])
+def test_ctrl_c_stops_every_airflow_process_with_one_sigterm_or_kills_it(tmp_path: Path, stubborn: bool):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    (venv / "bin" / "airflow").write_text(f"#!{sys.executable}\n{_FAKE_AIRFLOW}")
+    (venv / "bin" / "airflow").chmod(0o755)
+    (venv / ".airflow-installed").touch()  # scripts/setup.d/30-airflow.sh: nothing to install
+    log = tmp_path / "airflow.log"
+    env = {**os.environ, "GROCERY_VENV": str(venv), "FAKE_AIRFLOW_LOG": str(log),
+           "FAKE_AIRFLOW_STUBBORN": str(int(stubborn)), "AIRFLOW_STOP_SECONDS": "2"}  # fmt: skip
+    # As a terminal runs it: the script leads the foreground process group, which Ctrl-C signals.
+    script = subprocess.Popen([str(REPO / "scripts" / "airflow-standalone")], cwd=tmp_path, env=env,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not log.exists() or log.read_text().count(" started ") < 3:
+            assert time.monotonic() < deadline and script.poll() is None, "the stand-ins never started"
+            time.sleep(0.05)
+        started = {line.split()[0]: line.split()[2:] for line in log.read_text().splitlines()}
+        os.killpg(script.pid, signal.SIGINT)
+        _, stderr = script.communicate(timeout=30)
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+    assert script.returncode == 130
+    # Each process was in a session of its own, out of the terminal's reach, and got one SIGTERM.
+    assert sorted(started) == ["api-server", "dag-processor", "scheduler"]
+    assert all(int(sid) != script.pid for _, sid in started.values())
+    got = sorted(line for line in log.read_text().splitlines() if " started " not in line)
+    assert got == ["api-server SIGTERM", "dag-processor SIGTERM", "scheduler SIGTERM"]
+    # Nothing of them runs, a stubborn scheduler and its worker included (an orphan's zombie waits
+    # for the init process to reap it).
+    sessions = {int(sid) for _, sid in started.values()}
+    left = [p.pid for p in psutil.process_iter(["pid", "status"])
+            if _session(p.pid) in sessions and p.info["status"] != psutil.STATUS_ZOMBIE]  # fmt: skip
+    assert left == []
+    assert ("Airflow did not stop within 2s: killing it" in stderr) == stubborn
+
+
+def _session(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
