@@ -28,7 +28,7 @@ import pytest
 pytest.importorskip("dbt.cli.main", reason="dbt is not installed (pip install -e '.[dbt]')")
 
 from pipeline_support import ORDERS
-from raw_layer import CUSTOMERS, Pipeline, make_pipeline, sale
+from raw_layer import CUSTOMERS, DIMENSIONS, Pipeline, make_pipeline, sale
 
 from grocery.errors import StageError
 from grocery.interval import DataInterval
@@ -469,9 +469,11 @@ def test_a_data_problem_fails_the_stage_with_one_line_naming_the_failed_tests(
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:
     p = copy_of(built[0], tmp_path)
-    # Customer 2 disappears from the latest snapshot while sale s3 still refers to them: every
-    # delivery is consistent on its own, so only the warehouse-wide tests can see it.
-    p.ingest("2018-01-03", [], customers=[c for c in RENAMED if c["CustomerID"] != 2])
+    # A sale of a customer no delivery has listed: the load would have quarantined it, so it is
+    # written straight into raw here, where only the warehouse's tests can see it.
+    p.ingest(
+        "2018-01-03", [sale(8, "2018-01-03 09:00:00", customer=99, product=10, quantity=1)], customers=RENAMED
+    )
     with pytest.raises(StageError) as raised:
         p.transform()
     message = str(raised.value)
@@ -534,6 +536,32 @@ def test_an_interval_with_a_changed_dimension_rebuilds_the_dimensions(
     assert dim_customer_4(p) == "Marked"
 
 
+def test_a_member_the_latest_delivery_no_longer_lists_keeps_its_row_and_its_sales(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    p = copy_of(built[0], tmp_path)
+    # Customer 3 (renamed Moe on day 2) and product 12 leave, with sales in the history: an account
+    # closed, a product discontinued. The marts still add up to the fact (their test passes).
+    p.ingest(
+        "2018-01-03",
+        DAY3,
+        customers=[c for c in RENAMED if c["CustomerID"] != 3],
+        products=[r for r in DIMENSIONS["products"] if r["ProductID"] != 12],
+    )
+    result = p.transform("2018-01-03", "2018-01-03")
+    assert result.metrics["dimensions_rebuilt"] is True
+    assert p.query("select last_name, in_latest_snapshot from core.dim_customers where customer_id = 3") == [
+        {"last_name": "Moe", "in_latest_snapshot": False}
+    ]
+    assert p.query("select count(*) as n from core.dim_customers where in_latest_snapshot") == [{"n": 3}]
+    assert p.query("select in_latest_snapshot from core.dim_products where product_id = 12") == [
+        {"in_latest_snapshot": False}
+    ]
+    assert p.query("select total_spent from marts.mart_customer_behavior where customer_id = 3") == [
+        {"total_spent": EXPECTED_FACT[5][4]}
+    ]
+
+
 def test_an_interval_after_a_change_of_the_dbt_project_rebuilds_the_dimensions(
     built: tuple[Pipeline, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -551,8 +579,9 @@ def test_a_failed_build_forgets_the_dimensions_so_the_next_interval_rebuilds_the
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:
     p = copy_of(built[0], tmp_path)
-    # Customer 2 disappears while s3 still refers to them: the dimensions are rebuilt, a test fails.
-    p.ingest("2018-01-03", DAY3, customers=[c for c in RENAMED if c["CustomerID"] != 2])
+    # Customer 2 twice in one delivery: the dimensions are rebuilt, and their unique test fails.
+    twice = [*RENAMED, *(dict(c, LastName="Poe") for c in RENAMED if c["CustomerID"] == 2)]
+    p.ingest("2018-01-03", [], customers=twice)
     with pytest.raises(StageError, match=r"^dbt build failed \(2018-01-03\): test "):
         p.transform("2018-01-03", "2018-01-03")
     # The next delivery brings back the rows the dimensions had before that build: the tables may hold

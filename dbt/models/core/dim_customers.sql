@@ -18,7 +18,8 @@ final as (
         customers.address,
         customers.city_id,
         geography.city_name,
-        geography.country_name
+        geography.country_name,
+        customers.in_latest_snapshot
     from customers
     left join geography
         on customers.city_id = geography.city_id

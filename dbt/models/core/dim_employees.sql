@@ -20,7 +20,8 @@ final as (
         employees.hired_at,
         employees.city_id,
         geography.city_name,
-        geography.country_name
+        geography.country_name,
+        employees.in_latest_snapshot
     from employees
     left join geography
         on employees.city_id = geography.city_id

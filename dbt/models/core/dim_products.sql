@@ -19,7 +19,8 @@ final as (
         products.resistance,
         products.is_allergic,
         products.vitality_days,
-        products.modified_at
+        products.modified_at,
+        products.in_latest_snapshot
     from products
     left join categories
         on products.category_id = categories.category_id

@@ -5,15 +5,15 @@ source as (
 ),
 
 latest as (
-    select * from source
-    where ingest_date = (select max(ingest_date) from source)
+    {{ latest_row_per_key('source', 'categoryid') }}
 ),
 
 final as (
     select
         categoryid as category_id,
         categoryname as category_name,
-        ingest_date
+        ingest_date,
+        in_latest_snapshot
     from latest
 )
 

@@ -5,8 +5,7 @@ source as (
 ),
 
 latest as (
-    select * from source
-    where ingest_date = (select max(ingest_date) from source)
+    {{ latest_row_per_key('source', 'cityid') }}
 ),
 
 final as (
@@ -15,7 +14,8 @@ final as (
         cityname as city_name,
         zipcode as zipcode,
         countryid as country_id,
-        ingest_date
+        ingest_date,
+        in_latest_snapshot
     from latest
 )
 

@@ -5,8 +5,7 @@ source as (
 ),
 
 latest as (
-    select * from source
-    where ingest_date = (select max(ingest_date) from source)
+    {{ latest_row_per_key('source', 'countryid') }}
 ),
 
 final as (
@@ -14,7 +13,8 @@ final as (
         countryid as country_id,
         countryname as country_name,
         countrycode as country_code,
-        ingest_date
+        ingest_date,
+        in_latest_snapshot
     from latest
 )
 

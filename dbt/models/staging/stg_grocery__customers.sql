@@ -5,8 +5,7 @@ source as (
 ),
 
 latest as (
-    select * from source
-    where ingest_date = (select max(ingest_date) from source)
+    {{ latest_row_per_key('source', 'customerid') }}
 ),
 
 final as (
@@ -17,7 +16,8 @@ final as (
         lastname as last_name,
         cityid as city_id,
         address as address,
-        ingest_date
+        ingest_date,
+        in_latest_snapshot
     from latest
 )
 

@@ -5,8 +5,7 @@ source as (
 ),
 
 latest as (
-    select * from source
-    where ingest_date = (select max(ingest_date) from source)
+    {{ latest_row_per_key('source', 'employeeid') }}
 ),
 
 final as (
@@ -19,7 +18,8 @@ final as (
         gender as gender,
         cityid as city_id,
         hiredate as hired_at,
-        ingest_date
+        ingest_date,
+        in_latest_snapshot
     from latest
 )
 

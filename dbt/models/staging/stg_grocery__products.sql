@@ -5,8 +5,7 @@ source as (
 ),
 
 latest as (
-    select * from source
-    where ingest_date = (select max(ingest_date) from source)
+    {{ latest_row_per_key('source', 'productid') }}
 ),
 
 final as (
@@ -21,7 +20,8 @@ final as (
         -- IsAllergic is TRUE, FALSE or Unknown: Unknown becomes null.
         case isallergic when 'TRUE' then true when 'FALSE' then false end as is_allergic,
         vitalitydays as vitality_days,
-        ingest_date
+        ingest_date,
+        in_latest_snapshot
     from latest
 )
 
