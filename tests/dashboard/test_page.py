@@ -53,6 +53,26 @@ def test_page_fetches_nothing_and_logs_no_error(browser: Browser, page: Path) ->
     )
 
 
+def test_a_browser_that_cannot_inflate_the_page_says_so(browser: Browser, page: Path) -> None:
+    # The data and Plotly are inlined gzip-compressed; a browser without DecompressionStream (older
+    # than 2023) gets one sentence instead of an empty page.
+    driver = browser.driver
+    older = driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.DecompressionStream;"}
+    )
+    try:
+        driver.get(page.resolve().as_uri())
+        browser.wait_for("return document.body && document.body.dataset.ready", timeout=30)
+        assert browser.js("return document.body.dataset.ready") == "error"
+        said = browser.js("return document.querySelector('.page-error').textContent")
+        assert said.startswith("This browser cannot open the page (it lacks DecompressionStream)")
+        assert browser.js("return typeof window.Plotly") == "undefined"
+    finally:
+        driver.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": older["identifier"]}
+        )
+
+
 def test_every_chart_is_drawn_with_data(browser: Browser, page: Path) -> None:
     browser.open(page)
     charts = browser.js(
@@ -72,9 +92,7 @@ def test_every_chart_is_drawn_with_data(browser: Browser, page: Path) -> None:
         assert chart["width"] > 200 and chart["height"] > 200, chart
     # The map: every customer city placed, over the state outlines.
     cities = browser.js("return document.getElementById('chart-map').data[1].lon.length")
-    assert cities == browser.js(
-        "return JSON.parse(document.getElementById('dashboard-data').textContent).cities.length"
-    )
+    assert cities == browser.js("return window.DASHBOARD_DATA.cities.length")
     assert (
         browser.js(
             "return document.querySelectorAll('#chart-map path.js-line, #chart-map .scattergeo path').length"

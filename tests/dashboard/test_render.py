@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from grocery.cli import app
 from grocery.dashboard import data as dashboard_data
 from grocery.dashboard import geo
+from grocery.dashboard.page import plotly_js, unpacked
 from grocery.dashboard.serve import make_server
 
 
@@ -60,7 +61,11 @@ def test_dashboard_command_writes_one_self_contained_file(pipeline_home: Path, t
     assert result.exit_code == 0, result.output
     assert f"dashboard: {output}\n" in result.output
     html = output.read_text()
-    assert html.count("<script") == 4 and "Plotly" in html and "__DATA__" not in html
+    assert html.count("<script") == 5 and "__DATA__" not in html
+    # The data and Plotly, inlined packed: exactly what the warehouse gave, and the package's Plotly.
+    inlined = dict(re.findall(r'<script id="([\w-]+)" type="application/gzip;base64">([^<]*)</script>', html))
+    assert json.loads(unpacked(inlined["dashboard-data"]))["meta"]["title"]
+    assert unpacked(inlined["plotly-js"]) == plotly_js()
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"?https?:", html)
 
 

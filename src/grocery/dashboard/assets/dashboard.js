@@ -4,7 +4,7 @@
 (function () {
   "use strict";
 
-  const DATA = JSON.parse(document.getElementById("dashboard-data").textContent);
+  const DATA = window.DASHBOARD_DATA; // inflated by loader.js before this script runs
   const META = DATA.meta;
   const LOCALE = META.locale || "en-US";
   const CATEGORY_ALL = -1;
