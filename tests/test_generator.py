@@ -164,3 +164,15 @@ def test_generated_products_have_the_shape_of_the_real_file(generated: Path, rea
 def test_any_scale_has_consistent_sizes(scale: float) -> None:
     world = World(scale=scale, seed=1)
     assert sum(world.lines_on(d) for d in range(g.HISTORY_DAYS)) == world.n_history_sales
+
+
+def test_days_after_the_history_keep_its_last_level_and_weekday_pattern() -> None:
+    world = World(scale=1, seed=1)
+    after = g.HISTORY_DAYS  # the first day after the history
+    years_later = after + 7 * 450  # the same weekday, 2026
+    assert world.lines_on(years_later) == world.lines_on(after)
+    week = [world.lines_on(after + d) for d in range(7)]
+    assert week == [world.lines_on(years_later + d) for d in range(7)]
+    assert max(week) > 1.2 * min(week)  # the weekday pattern goes on
+    # Level with the history's last week, not still growing.
+    assert sum(week) == pytest.approx(sum(world.lines_on(after - 7 + d) for d in range(7)), rel=0.01)

@@ -10,7 +10,7 @@ models to find:
 - product popularity is skewed (Zipf-like) within and across categories;
 - every customer has a preferred category and a few favourite products bought again and again;
 - customer activity is heavy-tailed, some customers join late and some stop buying (churn);
-- daily volume follows a weekday pattern and a slow upward trend.
+- daily volume follows a weekday pattern and a slow upward trend, level after the history.
 
 Sales are generated per day from a random stream seeded by (seed, day), so the file for one day
 equals that day's lines in the full history, and days after the history ("records come in every
@@ -237,9 +237,12 @@ class World:
         return w / w.sum()
 
     def day_weight(self, day_index: np.ndarray) -> np.ndarray:
-        """Relative sales volume of days counted from HISTORY_START."""
+        """Relative sales volume of days counted from HISTORY_START: the weekday pattern, and the
+        trend of the history, which levels off where the history ends (a day in 2026 would
+        otherwise sell 7.5 times a day of 2018)."""
         weekday = (np.asarray(day_index) + HISTORY_START.weekday()) % 7
-        return WEEKDAY_FACTOR[weekday] * (1 + TREND_PER_HISTORY * np.asarray(day_index) / HISTORY_DAYS)
+        grown = np.minimum(np.asarray(day_index), HISTORY_DAYS - 1) / HISTORY_DAYS
+        return WEEKDAY_FACTOR[weekday] * (1 + TREND_PER_HISTORY * grown)
 
     @cached_property
     def _history_counts(self) -> np.ndarray:
