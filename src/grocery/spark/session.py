@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 from grocery.errors import ConfigError, StageError
 
 if TYPE_CHECKING:
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
 LOOPBACK = "127.0.0.1"
@@ -531,7 +532,8 @@ def claim_session(timeout: float | None = None) -> None:
     segment and recommend took 3-4 s longer with recommend's warm-up beside segment), and the stage
     warms the JVM up itself. The running warm-up's Spark jobs are cancelled (it then fails, and its
     preload with it, harmlessly), again until it has stopped: its job may be between two Spark jobs
-    when first asked.
+    when first asked. The JVM's logging is off meanwhile: Spark logs what the cancelled tasks hit at
+    ERROR (`FileFormatWriter: Aborting job`, ...), which would only alarm the user.
 
     Before a run that failed or was interrupted ends the process: a warm-up's thread left reading
     its job's results inside pyarrow aborts the interpreter as it finalizes (`Fatal Python error:
@@ -558,7 +560,7 @@ def claim_session(timeout: float | None = None) -> None:
                 SparkContext._active_spark_context.setLogLevel(level)
 
 
-def _log_level(context) -> str:
+def _log_level(context: SparkContext) -> str:
     """The driver JVM's root log level, as `SparkContext.setLogLevel` takes it."""
     return str(context._jvm.org.apache.logging.log4j.LogManager.getRootLogger().getLevel().name())
 
