@@ -32,10 +32,15 @@ def _as_latin_1(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_AS_LATIN_1, _as_latin_1)
 
 
+def _errors(encoding: str) -> str:
+    """How bytes that `encoding` leaves undefined decode: as latin-1 in windows-1252, else an error."""
+    return _AS_LATIN_1 if encoding == WINDOWS_1252 else "strict"
+
+
 def decode(data: bytes, encoding: str) -> str:
     """Bytes of a file in `encoding` as text (a UTF-8 byte order mark left out); UnicodeDecodeError
     when they are not in it."""
-    return data.decode(_CODECS[encoding], errors=_AS_LATIN_1 if encoding == WINDOWS_1252 else "strict")
+    return data.decode(_CODECS[encoding], errors=_errors(encoding))
 
 
 def utf_8(path: Path, encoding: str, folder: Path) -> Path:
@@ -44,9 +49,8 @@ def utf_8(path: Path, encoding: str, folder: Path) -> Path:
     if encoding == UTF_8:
         return path
     copy = folder / f"{path.stem}.utf-8{path.suffix}"
-    errors = _AS_LATIN_1 if encoding == WINDOWS_1252 else "strict"
     with (
-        open(path, encoding=_CODECS[encoding], errors=errors, newline="") as source,
+        open(path, encoding=_CODECS[encoding], errors=_errors(encoding), newline="") as source,
         open(copy, "w", encoding="utf-8", newline="") as target,
     ):
         while text := source.read(_CHUNK):
