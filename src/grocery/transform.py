@@ -14,9 +14,11 @@ carries all of this plumbing.
 A day's delivery usually repeats the dimension files of the day before. An interval run whose
 dimensions are unchanged builds only what follows from the sales (the `sales` selector): the
 dimension models and their tests, about two fifths of the build's nodes, are left as they are.
-Unchanged means that the latest snapshot of every dimension in `raw` holds the same rows as when the
-dimension models were last built, by the same dbt project (`dimensions_fingerprint`, kept in the
-warehouse's state after every build of the dimensions that passed; a build that fails forgets it).
+Unchanged means that every dimension in `raw` holds the same deliveries as when the dimension models
+were last built, a new delivery that repeats the rows of the one before it aside, and that the same
+dbt project builds them (`dimensions_fingerprint`, kept in the warehouse's state after every build of
+the dimensions that passed; a build that fails forgets it). A late delivery of an older day counts as
+a change: the dimensions keep every member any delivery has listed.
 Runs over everything always build everything.
 
 dbt's artifacts and logs go under `<home>/dbt/` (partial parsing reuses them from run to run), so the
@@ -302,8 +304,8 @@ def project_fingerprint(project: Path, target: str) -> str:
 
 
 def dimensions_fingerprint(ctx: Context) -> str | None:
-    """What building the dimension models now would start from: the dbt project, and the rows of the
-    latest snapshot of every dimension table in `raw`. None while a table is missing."""
+    """What building the dimension models now would start from: the dbt project, and the deliveries
+    of every dimension table in `raw` (`Warehouse.snapshot_fingerprint`). None while a table is missing."""
     snapshots = ctx.warehouse.snapshot_fingerprint(DIMENSIONS)
     if snapshots is None:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -214,12 +214,14 @@ def test_load_table_replaces_a_whole_table_with_spark_style_output(cloud_module:
         assert wh.count("analytics", "customer_rfm") == 1
 
 
-def test_a_snapshot_fingerprint_follows_the_rows_not_the_ingest_date(cloud_module: Cloud, loaded) -> None:
+def test_a_snapshot_fingerprint_follows_the_deliveries_a_repeat_of_the_one_before_aside(
+    cloud_module: Cloud, loaded
+) -> None:
     import dataclasses
 
     ctx, metrics = loaded
     day = date.fromisoformat(metrics["ingest_date"])
-    later = date(2018, 5, 11)
+    earlier, later = day - timedelta(days=1), day + timedelta(days=1)
     staged = ctx.lake.uri(f"staged/categories/ingest_date={day}/*.parquet")
     with cloud_module.warehouse() as wh:
         rel = wh.relation("raw", "categories")
@@ -230,9 +232,16 @@ def test_a_snapshot_fingerprint_follows_the_rows_not_the_ingest_date(cloud_modul
             wh.query(
                 f"update {rel} set CategoryName = 'Other' where ingest_date = date '{later}' and CategoryID = 1"
             )
-            assert wh.snapshot_fingerprint([CATEGORIES]) != first
+            changed = wh.snapshot_fingerprint([CATEGORIES])
+            assert changed != first
+            # A late delivery of an older day changes what the dimensions hold.
+            wh.replace_ingest([IngestLoad("raw", CATEGORIES, earlier, staged)])
+            wh.query(
+                f"update {rel} set CategoryName = 'Other' where ingest_date = date '{earlier}' and CategoryID = 2"
+            )
+            assert wh.snapshot_fingerprint([CATEGORIES]) not in (first, changed)
         finally:  # as it was, for the other tests
-            wh.query(f"delete from {rel} where ingest_date = date '{later}'")
+            wh.query(f"delete from {rel} where ingest_date in (date '{earlier}', date '{later}')")
         assert wh.snapshot_fingerprint([CATEGORIES]) == first
         assert (
             wh.snapshot_fingerprint([CATEGORIES, dataclasses.replace(CATEGORIES, name="never_loaded")])

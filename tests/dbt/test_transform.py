@@ -562,6 +562,30 @@ def test_a_member_the_latest_delivery_no_longer_lists_keeps_its_row_and_its_sale
     ]
 
 
+def test_a_late_delivery_of_an_older_day_rebuilds_the_dimensions(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    p = copy_of(built[0], tmp_path)
+    p.ingest("2018-01-04", [], customers=RENAMED)  # the same dimension rows as the 01-02 delivery
+    assert p.transform("2018-01-04", "2018-01-04").metrics["dimensions_rebuilt"] is False
+    # 2018-01-03 arrives late (a backfill), with a customer that only its delivery lists, who buys
+    # that day: the load accepts the sale, as its own delivery lists the customer.
+    newcomer = {**CUSTOMERS[3], "CustomerID": 5, "FirstName": "Flo"}
+    p.ingest(
+        "2018-01-03",
+        [sale(7, "2018-01-03 08:00:00", customer=5, product=11, quantity=1, transaction="T5")],
+        customers=[*RENAMED, newcomer],
+    )
+    result = p.transform("2018-01-03", "2018-01-03")
+    assert result.metrics["dimensions_rebuilt"] is True
+    assert p.query("select first_name, in_latest_snapshot from core.dim_customers where customer_id = 5") == [
+        {"first_name": "Flo", "in_latest_snapshot": False}
+    ]
+    assert p.query("select total_spent from marts.mart_customer_behavior where customer_id = 5") == [
+        {"total_spent": 4.0}
+    ]
+
+
 def test_an_interval_after_a_change_of_the_dbt_project_rebuilds_the_dimensions(
     built: tuple[Pipeline, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

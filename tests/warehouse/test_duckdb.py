@@ -23,7 +23,9 @@ def deliver(warehouse: DuckDBWarehouse, tmp_path: Path, day: date, rows: dict[st
     warehouse.replace_ingest([IngestLoad("raw", CATEGORIES, day, str(path))])
 
 
-def test_a_snapshot_fingerprint_follows_the_latest_rows_not_the_ingest_date(tmp_path: Path) -> None:
+def test_a_snapshot_fingerprint_follows_the_deliveries_a_repeat_of_the_one_before_aside(
+    tmp_path: Path,
+) -> None:
     with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
         assert warehouse.snapshot_fingerprint([CATEGORIES]) is None  # not loaded yet
         deliver(warehouse, tmp_path, date(2018, 1, 1), ROWS)
@@ -35,9 +37,16 @@ def test_a_snapshot_fingerprint_follows_the_latest_rows_not_the_ingest_date(tmp_
         changed = warehouse.snapshot_fingerprint([CATEGORIES])
         assert changed != first
         deliver(warehouse, tmp_path, date(2018, 1, 4), {k: v[:1] for k, v in ROWS.items()})
-        assert warehouse.snapshot_fingerprint([CATEGORIES]) not in (first, changed)  # a row fewer
+        fewer = warehouse.snapshot_fingerprint([CATEGORIES])
+        assert fewer not in (first, changed)  # a row fewer
+        # A late delivery of an older day, and a re-delivery of one, change what the dimensions hold.
         deliver(warehouse, tmp_path, date(2017, 12, 31), dict(ROWS, CategoryID=[1, 3]))
-        assert warehouse.snapshot_fingerprint([CATEGORIES]) not in (first, changed)  # only the latest counts
+        late = warehouse.snapshot_fingerprint([CATEGORIES])
+        assert late not in (first, changed, fewer)
+        deliver(warehouse, tmp_path, date(2018, 1, 2), dict(ROWS, CategoryName=["Sweets", "Dairy"]))
+        assert warehouse.snapshot_fingerprint([CATEGORIES]) not in (first, changed, fewer, late)
+        deliver(warehouse, tmp_path, date(2018, 1, 2), ROWS)
+        assert warehouse.snapshot_fingerprint([CATEGORIES]) == late  # as it was
         assert (
             warehouse.snapshot_fingerprint([CATEGORIES, dataclasses.replace(CATEGORIES, name="none")]) is None
         )

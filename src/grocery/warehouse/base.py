@@ -104,25 +104,33 @@ class Warehouse(ABC):
 
     @abstractmethod
     def snapshot_fingerprint(self, tables: Sequence[Table]) -> str | None:
-        """A fingerprint of the rows of the latest ingest partition of each `raw.<table>`, over the tables'
-        own columns (not the ingest date): deliveries of the same rows have the same fingerprint. None
-        while a table does not exist. One query; stable for one adapter, not across adapters."""
+        """A fingerprint of what the dimension models read from each `raw.<table>`: its deliveries in
+        ingest-date order, each by its rows over the table's own columns. A delivery of the same rows
+        as the one before it is left out, since it changes nothing the models build (one row per key,
+        from the latest delivery that lists it): a new day that repeats the dimensions keeps the
+        fingerprint, and any other delivery, a late or re-delivered older day included, changes it.
+        None while a table does not exist. One query; stable for one adapter, not across adapters."""
 
     def _snapshot_query(self, tables: Sequence[Table], row_hash: Callable[[Table], str]) -> str:
-        """The query behind `snapshot_fingerprint`: per table (t) the rows (n) of its latest ingest
-        partition and the XOR of their hashes (h), `row_hash` being the SQL of one row's 64-bit hash."""
+        """The query behind `snapshot_fingerprint`: per table (t) and ingest date (d) the delivery's
+        rows (n) and the XOR of their hashes (h), `row_hash` being the SQL of one row's 64-bit hash."""
         selects = []
         for table in tables:
-            rel = self.relation("raw", table.name)
             selects.append(
-                f"select '{table.name}' as t, count(*) as n, coalesce(bit_xor({row_hash(table)}), 0) as h "
-                f"from {rel} where {INGEST_DATE} = (select max({INGEST_DATE}) from {rel})"
+                f"select '{table.name}' as t, {INGEST_DATE} as d, count(*) as n, bit_xor({row_hash(table)}) as h "
+                f"from {self.relation('raw', table.name)} group by {INGEST_DATE}"
             )
         return " union all ".join(selects)
 
     @staticmethod
-    def _snapshot_digest(rows: Iterable[tuple[str, int, int]]) -> str:
-        return ";".join(f"{t}={n}:{h}" for t, n, h in sorted(rows))
+    def _snapshot_digest(rows: Iterable[tuple[str, date, int, int]]) -> str:
+        """The deliveries of `_snapshot_query`, each that repeats the one before it left out."""
+        kept, before = [], {}
+        for t, _, n, h in sorted(rows):
+            if before.get(t) != (n, h):
+                kept.append(f"{t}={n}:{h}")
+            before[t] = (n, h)
+        return ";".join(kept)
 
     @abstractmethod
     def read_state(self, name: str) -> str | None:

@@ -507,7 +507,7 @@ class BigQueryWarehouse(Warehouse):
             rows = self.query(self._snapshot_query(tables, row_hash))
         except NotFound:
             return None
-        return self._snapshot_digest((r["t"], r["n"], r["h"]) for r in rows)
+        return self._snapshot_digest((r["t"], r["d"], r["n"], r["h"]) for r in rows)
 
     def read_state(self, name: str) -> str | None:
         try:
