@@ -156,19 +156,23 @@ def run_sampled(args: list[str]) -> tuple[float, int, str]:
 
 def _prepared_home(workdir: Path, scale: float, seed: int, input_dir: Path | None) -> Path:
     """A home whose warehouse holds core.fct_sales for the dataset and what the current dbt project
-    builds beside it (built once per dbt project, not timed)."""
-    from grocery.benchmarks.elt import _dataset, run_elt
+    builds beside it (built once per dbt project and generated dataset, not timed)."""
+    from grocery.benchmarks.elt import DATASET_STAMP, _dataset, run_elt
     from grocery.transform import project_dir, project_fingerprint
 
     source = input_dir or _dataset(workdir, scale, seed, [])
     # No "=" in the folder name: Path.as_uri() would percent-encode it in the lake URI.
     home = workdir / "spark" / (f"input-{input_dir.name}" if input_dir else f"scale-{scale}-seed-{seed}")
-    done, project = home / ".transformed", project_fingerprint(project_dir(), "duckdb")
-    if not done.exists() or done.read_text() != project:
+    generated = source / DATASET_STAMP
+    made_from = project_fingerprint(project_dir(), "duckdb") + (
+        f"\n{generated.read_text()}" if generated.exists() else ""
+    )
+    done = home / ".transformed"
+    if not done.exists() or done.read_text() != made_from:
         shutil.rmtree(home, ignore_errors=True)
         print(f"extract, load, transform into {home} (not timed)...", file=sys.stderr)
         run_elt(home, source)
-        done.write_text(project)
+        done.write_text(made_from)
     return home
 
 
