@@ -73,9 +73,8 @@ def _options(
     """The options before the command."""
 
 
-def _date(value: str | None) -> date | None:
-    if value is None:
-        return None
+def _date(value: str) -> date:
+    """A date option's value, parsed by typer, so that its error names the option."""
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -97,19 +96,13 @@ Config = Annotated[
 ]
 
 
-def _a_date(value: str | None) -> str | None:
-    """A date option's check, run by typer, so that its error names the option."""
-    _date(value)
-    return value
+def _date_option(name: str, help: str) -> typer.models.OptionInfo:
+    return typer.Option(name, parser=_date, metavar="YYYY-MM-DD", help=help)
 
 
-Day = Annotated[str | None, typer.Option("--date", callback=_a_date, help="One day of data (YYYY-MM-DD).")]
-Start = Annotated[
-    str | None, typer.Option("--start", callback=_a_date, help="First day of a range (with --end).")
-]
-End = Annotated[
-    str | None, typer.Option("--end", callback=_a_date, help="Last day of a range (with --start).")
-]
+Day = Annotated[date | None, _date_option("--date", "One day of data.")]
+Start = Annotated[date | None, _date_option("--start", "First day of a range (with --end).")]
+End = Annotated[date | None, _date_option("--end", "Last day of a range (with --start).")]
 SourceKind = Annotated[str | None, typer.Option("--source", help="generator | kaggle | path.")]
 Input = Annotated[
     Path | None,
@@ -125,7 +118,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print stage results as JSO
 
 
 def build_context(
-    home: Path, config: Path | None, day: str | None, start: str | None, end: str | None,
+    home: Path, config: Path | None, day: date | None, start: date | None, end: date | None,
     source: str | None, input_dir: Path | None, scale: float | None, seed: int | None, quiet: bool,
 ) -> Context:  # fmt: skip
     """Merge the spec file with the command's options."""
@@ -139,7 +132,7 @@ def build_context(
             "source.seed": seed,
         }
     )
-    interval = DataInterval.from_options(_date(day), _date(start), _date(end))
+    interval = DataInterval.from_options(day, start, end)
     progress = Progress.quiet() if quiet else Progress.to_terminal()
     return Context(spec=spec, home=home, interval=interval, progress=progress)
 
@@ -335,7 +328,7 @@ def generate(
     with _reported(debug):
         # The source spec's rules for these two (a scale above 0), as for `grocery run --scale`.
         source = PipelineSpec().with_overrides(**{"source.scale": scale, "source.seed": seed}).source
-        interval = DataInterval.from_options(_date(day), _date(start), _date(end))
+        interval = DataInterval.from_options(day, start, end)
         make_folder(output, "the output folder", hint="pass a folder you can write to")
         started = time.perf_counter()
         write(output, scale=source.scale, seed=source.seed, interval=interval)
