@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import shutil
 from datetime import date
@@ -93,6 +94,79 @@ def test_row_counts_do_not_depend_on_where_the_reads_split_the_file(
     assert (tmp_path / "y.csv").read_bytes() == data
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8 << 20])
+def test_row_counts_of_a_compressed_file_are_its_texts_wherever_the_reads_split_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # Two gzip members, as `cat a.gz b.gz` makes: their texts one after the other.
+    text = b"a,b\n1,2\r\n\r\n\n\r\n3,4\n\n\n\n5,6\r\n\r\n"
+    data = gzip.compress(text[:13]) + gzip.compress(text[13:])
+    src = tmp_path / "x.csv.gz"
+    src.write_bytes(data)
+    monkeypatch.setattr(extract, "_CHUNK", chunk)
+    copied = extract.copy_and_measure(src, tmp_path / "y.csv.gz")
+    assert copied == (len(data), hashlib.sha256(data).hexdigest(), 3, 11)
+    assert (tmp_path / "y.csv.gz").read_bytes() == data
+
+
+def test_compressed_files_land_as_delivered_and_count_the_rows_of_their_text(
+    tmp_path: Path, generated: Path
+) -> None:
+    """A retailer's export gzip-compressed (sales.csv.gz, Customers.CSV.GZ): landed as delivered,
+    its manifest's size and sha256 are the compressed file's, its rows and lines its text's."""
+    folder = tmp_path / "export"
+    shutil.copytree(generated, folder)
+    for name, compressed in (("sales.csv", "sales.csv.gz"), ("customers.csv", "Customers.CSV.GZ")):
+        (folder / compressed).write_bytes(gzip.compress((folder / name).read_bytes()))
+        (folder / name).unlink()
+    ctx = make_context(tmp_path / "home", folder)
+    result = extract.run(ctx)
+    assert result.metrics["files"] == 7
+    assert result.metrics["ingest_date"] == "2018-05-09"  # the last sales date in sales.csv.gz
+    landed = {f["table"]: f for f in extract.read_manifest(ctx, date(2018, 5, 9))["files"]}
+    for table, compressed in (("sales", "sales.csv.gz"), ("customers", "Customers.CSV.GZ")):
+        entry, data = landed[table], (folder / compressed).read_bytes()
+        assert entry["name"] == compressed
+        assert ctx.lake.local_path(entry["path"]).read_bytes() == data
+        assert (entry["bytes"], entry["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+        lines = (generated / f"{table}.csv").read_text().splitlines()
+        assert (entry["rows"], entry["lines"]) == (len(lines) - 1, len(lines))
+    ctx.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (lambda data: data[: len(data) // 2], "it is cut short: its compressed data ends early"),
+        (lambda data: b"SalesID,SalesPersonID\n", "it is not gzip-compressed"),
+        (
+            lambda data: data[:100] + bytes(100) + data[200:],
+            r"its compressed data is damaged \(Error -3 [^)]*\)",
+        ),
+    ],
+    ids=["cut short", "not compressed", "corrupt"],
+)
+def test_a_damaged_compressed_file_stops_extract_with_one_line_and_lands_nothing(
+    tmp_path: Path, delivery: Path, damage, says: str
+) -> None:
+    from grocery.errors import SourceError
+
+    sales = delivery / "sales.csv"
+    (delivery / "sales.csv.gz").write_bytes(damage(gzip.compress(sales.read_bytes())))
+    sales.unlink()
+    ctx = make_context(tmp_path / "home", delivery, interval=DataInterval.day(date(2018, 5, 9)))
+    with pytest.raises(
+        SourceError, match=f"^cannot decompress {delivery / 'sales.csv.gz'}: {says} \\(a file"
+    ) as raised:
+        extract.run(ctx)
+    assert "\n" not in str(raised.value)
+    assert (
+        raised.value.hint
+        == "a file whose name ends in .gz must be gzip-compressed and whole; deliver it again"
+    )
+    assert ctx.ingest_dates() == []
+
+
 def test_a_csv_that_is_no_readable_file_stops_extract_with_one_line_and_lands_nothing(
     tmp_path: Path, delivery: Path
 ) -> None:
@@ -150,4 +224,4 @@ def test_file_names_in_another_case_are_their_tables(tmp_path: Path, generated: 
     (folder / "sales.csv").write_bytes((folder / "Sales.csv").read_bytes())
     with pytest.raises(SourceError, match=r"holds both Sales.csv and sales.csv") as caught:
         extract.run(make_context(tmp_path / "home2", folder))
-    assert caught.value.hint == "keep one of them, as sales.csv, and extract again"
+    assert caught.value.hint == "keep one of them, as sales.csv or sales.csv.gz, and extract again"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,15 @@ HEADER = "SalesID,SalesPersonID,CustomerID,ProductID,Quantity,Discount,TotalPric
 def _append(path: Path, *lines: str) -> None:
     with open(path, "a") as f:
         f.write("".join(line + "\n" for line in lines))
+
+
+def _compress(path: Path, text: str | None = None) -> Path:
+    """Replace a delivered file with its gzip-compressed copy (of `text` instead, when given)."""
+    data = path.read_bytes() if text is None else text.encode()
+    path.unlink()
+    compressed = path.with_name(path.name + ".gz")
+    compressed.write_bytes(gzip.compress(data) if data else b"")
+    return compressed
 
 
 def _extract_and_load(home: Path, folder: Path, **overrides):
@@ -225,6 +235,8 @@ def test_a_wrong_header_says_how_it_differs(tmp_path: Path, header: str, differe
             lambda d: (d / "customers.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"),
             "customers.csv is not a UTF-8 CSV file",
         ),
+        (lambda d: _compress(d / "sales.csv", text=""), "sales.csv.gz is empty"),
+        (lambda d: _compress(d / "sales.csv", text="id;name\n1;x\n"), "sales.csv.gz has header 'id;name'"),
     ],
 )
 def test_unusable_files_stop_the_stage_and_load_nothing(
@@ -410,15 +422,69 @@ def test_a_quarantined_row_names_the_line_it_starts_on_after_line_breaks_and_bla
     assert [(line, reason.split(" (")[0].split(": Expected")[0]) for line, reason in found] == expected
 
 
-def test_a_raw_file_changed_after_extract_stops_the_load(tmp_path: Path, delivery: Path) -> None:
+def test_a_compressed_delivery_loads_as_its_text_does(tmp_path: Path, delivery: Path) -> None:
+    """sales.csv.gz and customers.csv.gz load the rows, and quarantine the records with the lines,
+    that sales.csv and customers.csv do."""
+    sales = delivery / "sales.csv"
+    _append(sales, "", "1,2", "900001,1,1,1,x,0.0,0.0,2018-05-09 10:00:00.000,T", "")
+    plain = tmp_path / "plain"
+    _, expected = _extract_and_load(plain, delivery)
+    _compress(sales)
+    _compress(delivery / "customers.csv")
+    compressed = tmp_path / "compressed"
+    _, result = _extract_and_load(compressed, delivery)
+    assert result.summary == expected.summary
+    assert result.metrics["tables"] == expected.metrics["tables"]
+    assert result.metrics["tables"]["sales"]["quarantined"] == 2
+    for sql in (
+        "select * exclude (ingest_date) from quarantine.sales order by line_number",
+        "select count(*), sum(Quantity), max(SalesID) from raw.sales",
+        "select count(*), max(LastName) from raw.customers",
+    ):
+        assert _query(compressed, sql) == _query(plain, sql)
+
+
+def test_a_compressed_file_damaged_after_extract_stops_the_load_and_loads_nothing(
+    tmp_path: Path, delivery: Path
+) -> None:
+    _compress(delivery / "sales.csv")
     home = tmp_path / "home"
     ctx = make_context(home, delivery)
     extract.run(ctx)
-    landed = ctx.lake.local_path(f"{extract.raw_dir('sales', DAY)}/sales.csv")
-    text = landed.read_text().splitlines()
-    landed.write_text("\n".join(text[:-3]) + "\n")  # three records fewer than the manifest counts
+    landed = ctx.lake.local_path(f"{extract.raw_dir('sales', DAY)}/sales.csv.gz")
+    landed.write_bytes(landed.read_bytes()[: landed.stat().st_size // 2])  # its header still reads
+    with pytest.raises(InputError) as raised:
+        load.run(ctx)
+    ctx.close()
+    assert str(raised.value).startswith(
+        "cannot load: sales.csv.gz cannot be decompressed: it is cut short: its compressed data ends early ("
+    )
+    assert "nothing was loaded" in str(raised.value)
+    assert (
+        not (home / "warehouse.duckdb").exists()
+        or not _query(home, "select count(*) from information_schema.tables where table_schema = 'raw'")[0][0]
+    )
+    (delivery / "sales.csv.gz").write_bytes(b"SalesID")  # not compressed at all
+    assert load._header_problem(delivery / "sales.csv.gz", table("sales")) == (
+        "sales.csv.gz cannot be decompressed: it is not gzip-compressed"
+    )
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_raw_file_changed_after_extract_stops_the_load(
+    tmp_path: Path, delivery: Path, compressed: bool
+) -> None:
+    name = _compress(delivery / "sales.csv").name if compressed else "sales.csv"
+    home = tmp_path / "home"
+    ctx = make_context(home, delivery)
+    extract.run(ctx)
+    landed = ctx.lake.local_path(f"{extract.raw_dir('sales', DAY)}/{name}")
+    with load.encodings.open_bytes(landed) as f:
+        text = f.read().decode().splitlines()
+    shorter = ("\n".join(text[:-3]) + "\n").encode()  # three records fewer than the manifest counts
+    landed.write_bytes(gzip.compress(shorter) if compressed else shorter)
     with pytest.raises(
-        StageError, match=r"sales.csv changed after extract: its sha256 is not the manifest's"
+        StageError, match=rf"{name} changed after extract: its sha256 is not the manifest's"
     ) as raised:
         load.run(ctx)
     assert "re-run extract" in (raised.value.hint or "")
@@ -452,15 +518,21 @@ def test_a_quote_left_open_is_one_malformed_record_that_says_how_far_it_ran(
     assert raw_line.splitlines() == lines[-3:]
 
 
-def test_files_in_latin_1_load_when_the_spec_says_so(tmp_path: Path, delivery: Path) -> None:
+@pytest.mark.parametrize("compressed", [False, True])
+def test_files_in_latin_1_load_when_the_spec_says_so(
+    tmp_path: Path, delivery: Path, compressed: bool
+) -> None:
     """A retailer's export in latin-1: read as UTF-8, the row with an accented name is quarantined with
-    a reason that names the setting; with `source.encoding: latin-1` it loads, the name as written."""
+    a reason that names the setting; with `source.encoding: latin-1` it loads, the name as written.
+    Gzip-compressed, the same."""
     customers = delivery / "customers.csv"
     lines = customers.read_text().splitlines()
     fields = lines[5].split(",")
     fields[1] = "José"
     lines[5] = ",".join(fields)
     customers.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    if compressed:
+        _compress(customers)
 
     home = tmp_path / "utf-8"
     _, result = _extract_and_load(home, delivery)

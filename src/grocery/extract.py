@@ -8,11 +8,13 @@ date delivered. Landing the same ingest date again replaces its files.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
 import re
 import shutil
 import tempfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -21,6 +23,7 @@ from typing import NamedTuple
 
 import duckdb
 
+from grocery import encodings
 from grocery import lake as layout
 from grocery.context import Context
 from grocery.errors import SourceError, make_folder
@@ -30,6 +33,8 @@ from grocery.tables import BY_NAME, SALES
 
 _CHUNK = 8 << 20
 _BLANK_LINE = re.compile(rb"\n(?=\r?\n)")
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib's setting for a gzip header and trailer
+_GZIP_MAGIC = b"\x1f\x8b"  # how a gzip file starts
 
 
 @dataclass(frozen=True)
@@ -69,15 +74,18 @@ def copy_and_measure(src: Path, dst: Path) -> Measure:
 
 
 def measure(path: Path) -> Measure:
-    """A file's size, sha256, records and lines, from one read.
+    """A file's size, sha256, records and lines, from one read; records and lines of a gzip-compressed
+    file (`encodings.compressed`) are those of its text, inflated as it is read. Raises one of
+    `encodings.GZIP_ERRORS` when a compressed file is damaged.
 
     Reads alternate between two buffers: the digest of one runs in a second thread (hashlib
     releases the GIL on large buffers) while this thread reads the next and counts its lines.
     """
     digest = hashlib.sha256()
     buffers = (bytearray(_CHUNK), bytearray(_CHUNK))
-    size = newlines = blanks = 0
-    tail = b""  # the last two bytes before the current read: a blank line may straddle two reads
+    text = _Lines()
+    inflate = _Inflate() if encodings.compressed(path) else None
+    size = 0
     with open(path, "rb", buffering=0) as f, ThreadPoolExecutor(max_workers=1) as hasher:
         hashed = None
         for turn in itertools.count():
@@ -90,26 +98,76 @@ def measure(path: Path) -> Measure:
                 hashed.result()
             hashed = hasher.submit(digest.update, view)
             size += n
-            newlines += buf.count(b"\n", 0, n)
-            blanks += len(_BLANK_LINE.findall(buf, 0, n))  # the blank lines wholly inside this read
-            # ... and those that began in the bytes before it.
-            junction = tail + bytes(buf[: min(n, 2)])
-            blanks += sum(
-                1
-                for m in _BLANK_LINE.finditer(junction)
-                if m.start() < len(tail) and _blank_end(junction, m.start()) >= len(tail)
-            )
-            tail = (tail + bytes(buf[max(0, n - 2) : n]))[-2:]
+            if inflate is None:
+                text.count(buf, n)
+            else:
+                inflated = inflate(view)
+                text.count(inflated, len(inflated))
         if hashed is not None:
             hashed.result()
-    lines = newlines + (1 if size and tail[-1:] != b"\n" else 0)
-    records = max(0, lines - blanks - 1)  # the header is not a record
-    return Measure(size, digest.hexdigest(), records, lines)
+    if inflate is not None and size:  # an empty file is as empty compressed as not: load says so
+        inflate.check_end()
+    return Measure(size, digest.hexdigest(), text.records, text.lines)
+
+
+class _Lines:
+    """The lines, and blank lines, of a text fed to `count` in pieces."""
+
+    def __init__(self) -> None:
+        self.size = self.newlines = self.blanks = 0
+        self.tail = b""  # the last two bytes before the current piece: a blank line may straddle two
+
+    def count(self, data: bytes | bytearray, n: int) -> None:
+        """Count the first `n` bytes of `data`, the text's next piece."""
+        self.newlines += data.count(b"\n", 0, n)
+        self.blanks += len(_BLANK_LINE.findall(data, 0, n))  # the blank lines wholly inside this piece
+        # ... and those that began in the bytes before it.
+        junction = self.tail + bytes(data[: min(n, 2)])
+        self.blanks += sum(
+            1
+            for m in _BLANK_LINE.finditer(junction)
+            if m.start() < len(self.tail) and _blank_end(junction, m.start()) >= len(self.tail)
+        )
+        self.tail = (self.tail + bytes(data[max(0, n - 2) : n]))[-2:]
+        self.size += n
+
+    @property
+    def lines(self) -> int:
+        return self.newlines + (1 if self.size and self.tail[-1:] != b"\n" else 0)
+
+    @property
+    def records(self) -> int:
+        return max(0, self.lines - self.blanks - 1)  # the header is not a record
 
 
 def _blank_end(window: bytes, start: int) -> int:
     """Index of the last byte of the blank line found at `start` (its lookahead included)."""
     return start + (1 if window[start + 1] == ord("\n") else 2)
+
+
+class _Inflate:
+    """Gzip-compressed bytes, fed in pieces, to their text; a file of several gzip members (as
+    `cat a.gz b.gz` makes) is their texts one after the other."""
+
+    def __init__(self) -> None:
+        self._member = zlib.decompressobj(wbits=_GZIP_WBITS)
+        self._head = b""  # the file's first bytes, until they show whether it is gzip at all
+
+    def __call__(self, data: bytes | memoryview) -> bytes:
+        if len(self._head) < len(_GZIP_MAGIC):
+            self._head += bytes(data[: len(_GZIP_MAGIC) - len(self._head)])
+            if not _GZIP_MAGIC.startswith(self._head):
+                raise gzip.BadGzipFile(f"Not a gzipped file ({self._head!r})")
+        text = self._member.decompress(data)
+        while self._member.eof and self._member.unused_data:
+            rest = self._member.unused_data
+            self._member = zlib.decompressobj(wbits=_GZIP_WBITS)
+            text += self._member.decompress(rest)
+        return text
+
+    def check_end(self) -> None:
+        if not self._member.eof:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
 
 
 def last_sales_date(sales_csv: Path | None) -> date | None:
@@ -120,8 +178,8 @@ def last_sales_date(sales_csv: Path | None) -> date | None:
         with duckdb.connect() as con:
             row = con.execute(
                 "select max(try_cast(SalesDate as timestamp))::date from "
-                "read_csv(?, header=true, all_varchar=true, ignore_errors=true)",
-                [str(sales_csv)],
+                "read_csv(?, header=true, all_varchar=true, ignore_errors=true, compression=?)",
+                [str(sales_csv), "gzip" if encodings.compressed(sales_csv) else "none"],
             ).fetchone()
     except duckdb.Error:
         return None
@@ -144,6 +202,11 @@ def land(ctx: Context, delivery: Delivery, scratch: Path) -> tuple[date, list[La
             table_dir.mkdir(parents=True)
             try:
                 measured.append((src, table_dir, copy_and_measure(src, table_dir / src.name)))
+            except encodings.GZIP_ERRORS as exc:  # before OSError: BadGzipFile is one
+                raise SourceError(
+                    f"cannot decompress {src}: {encodings.gzip_damage(exc)}",
+                    hint="a file whose name ends in .gz must be gzip-compressed and whole; deliver it again",
+                ) from None
             except OSError as exc:  # a folder named like a file, a file this user may not read, ...
                 raise SourceError(
                     f"cannot read {src}: {exc.strerror or exc}",

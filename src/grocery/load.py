@@ -85,10 +85,13 @@ def quarantine_dir(table: str, day: date) -> str:
 
 def _header_problem(path: Path, table: Table, encoding: str = UTF_8) -> str | None:
     """Why a file cannot be read as this table at all, or None."""
-    if path.stat().st_size == 0:
+    try:
+        with encodings.open_bytes(path) as f:
+            first = f.readline(64 * 1024)
+    except encodings.GZIP_ERRORS as exc:
+        return f"{path.name} cannot be decompressed: {encodings.gzip_damage(exc)}"
+    if not first:
         return f"{path.name} is empty"
-    with open(path, "rb") as f:
-        first = f.readline(64 * 1024)
     try:
         header = encodings.decode(first, encoding).rstrip("\r\n")
     except UnicodeDecodeError:
@@ -467,7 +470,7 @@ def run(ctx: Context) -> StageResult:
                 ctx.lake.staging_dir(quarantine_dir(table.name, day)) as quarantined,
             ):
                 report = validate_table(
-                    con, table, encodings.utf_8(files[table.name], encoding, scratch), day, staged,
+                    con, table, _readable(files[table.name], encoding, scratch), day, staged,
                     quarantined, ctx.interval, (manifest.get(table.name) or {}).get("lines"),
                 )  # fmt: skip
             lap(table.name)
@@ -499,6 +502,18 @@ def run(ctx: Context) -> StageResult:
             "step_seconds": lap.timings,
         },
     )
+
+
+def _readable(path: Path | None, encoding: str, scratch: Path) -> Path:
+    """The file DuckDB reads for a landed one: plain UTF-8 text (`encodings.utf_8`)."""
+    assert path is not None  # check_files stops the stage on a missing file
+    try:
+        return encodings.utf_8(path, encoding, scratch)
+    except encodings.GZIP_ERRORS as exc:
+        raise InputError(
+            f"cannot load: {path.name} cannot be decompressed: {encodings.gzip_damage(exc)}",
+            hint="run extract again for this ingest date, then load; nothing was loaded",
+        ) from None
 
 
 def _check_unchanged(path: Path | None, landed: dict | None, report: TableReport) -> None:

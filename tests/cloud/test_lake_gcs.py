@@ -6,7 +6,9 @@ pipeline on GKE finds Google's endpoint through nothing at all.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -116,8 +118,13 @@ def test_parquet_in_the_lake_is_readable_through_gcsfs(cloud: Cloud) -> None:
 def test_extract_lands_the_delivery_in_a_gcs_lake_byte_for_byte(
     cloud: Cloud, small_delivery: Path, tmp_path: Path
 ) -> None:
+    # Its sales file gzip-compressed: the lake keeps the compressed bytes, and hands them back.
+    delivery = tmp_path / "delivery"
+    shutil.copytree(small_delivery, delivery)
+    (delivery / "sales.csv.gz").write_bytes(gzip.compress((delivery / "sales.csv").read_bytes()))
+    (delivery / "sales.csv").unlink()
     spec = PipelineSpec.model_validate(
-        {"lake": cloud.lake_uri, "source": {"kind": "path", "path": str(small_delivery)}}
+        {"lake": cloud.lake_uri, "source": {"kind": "path", "path": str(delivery)}}
     )
     ctx = Context(spec=spec, home=tmp_path / "home", interval=DataInterval.everything())
 
@@ -128,8 +135,10 @@ def test_extract_lands_the_delivery_in_a_gcs_lake_byte_for_byte(
     manifest = extract.read_manifest(ctx, day)
     assert len(manifest["files"]) == 7
     for entry in manifest["files"]:
-        original = (small_delivery / entry["name"]).read_bytes()
+        original = (delivery / entry["name"]).read_bytes()
         landed = ctx.lake.read_bytes(entry["path"])
         assert landed == original
+        with ctx.lake.local_copy(entry["path"]) as copy:  # as load reads it
+            assert copy.name == entry["name"] and copy.read_bytes() == original
         assert entry["sha256"] == hashlib.sha256(original).hexdigest()
         assert entry["path"] == f"raw/{entry['table']}/ingest_date={day}/{entry['name']}"

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
+from grocery.encodings import GZIP
 from grocery.errors import SourceError
 from grocery.interval import DataInterval
 
@@ -15,26 +16,33 @@ from grocery.interval import DataInterval
 class Delivery:
     """The files a source delivered for one data interval."""
 
-    folder: Path  # holds <table>.csv for each of the seven tables
+    folder: Path  # holds <table>.csv (or <table>.csv.gz, gzip-compressed) for each of the seven tables
     description: str  # for the manifest, e.g. "generator scale=0.05 seed=42"
     # The last sales date delivered, when the source knows it without reading the files.
     last_sales_date: date | None = None
 
     def files(self) -> dict[str, Path]:
         """The delivery's CSV files by table: a file's name, in any case, is its table's (an export
-        from a system whose names ignore case may hold Sales.CSV). Two files of one table are an error."""
+        from a system whose names ignore case may hold Sales.CSV), and it may be gzip-compressed
+        (sales.csv.gz). Two files of one table are an error."""
         found: dict[str, Path] = {}
         for path in sorted(self.folder.iterdir()):
-            if path.suffix.lower() != ".csv":
+            table = table_of(path)
+            if table is None:
                 continue
-            table = path.stem.lower()
             if table in found:
                 raise SourceError(
                     f"{self.folder} holds both {found[table].name} and {path.name}",
-                    hint=f"keep one of them, as {table}.csv, and extract again",
+                    hint=f"keep one of them, as {table}.csv or {table}.csv{GZIP}, and extract again",
                 )
             found[table] = path
         return found
+
+
+def table_of(path: Path) -> str | None:
+    """The table a CSV file holds, from its name (`Sales.CSV`, `sales.csv.gz`); None when not a CSV file."""
+    name = path.name.lower().removesuffix(GZIP)
+    return name.removesuffix(".csv") if name.endswith(".csv") and name != ".csv" else None
 
 
 class Source(Protocol):
