@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
@@ -40,6 +40,9 @@ from grocery.context import DEFAULT_HOME, Context, hold_home
 from grocery.errors import ConfigError, GroceryError, Interrupted, interrupt_behind, make_folder
 from grocery.interval import DataInterval
 from grocery.progress import Progress, quiet_when_unread
+
+if TYPE_CHECKING:
+    from grocery.status import Status
 
 app = typer.Typer(
     name="grocery",
@@ -386,6 +389,64 @@ def show_config(config: Config = None, debug: Debug = False) -> None:
     out.print(yaml.safe_dump(spec.model_dump(mode="json", by_alias=True), sort_keys=False), highlight=False)
 
 
+@app.command("status")
+def show_status(
+    home: Home = DEFAULT_HOME, config: Config = None, debug: Debug = False, as_json: AsJson = False
+) -> None:
+    """What the home holds: deliveries landed and loaded, days without one, the fact, Spark runs, the dashboard."""
+    from grocery import status
+
+    with _reported(debug):
+        ctx = Context(spec=load_spec(config), home=home)
+        # Read only: a home that does not exist is not made (and needs no lock).
+        with hold_home(ctx.home) if ctx.home.is_dir() else contextlib.nullcontext():
+            try:
+                found = status.collect(ctx)
+            finally:
+                ctx.close()
+    if as_json:
+        out.print_json(json.dumps(found.to_json(), default=str))
+        return
+    _print_status(found)
+
+
+def _print_status(found: Status) -> None:
+    out.print(f"lake       {found.lake}", highlight=False)
+    out.print(f"warehouse  {found.warehouse}", highlight=False)
+    landed = found.ingest_dates
+    if landed:
+        span = f", {landed[0]} .. {landed[-1]}" if len(landed) > 1 else f", {landed[0]}"
+        out.print(
+            f"deliveries {len(landed):,} ingest date{'s' if len(landed) != 1 else ''}{span}", highlight=False
+        )
+        rows = [
+            {
+                "ingest_date": d.ingest_date,
+                "files": d.files,
+                "sales_lines": d.sales_lines,
+                "loaded": "yes" if d.loaded else "no",
+                "accepted": d.accepted,
+                "quarantined": d.quarantined,
+            }
+            for d in found.deliveries
+        ]
+        shown = "" if len(found.deliveries) == len(landed) else f" (the latest {len(found.deliveries)})"
+        out.print(_rich_table(f"Deliveries{shown}", rows, money=set()))
+    else:
+        out.print("deliveries none", highlight=False)
+    if found.fct_sales is not None:
+        f = found.fct_sales
+        span = f", sales dates {f['first']} .. {f['last']}" if f["rows"] else ""
+        out.print(f"fct_sales  {f['rows']:,} rows{span}", highlight=False)
+    runs = ", ".join(f"{stage} {day or 'never run'}" for stage, day in found.spark_runs.items())
+    out.print(f"spark      {runs}", highlight=False)
+    if found.segmented_customers is not None:
+        out.print(f"segments   {found.segmented_customers:,} customers published", highlight=False)
+    out.print(f"dashboard  {found.dashboard or 'not rendered yet'}", highlight=False)
+    for step in found.next_steps():
+        out.print(f"next: {step}", highlight=False)
+
+
 @app.command("purge")
 def purge_data(
     yes: Annotated[bool, typer.Option("--yes", help="Really delete; without it purge only names what would go.")] = False,
@@ -464,7 +525,8 @@ def _rich_table(title: str, rows: list[dict], money: set[str]) -> RichTable:
     if not rows:
         table.add_column("(no rows)")
         return table
-    for name, value in rows[0].items():
+    for name in rows[0]:
+        value = next((row[name] for row in rows if row[name] is not None), None)  # the column's kind
         numeric = isinstance(value, int | float) and not name.endswith("_id")
         table.add_column(name.replace("_", " "), justify="right" if numeric else "left")
     for row in rows:

@@ -41,6 +41,16 @@ def ingest_partition(day: date) -> str:
     return partition("ingest_date", day)
 
 
+def file_path(uri: str) -> Path:
+    """The folder a file:// URI names (Path.as_uri() percent-encodes characters such as "=")."""
+    return Path(unquote(uri.removeprefix("file://")))
+
+
+def exists_without_making(uri: str) -> bool:
+    """Whether a lake has been made: its folder exists (a local lake), or always (a bucket)."""
+    return not uri.startswith("file://") or file_path(uri).exists()
+
+
 class Lake:
     """A lake rooted at a `file://` or `gs://` URI."""
 
@@ -50,8 +60,7 @@ class Lake:
         self.protocol, _, rest = uri.partition("://")
         if self.protocol not in ("file", "gs"):
             raise ValueError(f"lake URI must start with file:// or gs://, got {uri!r}")
-        # Path.as_uri() percent-encodes characters such as "=": a file URI names the decoded path.
-        self.root = (unquote(rest) if self.protocol == "file" else rest).rstrip("/")
+        self.root = (str(file_path(uri)) if self.protocol == "file" else rest).rstrip("/")
         options = dict(storage_options or {})
         if self.protocol == "gs":
             # Endpoint and credentials from the environment (grocery.cloud): Google's by default.

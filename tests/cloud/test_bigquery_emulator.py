@@ -259,3 +259,16 @@ def test_state_values_are_kept_by_name_and_forgotten(cloud_module: Cloud, loaded
         wh.write_state("test.first", None)
         assert (wh.read_state("test.first"), wh.read_state("test.second")) == (None, "two")
         wh.write_state("test.second", None)
+
+
+def test_the_status_reads_the_gcs_lake_and_bigquery(cloud_module: Cloud, loaded) -> None:
+    from grocery import status
+
+    ctx, metrics = loaded
+    found = status.collect(ctx)
+    ctx.close()
+    assert found.lake == ctx.spec.lake and found.warehouse.startswith("BigQuery project ")
+    [delivery] = found.deliveries
+    assert delivery.ingest_date == date.fromisoformat(metrics["ingest_date"]) and delivery.files == 7
+    assert (delivery.accepted, delivery.quarantined) == (metrics["accepted"], metrics["quarantined"])
+    assert found.spark_runs == {"segment": None, "recommend": None} and found.dashboard is None

@@ -93,6 +93,23 @@ def test_the_cloud_run_went_through_every_stage(cloud_env: CloudRun) -> None:
         assert lake.listdir(folder), folder
 
 
+def test_the_status_of_the_cloud_run_reads_what_every_stage_left(cloud_env: CloudRun) -> None:
+    from grocery import status
+
+    ctx = cloud_env.context()
+    try:
+        found = status.collect(ctx)
+    finally:
+        ctx.close()
+    results = cloud_env.results
+    assert [d.ingest_date.isoformat() for d in found.deliveries] == [results["load"]["ingest_date"]]
+    assert found.deliveries[0].accepted == results["load"]["accepted"]
+    assert found.fct_sales is not None and found.fct_sales["rows"] == results["transform"]["fct_sales_rows"]
+    assert found.dashboard == ctx.lake.uri("dashboard/index.html") and found.next_steps() == []
+    if registered(*SPARK_STAGES):
+        assert found.spark_runs["segment"] is not None and found.segmented_customers
+
+
 def test_every_mart_has_the_same_rows_and_columns_on_both_warehouses(warehouses) -> None:
     local, cloud = warehouses
     marts = duckdb_marts(local)

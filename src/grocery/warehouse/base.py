@@ -140,6 +140,15 @@ class Warehouse(ABC):
     def write_state(self, name: str, value: str | None) -> None:
         """Store a value under a name, replacing the one before; None forgets the name."""
 
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the warehouse is, for people: its kind and place."""
+
+    def created(self) -> bool:
+        """Whether the warehouse exists at all (a DuckDB file is created by its first use, so a
+        reader that must not create it asks first)."""
+        return True
+
     def purge_target(self) -> str:
         """What `purge` deletes in this warehouse, named without touching it (e.g. for a confirmation)."""
         raise NotImplementedError(f"{type(self).__name__} cannot purge yet")

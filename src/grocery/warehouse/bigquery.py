@@ -299,6 +299,10 @@ class BigQueryWarehouse(Warehouse):
             self.client.create_dataset(dataset, exists_ok=True, retry=self.retry, timeout=self.timeout)
         self._datasets_ready = True
 
+    def describe(self) -> str:
+        prefix = f", datasets {self.dataset_prefix}<layer>" if self.dataset_prefix else ""
+        return f"BigQuery project {self.project} ({self.location}{prefix})"
+
     def purge_target(self) -> str:
         names = ", ".join(f"{self.project}.{self.dataset_id(schema)}" for schema in SCHEMAS)
         return f"the BigQuery datasets {names} with their tables"

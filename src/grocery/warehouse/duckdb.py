@@ -192,6 +192,12 @@ class DuckDBWarehouse(Warehouse):
             DISABLED_COMPRESSION_ENV: DISABLED_COMPRESSION,
         }
 
+    def describe(self) -> str:
+        return f"DuckDB {self.path}"
+
+    def created(self) -> bool:
+        return self.path.exists()
+
     def purge_target(self) -> str:
         return f"the DuckDB warehouse {self.path} (schemas {', '.join(SCHEMAS)})"
 

@@ -1,0 +1,181 @@
+"""What a pipeline home holds, for `grocery status`: the question a data engineer asks before the
+next run, and after one that went wrong.
+
+- deliveries: every ingest date the lake has a manifest for (extract), the latest in detail: its
+  sales lines landed and, per ingest date, the rows of every table in `raw` and in `quarantine`
+  (load), or that it was never loaded;
+- the days between the first and the last delivery that have none (a backfill to run);
+- the extent of `core.fct_sales` (transform);
+- the latest run date of the Spark outputs in the lake (segment, recommend) and the customers in
+  `marts.mart_customer_segments` (publish), and where the dashboard is.
+
+Reading it changes nothing: a warehouse that does not exist is not created, a home never run says
+so. It reads the lake and the warehouse of any spec, local or on Google Cloud, through the same
+adapters as the stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from grocery import lake as layout
+from grocery.context import Context
+from grocery.extract import read_manifest
+from grocery.tables import INGEST_DATE, SALES, TABLES
+from grocery.warehouse.base import Warehouse
+
+SHOWN_DELIVERIES = 10  # the latest deliveries shown in detail (each is a manifest to read)
+SPARK_OUTPUTS = {"segment": "customer_rfm", "recommend": "recommendations"}  # stage: analytics table
+_NAMED_DAYS = 5  # missing days named before "and N more"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One ingest date: what extract landed, and what load made of it (None: never loaded)."""
+
+    ingest_date: date
+    files: int
+    sales_lines: int | None  # data lines of its sales file, None without one
+    accepted: int | None = None  # rows in raw.*, every table
+    quarantined: int | None = None  # rows in quarantine.*, every table
+
+    @property
+    def loaded(self) -> bool:
+        return self.accepted is not None
+
+
+@dataclass(frozen=True)
+class Status:
+    lake: str
+    warehouse: str
+    ingest_dates: list[date]  # every delivery, oldest first
+    deliveries: list[Delivery]  # the latest SHOWN_DELIVERIES, newest first
+    fct_sales: dict[str, Any] | None  # rows, first and last sales_date; None before a transform
+    spark_runs: dict[str, date | None]  # stage: its output's latest run date in the lake
+    segmented_customers: int | None  # rows of marts.mart_customer_segments; None before publish
+    dashboard: str | None
+    missing_days: list[date] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "missing_days", days_without_delivery(self.ingest_dates))
+
+    @property
+    def empty(self) -> bool:
+        return not self.ingest_dates and self.fct_sales is None
+
+    def next_steps(self) -> list[str]:
+        """What to run to bring the home up to date, one line each."""
+        if self.empty:
+            return ["nothing here yet: run `grocery run` (or `grocery extract`) with this --home"]
+        steps = [
+            f"ingest_date={d.ingest_date} was landed but never loaded: run `grocery load --date {d.ingest_date}`"
+            for d in self.deliveries
+            if not d.loaded
+        ]
+        if self.missing_days:
+            steps.append(
+                f"{len(self.missing_days)} day(s) between the first and the last delivery have none "
+                f"({name_days(self.missing_days)}): `grocery run --date D` delivers one"
+            )
+        return steps
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["next_steps"] = self.next_steps()
+        return data
+
+
+def days_without_delivery(ingest_dates: list[date]) -> list[date]:
+    """The days after the first delivery and before the last that have none."""
+    landed = set(ingest_dates)
+    if not landed:
+        return []
+    first, last = min(landed), max(landed)
+    return [first + timedelta(n) for n in range(1, (last - first).days) if first + timedelta(n) not in landed]
+
+
+def name_days(days: list[date]) -> str:
+    named = ", ".join(d.isoformat() for d in days[:_NAMED_DAYS])
+    return named + (f" and {len(days) - _NAMED_DAYS} more" if len(days) > _NAMED_DAYS else "")
+
+
+def collect(ctx: Context) -> Status:
+    """The status of the context's home (its lake and warehouse), read only."""
+    lake_made = layout.exists_without_making(ctx.lake_uri)  # Lake(uri) makes a local lake's folder
+    ingest_dates = ctx.ingest_dates() if lake_made and ctx.lake.exists(layout.MANIFESTS) else []
+    warehouse = ctx.warehouse
+    created = warehouse.created()
+    loaded = _rows_by_ingest_date(warehouse) if created else {}
+    deliveries = [
+        _delivery(ctx, day, *loaded.get(day, (None, None)))
+        for day in reversed(ingest_dates[-SHOWN_DELIVERIES:])
+    ]
+    fct_sales = None
+    if created and warehouse.exists("core", "fct_sales"):
+        extent = warehouse.query(  # (ROWS is a keyword in BigQuery)
+            f"select count(*) as n, min(sales_date) as first_day, max(sales_date) as last_day "
+            f"from {warehouse.relation('core', 'fct_sales')}"
+        )[0]
+        fct_sales = {"rows": int(extent["n"]), "first": extent["first_day"], "last": extent["last_day"]}
+    segmented = None
+    if created and warehouse.exists("marts", "mart_customer_segments"):
+        segmented = warehouse.count("marts", "mart_customer_segments")
+    from grocery.dashboard import LAKE_PATH
+
+    return Status(
+        lake=ctx.lake.uri() if lake_made else ctx.lake_uri,
+        warehouse=warehouse.describe(),
+        ingest_dates=ingest_dates,
+        deliveries=deliveries,
+        fct_sales=fct_sales,
+        spark_runs={
+            stage: _latest_run(ctx, table) if lake_made else None for stage, table in SPARK_OUTPUTS.items()
+        },
+        segmented_customers=segmented,
+        dashboard=ctx.lake.uri(LAKE_PATH) if lake_made and ctx.lake.exists(LAKE_PATH) else None,
+    )
+
+
+def _delivery(ctx: Context, day: date, accepted: int | None, quarantined: int | None) -> Delivery:
+    files = read_manifest(ctx, day)["files"]
+    sales = next((f for f in files if f["table"] == SALES.name), None)
+    return Delivery(day, len(files), sales["rows"] if sales else None, accepted, quarantined)
+
+
+def _rows_by_ingest_date(warehouse: Warehouse) -> dict[date, tuple[int, int]]:
+    """Rows per ingest date in raw.* and in quarantine.* (every table): one query once every table
+    exists, as after any load; before that, the tables that do."""
+    relations = [(schema, table.name) for schema in ("raw", "quarantine") for table in TABLES]
+
+    def query(present: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        if not present:
+            return []
+        return warehouse.query(
+            " union all ".join(
+                f"select {INGEST_DATE} as d, '{schema}' as layer, count(*) as n "
+                f"from {warehouse.relation(schema, name)} group by {INGEST_DATE}"
+                for schema, name in present
+            )
+        )
+
+    try:
+        rows = query(relations)
+    except warehouse.missing_relation:
+        rows = query([r for r in relations if warehouse.exists(*r)])
+    counts: dict[date, dict[str, int]] = {}
+    for row in rows:
+        layer = counts.setdefault(row["d"], {"raw": 0, "quarantine": 0})
+        layer[row["layer"]] += int(row["n"])
+    return {day: (n["raw"], n["quarantine"]) for day, n in counts.items()}
+
+
+def _latest_run(ctx: Context, table: str) -> date | None:
+    folder = f"{layout.ANALYTICS}/{table}"
+    if not ctx.lake.exists(folder):
+        return None
+    runs = [
+        name.removeprefix("run_date=") for name in ctx.lake.listdir(folder) if name.startswith("run_date=")
+    ]
+    return max((date.fromisoformat(run) for run in runs), default=None)

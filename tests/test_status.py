@@ -1,0 +1,145 @@
+"""`grocery status`: what a home holds, read without changing it.
+
+A home with three deliveries: the generated history (ingest date 2018-05-09, loaded, some sales
+quarantined), 2018-05-11 loaded, and 2018-05-12 landed but never loaded; 2018-05-10 never came.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pipeline_support import make_context
+from typer.testing import CliRunner
+
+from grocery import extract, load, status
+from grocery.cli import app
+from grocery.interval import DataInterval
+
+BAD_SALES = ["1,1,1,1,1,1.5,0.0,2018-05-09 10:00:00.000,T", "not,a,sale"]  # discount >= 1, malformed
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, generated: Path) -> Path:
+    folder = tmp_path_factory.mktemp("status")
+    history = folder / "history"
+    shutil.copytree(generated, history)
+    with open(history / "sales.csv", "a") as f:
+        f.write("".join(line + "\n" for line in BAD_SALES))
+    home = folder / "home"
+    ctx = make_context(home, history)
+    extract.run(ctx)
+    load.run(ctx)
+    for day, stages in ((date(2018, 5, 11), (extract, load)), (date(2018, 5, 12), (extract,))):
+        ctx = make_context(home, interval=DataInterval.day(day), **{"source.scale": 0.001})
+        for stage in stages:
+            stage.run(ctx)
+    # What transform, segment and publish leave, without paying for dbt and Spark.
+    ctx.warehouse.query(
+        "create table core.fct_sales as select * from (values (1, date '2018-01-02'), (2, date '2018-05-11')) "
+        "as t(sales_id, sales_date)"
+    )
+    ctx.close()
+    (ctx.lake.local_path("analytics/customer_rfm/run_date=2018-05-09")).mkdir(parents=True)
+    (ctx.lake.local_path("analytics/customer_rfm/run_date=2018-05-11")).mkdir(parents=True)
+    return home
+
+
+def test_the_status_names_every_delivery_what_load_made_of_it_and_what_is_missing(home: Path) -> None:
+    ctx = make_context(home)
+    found = status.collect(ctx)
+    ctx.close()
+    assert found.ingest_dates == [date(2018, 5, 9), date(2018, 5, 11), date(2018, 5, 12)]
+    assert found.missing_days == [date(2018, 5, 10)]
+    latest, day, history = found.deliveries
+    assert (latest.ingest_date, latest.files, latest.loaded, latest.quarantined) == (
+        date(2018, 5, 12),
+        7,
+        False,
+        None,
+    )
+    assert day.ingest_date == date(2018, 5, 11) and day.loaded and day.quarantined == 0
+    # Every table's rows, as load counted them: rows in = accepted + quarantined.
+    reported = load_report(home, date(2018, 5, 9))
+    assert (history.accepted, history.quarantined) == (reported["accepted"], reported["quarantined"])
+    assert history.quarantined == len(BAD_SALES)
+    assert history.sales_lines == reported["tables"]["sales"]["rows_in"]
+    assert found.fct_sales == {"rows": 2, "first": date(2018, 1, 2), "last": date(2018, 5, 11)}
+    assert found.spark_runs == {"segment": date(2018, 5, 11), "recommend": None}
+    assert found.segmented_customers is None and found.dashboard is None
+    assert found.next_steps() == [
+        "ingest_date=2018-05-12 was landed but never loaded: run `grocery load --date 2018-05-12`",
+        "1 day(s) between the first and the last delivery have none (2018-05-10): "
+        "`grocery run --date D` delivers one",
+    ]
+
+
+def load_report(home: Path, day: date) -> dict:
+    """What load reported for a delivery, run again: it replaces the ingest date, so nothing changes."""
+    ctx = make_context(home, interval=DataInterval.day(day))
+    try:
+        return load.run(ctx).metrics
+    finally:
+        ctx.close()
+
+
+def test_the_latest_deliveries_are_shown_and_every_missing_day_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    days = [date(2018, 5, 1), date(2018, 5, 2), date(2018, 5, 9)]
+    assert status.days_without_delivery(days) == [date(2018, 5, n) for n in range(3, 9)]
+    assert status.name_days(status.days_without_delivery(days)) == (
+        "2018-05-03, 2018-05-04, 2018-05-05, 2018-05-06, 2018-05-07 and 1 more"
+    )
+    assert status.days_without_delivery([date(2018, 5, 1)]) == []
+
+
+def test_the_command_prints_the_status_and_its_json(home: Path) -> None:
+    printed = CliRunner().invoke(app, ["status", "--home", str(home)])
+    assert printed.exit_code == 0, printed.output
+    lines = printed.output.splitlines()
+    assert f"lake       {(home / 'lake').as_uri()}" in lines
+    assert f"warehouse  DuckDB {home / 'warehouse.duckdb'}" in lines
+    assert "deliveries 3 ingest dates, 2018-05-09 .. 2018-05-12" in lines
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines if line.startswith("│")]
+    assert [row[0] for row in rows] == ["2018-05-12", "2018-05-11", "2018-05-09"]  # the newest first
+    assert [row[3] for row in rows] == ["no", "yes", "yes"]  # loaded
+    assert [row[5] for row in rows] == ["", "0", str(len(BAD_SALES))]  # quarantined
+    assert "fct_sales  2 rows, sales dates 2018-01-02 .. 2018-05-11" in lines
+    assert "spark      segment 2018-05-11, recommend never run" in lines
+    assert "dashboard  not rendered yet" in lines
+    assert lines[-1].startswith(
+        "next: 1 day(s) between the first and the last delivery have none (2018-05-10)"
+    )
+
+    as_json = CliRunner().invoke(app, ["status", "--home", str(home), "--json"])
+    data = json.loads(as_json.output)
+    assert data["missing_days"] == ["2018-05-10"] and len(data["deliveries"]) == 3
+    assert data["next_steps"][0].startswith("ingest_date=2018-05-12 was landed but never loaded")
+
+
+def test_a_home_never_run_is_reported_empty_and_left_unmade(tmp_path: Path) -> None:
+    home = tmp_path / "nothing"
+    printed = CliRunner().invoke(app, ["status", "--home", str(home)])
+    assert printed.exit_code == 0, printed.output
+    assert printed.output.splitlines()[-1] == (
+        "next: nothing here yet: run `grocery run` (or `grocery extract`) with this --home"
+    )
+    assert not home.exists()
+
+
+def test_a_home_another_command_works_in_is_named_with_that_command(home: Path) -> None:
+    import fcntl
+
+    fd = os.open(home / ".lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        printed = CliRunner().invoke(app, ["status", "--home", str(home)])
+    finally:
+        os.close(fd)
+    assert printed.exit_code != 0
+    assert f"another grocery command is working in {home}" in printed.output
