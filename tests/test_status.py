@@ -69,6 +69,7 @@ def test_the_status_names_every_delivery_what_load_made_of_it_and_what_is_missin
     assert history.quarantined == len(BAD_SALES)
     assert history.sales_lines == reported["tables"]["sales"]["rows_in"]
     assert found.fct_sales == {"rows": 2, "first": date(2018, 1, 2), "last": date(2018, 5, 11)}
+    assert found.raw_sales_last == date(2018, 5, 11)
     assert found.spark_runs == {"segment": date(2018, 5, 11), "recommend": None}
     assert found.segmented_customers is None and found.dashboard is None
     assert found.next_steps() == [
@@ -96,6 +97,39 @@ def test_the_latest_deliveries_are_shown_and_every_missing_day_counted(
         "2018-05-03, 2018-05-04, 2018-05-05, 2018-05-06, 2018-05-07 and 1 more"
     )
     assert status.days_without_delivery([date(2018, 5, 1)]) == []
+
+
+def behind(**changes) -> status.Status:
+    """A home loaded up to 2018-05-11, whose later stages ran up to 2018-05-10."""
+    values: dict = dict(
+        lake="file:///l", warehouse="DuckDB w", ingest_dates=[date(2018, 5, 9), date(2018, 5, 11)],
+        deliveries=[], raw_sales_last=date(2018, 5, 11),
+        fct_sales={"rows": 9, "first": date(2018, 1, 1), "last": date(2018, 5, 10)},
+        spark_runs={"segment": date(2018, 5, 10), "recommend": None}, segmented_customers=5, dashboard=None,
+    )  # fmt: skip
+    return status.Status(**{**values, **changes})
+
+
+def test_the_next_steps_name_the_stages_behind_the_loaded_sales() -> None:
+    assert behind().next_steps() == [
+        "raw.sales holds sales up to 2018-05-11, core.fct_sales up to 2018-05-10: "
+        "run `grocery transform --start 2018-05-11 --end 2018-05-11`",
+        "1 day(s) between the first and the last delivery have none (2018-05-10): "
+        "`grocery run --date D` delivers one",
+    ]
+    caught_up = {"rows": 9, "first": date(2018, 1, 1), "last": date(2018, 5, 11)}
+    assert behind(fct_sales=caught_up, ingest_dates=[date(2018, 5, 11)]).next_steps() == [
+        "the Spark outputs are of 2018-05-10, core.fct_sales has sales up to 2018-05-11: "
+        "run `grocery run --stages segment,recommend,publish --date 2018-05-11`"
+    ]
+    assert behind(fct_sales=None, ingest_dates=[date(2018, 5, 11)]).next_steps() == [
+        "nothing is modelled yet: run `grocery transform`"
+    ]
+    never_spark = {"segment": None, "recommend": None}
+    assert (
+        behind(fct_sales=caught_up, spark_runs=never_spark, ingest_dates=[date(2018, 5, 11)]).next_steps()
+        == []
+    )
 
 
 def test_the_command_prints_the_status_and_its_json(home: Path) -> None:

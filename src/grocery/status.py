@@ -5,7 +5,7 @@ next run, and after one that went wrong.
   sales lines landed and, per ingest date, the rows of every table in `raw` and in `quarantine`
   (load), or that it was never loaded;
 - the days between the first and the last delivery that have none (a backfill to run);
-- the extent of `core.fct_sales` (transform);
+- the last sales date in `raw.sales` and the extent of `core.fct_sales` (transform);
 - the latest run date of the Spark outputs in the lake (segment, recommend) and the customers in
   `marts.mart_customer_segments` (publish), and where the dashboard is.
 
@@ -52,6 +52,7 @@ class Status:
     warehouse: str
     ingest_dates: list[date]  # every delivery, oldest first
     deliveries: list[Delivery]  # the latest SHOWN_DELIVERIES, newest first
+    raw_sales_last: date | None  # the last sales date loaded into raw.sales
     fct_sales: dict[str, Any] | None  # rows, first and last sales_date; None before a transform
     spark_runs: dict[str, date | None]  # stage: its output's latest run date in the lake
     segmented_customers: int | None  # rows of marts.mart_customer_segments; None before publish
@@ -74,6 +75,20 @@ class Status:
             for d in self.deliveries
             if not d.loaded
         ]
+        fct_last = self.fct_sales["last"] if self.fct_sales else None
+        if self.raw_sales_last and not fct_last:
+            steps.append("nothing is modelled yet: run `grocery transform`")
+        elif self.raw_sales_last and fct_last and self.raw_sales_last > fct_last:
+            steps.append(
+                f"raw.sales holds sales up to {self.raw_sales_last}, core.fct_sales up to {fct_last}: "
+                f"run `grocery transform --start {fct_last + timedelta(1)} --end {self.raw_sales_last}`"
+            )
+        spark = [day for day in self.spark_runs.values() if day]
+        if spark and fct_last and min(spark) < fct_last:
+            steps.append(
+                f"the Spark outputs are of {min(spark)}, core.fct_sales has sales up to {fct_last}: "
+                f"run `grocery run --stages segment,recommend,publish --date {fct_last}`"
+            )
         if self.missing_days:
             steps.append(
                 f"{len(self.missing_days)} day(s) between the first and the last delivery have none "
@@ -112,6 +127,11 @@ def collect(ctx: Context) -> Status:
         _delivery(ctx, day, *loaded.get(day, (None, None)))
         for day in reversed(ingest_dates[-SHOWN_DELIVERIES:])
     ]
+    raw_sales_last = None
+    if created and warehouse.exists("raw", SALES.name):
+        raw_sales_last = warehouse.query(
+            f"select max(cast(SalesDate as date)) as d from {warehouse.relation('raw', SALES.name)}"
+        )[0]["d"]
     fct_sales = None
     if created and warehouse.exists("core", "fct_sales"):
         extent = warehouse.query(  # (ROWS is a keyword in BigQuery)
@@ -129,6 +149,7 @@ def collect(ctx: Context) -> Status:
         warehouse=warehouse.describe(),
         ingest_dates=ingest_dates,
         deliveries=deliveries,
+        raw_sales_last=raw_sales_last,
         fct_sales=fct_sales,
         spark_runs={
             stage: _latest_run(ctx, table) if lake_made else None for stage, table in SPARK_OUTPUTS.items()
