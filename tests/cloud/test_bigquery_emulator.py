@@ -271,4 +271,3 @@ def test_the_status_reads_the_gcs_lake_and_bigquery(cloud_module: Cloud, loaded)
     [delivery] = found.deliveries
     assert delivery.ingest_date == date.fromisoformat(metrics["ingest_date"]) and delivery.files == 7
     assert (delivery.accepted, delivery.quarantined) == (metrics["accepted"], metrics["quarantined"])
-    assert found.spark_runs == {"segment": None, "recommend": None} and found.dashboard is None
