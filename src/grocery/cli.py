@@ -431,7 +431,9 @@ def _print_status(found: Status) -> None:
             for d in found.deliveries
         ]
         shown = "" if len(found.deliveries) == len(landed) else f" (the latest {len(found.deliveries)})"
-        out.print(_rich_table(f"Deliveries{shown}", rows, money=set()))
+        table = _rich_table(f"Deliveries{shown}", rows, money=set())
+        table.caption, table.caption_justify = "accepted, quarantined: rows of all seven tables", "left"
+        out.print(table)
     else:
         out.print("deliveries none", highlight=False)
     if found.fct_sales is not None:
