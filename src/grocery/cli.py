@@ -23,6 +23,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -447,6 +448,48 @@ def _print_status(found: Status) -> None:
     out.print(f"dashboard  {found.dashboard or 'not rendered yet'}", highlight=False)
     for step in found.next_steps():
         out.print(f"next: {step}", highlight=False)
+
+
+@app.command("quarantine")
+def show_quarantine(
+    home: Home = DEFAULT_HOME, config: Config = None, day: Day = None,
+    table: Annotated[str | None, typer.Option("--table", help="One table only (e.g. sales).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Records shown per table.")] = 20,
+    debug: Debug = False, as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """The rows load quarantined for an ingest date (default: the latest), with their reasons and lines."""
+    from grocery import quarantined
+    from grocery.tables import BY_NAME
+
+    with _reported(debug):
+        if table is not None and table not in BY_NAME:
+            raise ConfigError(f"no table {table!r}", hint=f"--table is one of {', '.join(BY_NAME)}")
+        ctx = build_context(home, config, day, None, None, None, None, None, None, quiet=True)
+        with hold_home(ctx.home):
+            try:
+                found = quarantined.read(
+                    ctx.warehouse, ctx.ingest_date(), [BY_NAME[table]] if table else None, limit
+                )
+            finally:
+                ctx.close()
+    if as_json:
+        out.print_json(json.dumps(asdict(found), default=str))
+        return
+    where = f"ingest_date={found.ingest_date}" + (f", {table}" if table else "")
+    if not found.total:
+        out.print(f"no quarantined rows for {where}", highlight=False)
+        return
+    per_table = ", ".join(f"{name} {n:,}" for name, n in found.totals.items())
+    out.print(f"{found.total:,} quarantined rows for {where} ({per_table})", highlight=False)
+    for name, by_rule in found.counts.items():
+        for rule, n in by_rule.items():
+            out.print(f"  {name:<10} {n:>9,}  {rule}", highlight=False)
+    rows = [
+        # A line number as it is, without a thousands separator.
+        {"table": r.table, "line": str(r.line_number or ""), "reason": r.reason, "as delivered": r.text}
+        for r in found.records
+    ]
+    out.print(_rich_table(f"The first {limit} of each table, by line", rows, money=set()))
 
 
 @app.command("purge")

@@ -271,3 +271,17 @@ def test_the_status_reads_the_gcs_lake_and_bigquery(cloud_module: Cloud, loaded)
     [delivery] = found.deliveries
     assert delivery.ingest_date == date.fromisoformat(metrics["ingest_date"]) and delivery.files == 7
     assert (delivery.accepted, delivery.quarantined) == (metrics["accepted"], metrics["quarantined"])
+
+
+def test_the_quarantined_records_read_back_from_bigquery_as_delivered(cloud_module: Cloud, loaded) -> None:
+    from grocery import quarantined
+    from grocery.tables import table
+
+    ctx, metrics = loaded
+    with cloud_module.warehouse() as wh:
+        found = quarantined.read(wh, date.fromisoformat(metrics["ingest_date"]), [table("sales")])
+    assert found.totals == {"sales": 3}
+    assert [r.text for r in found.records[:2]] == BAD_SALES.splitlines()[:2]
+    assert found.records[0].reason == "Quantity is below 1: -3"
+    assert found.records[2].reason.startswith("malformed line: ")
+    assert [r.line_number for r in found.records] == sorted(r.line_number for r in found.records)

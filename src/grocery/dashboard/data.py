@@ -19,6 +19,7 @@ from typing import Any
 
 from grocery.config import DashboardSpec
 from grocery.dashboard import geo
+from grocery.quarantined import rules
 from grocery.tables import SALES, TABLES
 from grocery.warehouse.base import Warehouse
 
@@ -410,9 +411,8 @@ def _quality(wh: Warehouse) -> dict[str, Any]:
                 f"select reason, count(*) as n from {wh.relation('quarantine', table.name)} group by reason"
             ):
                 quarantined += int(r["n"])
-                # A row's reasons are joined by "; ", each "rule: detail"; the rule is what counts.
-                for part in (r["reason"] or "unknown").split("; "):
-                    reasons[(table.name, part.split(":")[0].strip())] += int(r["n"])
+                for rule in rules(r["reason"]):  # the rule is what counts, not its detail
+                    reasons[(table.name, rule)] += int(r["n"])
         tables.append(
             {
                 "table": table.name,
