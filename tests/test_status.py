@@ -130,6 +130,13 @@ def test_the_next_steps_name_the_stages_behind_the_loaded_sales() -> None:
         behind(fct_sales=caught_up, spark_runs=never_spark, ingest_dates=[date(2018, 5, 11)]).next_steps()
         == []
     )
+    with_rejects = [status.Delivery(date(2018, 5, 11), 7, 10, accepted=8, quarantined=2)]
+    assert behind(
+        fct_sales=caught_up, spark_runs=never_spark, ingest_dates=[date(2018, 5, 11)], deliveries=with_rejects
+    ).next_steps() == [
+        "ingest_date=2018-05-11 has 2 quarantined rows: `grocery quarantine --date 2018-05-11` shows them "
+        "with their reasons"
+    ]
 
 
 def test_the_command_prints_the_status_and_its_json(home: Path) -> None:

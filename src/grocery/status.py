@@ -67,7 +67,7 @@ class Status:
         return not self.ingest_dates and self.fct_sales is None
 
     def next_steps(self) -> list[str]:
-        """What to run to bring the home up to date, one line each."""
+        """What to run to bring the home up to date, and where to look, one line each."""
         if self.empty:
             return ["nothing here yet: run `grocery run` (or `grocery extract`) with this --home"]
         steps = [
@@ -88,6 +88,12 @@ class Status:
             steps.append(
                 f"the Spark outputs are of {min(spark)}, core.fct_sales has sales up to {fct_last}: "
                 f"run `grocery run --stages segment,recommend,publish --date {fct_last}`"
+            )
+        latest = self.deliveries[0] if self.deliveries else None
+        if latest and latest.quarantined:
+            steps.append(
+                f"ingest_date={latest.ingest_date} has {latest.quarantined:,} quarantined rows: "
+                f"`grocery quarantine --date {latest.ingest_date}` shows them with their reasons"
             )
         if self.missing_days:
             steps.append(

@@ -277,7 +277,7 @@ def test_the_quarantined_records_read_back_from_bigquery_as_delivered(cloud_modu
     from grocery import quarantined
     from grocery.tables import table
 
-    ctx, metrics = loaded
+    _, metrics = loaded
     with cloud_module.warehouse() as wh:
         found = quarantined.read(wh, date.fromisoformat(metrics["ingest_date"]), [table("sales")])
     assert found.totals == {"sales": 3}
