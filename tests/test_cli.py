@@ -61,7 +61,10 @@ def test_a_file_where_a_folder_is_wanted_is_refused_before_anything_runs(tmp_pat
     a_file.write_text("not a folder")
     for args, option in (
         (["run", "--home", str(a_file)], "'--home'"),
-        (["segment", "--input", str(a_file), "--home", str(tmp_path / "home")], "'--input'"),
+        (
+            ["segment", "--input", str(a_file), "--home", str(tmp_path / "home")],
+            "'--input'",
+        ),  # (a .zip would do)
         (["generate", str(a_file)], "'output'"),
     ):
         result = CliRunner().invoke(cli.app, args, env={"COLUMNS": "1000"})  # the error's box, unwrapped

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -195,11 +196,58 @@ def test_an_input_folder_without_any_of_the_seven_files_stops_extract_and_lands_
     ) as caught:
         extract.run(ctx)
     assert not ctx.lake.exists("raw")
-    assert caught.value.hint == "pass the folder of the seven CSV files with --input"
+    assert caught.value.hint == "pass the folder of the seven CSV files, or a .zip of them, with --input"
     (wrong / "archive.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # Kaggle's download, not unzipped
     with pytest.raises(SourceError) as caught:
         extract.run(ctx)
-    assert caught.value.hint == "unzip archive.zip and pass the folder of its CSV files with --input"
+    assert caught.value.hint == f"pass the archive itself: --input {wrong / 'archive.zip'}"
+
+
+def test_a_zip_archive_of_the_files_is_delivered_as_its_folder_of_them(
+    tmp_path: Path, generated: Path
+) -> None:
+    """The dataset as Kaggle's page downloads it: a zip whose folder holds the seven files (and
+    something else). Its files land, as they are in the archive, and load reads them."""
+    archive = tmp_path / "grocery-sales-dataset.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("README.txt", "the dataset\n")
+        for table in TABLES:
+            z.write(generated / table.file_name, f"grocery/{table.file_name}")
+    ctx = make_context(tmp_path / "home", archive)
+    result = extract.run(ctx)
+    assert result.metrics["files"] == 7 and result.metrics["ingest_date"] == "2018-05-09"
+    manifest = extract.read_manifest(ctx, date(2018, 5, 9))
+    assert manifest["source"] == f"path {archive}"
+    for entry in manifest["files"]:
+        assert ctx.lake.local_path(entry["path"]).read_bytes() == (generated / entry["name"]).read_bytes()
+    assert load.run(ctx).metrics["quarantined"] == 0
+    ctx.close()
+    assert not list((tmp_path / "home").glob("extract-*"))  # the unpacked files went with the scratch folder
+
+
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [
+        (b"PK\x03\x04 not a whole archive", r"the archive is damaged \("),
+        (None, r"the archive lacks categories.csv, .*, sales.csv \(it holds notes.txt\)"),
+    ],
+    ids=["damaged", "none of the files"],
+)
+def test_a_damaged_or_foreign_zip_stops_extract_with_one_line(
+    tmp_path: Path, contents: bytes | None, message: str
+) -> None:
+    from grocery.errors import SourceError
+
+    archive = tmp_path / "export.zip"
+    if contents is None:
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("notes.txt", "hello\n")
+    else:
+        archive.write_bytes(contents)
+    ctx = make_context(tmp_path / "home", archive)
+    with pytest.raises(SourceError, match=f"^input archive {archive}: {message}"):
+        extract.run(ctx)
+    assert ctx.ingest_dates() == []
 
 
 def test_file_names_in_another_case_are_their_tables(tmp_path: Path, generated: Path) -> None:

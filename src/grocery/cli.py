@@ -108,9 +108,22 @@ Day = Annotated[date | None, _date_option("--date", "One day of data.")]
 Start = Annotated[date | None, _date_option("--start", "First day of a range (with --end).")]
 End = Annotated[date | None, _date_option("--end", "Last day of a range (with --start).")]
 SourceKind = Annotated[str | None, typer.Option("--source", help="generator | kaggle | path.")]
+
+
+def _an_input(value: Path | None) -> Path | None:
+    """--input's check, run by typer, so that its error names the option: a folder, or a zip archive."""
+    if value is not None and value.is_file() and value.suffix.lower() != ".zip":
+        raise typer.BadParameter(f"{str(value)!r} is a file, and not a .zip archive: pass a folder or a .zip")
+    return value
+
+
 Input = Annotated[
     Path | None,
-    typer.Option("--input", file_okay=False, help="Folder of the seven CSV files (with --source path)."),
+    typer.Option(
+        "--input",
+        callback=_an_input,
+        help="Folder of the seven CSV files, or a .zip of them (with --source path).",
+    ),
 ]
 Scale = Annotated[
     float | None, typer.Option("--scale", help="Generator size; 1 = the real dataset (6.76 M sales).")

@@ -56,7 +56,9 @@ class SourceSpec(Model):
         description="Generator size as a fraction of the real dataset (1 = 6,758,125 sales).",
     )
     seed: int = Field(42, ge=0, description="Generator seed: the same seed gives the same files.")
-    path: str | None = Field(None, description="Folder holding the seven CSV files (kind: path).")
+    path: str | None = Field(
+        None, description="Folder holding the seven CSV files, or a .zip archive of them (kind: path)."
+    )
     dataset: str = Field(
         "andrexibiza/grocery-sales-dataset", description="Kaggle dataset handle (kind: kaggle)."
     )

@@ -25,8 +25,6 @@ import json
 import os
 import re
 import shutil
-import zipfile
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import Any
 
 from grocery.errors import SourceError
 from grocery.interval import DataInterval
+from grocery.sources.archive import find_folder, unpack
 from grocery.sources.base import Delivery
 from grocery.tables import TABLES
 
@@ -90,8 +89,13 @@ class KaggleSource:
         root.mkdir(parents=True, exist_ok=True)
         try:
             _download_archive(self.dataset, archive)
-            _unpack(self.dataset, archive, unpacked)
-            folder = _find_folder(self.dataset, unpacked)
+            what = f"kaggle {self.dataset}"
+            unpack(archive, unpacked, what, hint="run again to download it anew")
+            folder = find_folder(
+                unpacked,
+                what,
+                hint="check the dataset handle, or use --input with a folder holding the seven files",
+            )
             for t in TABLES:
                 problem = _header_problem(folder / t.file_name, t.column_names)
                 if problem:
@@ -215,37 +219,6 @@ def _kaggle_json() -> Path | None:
         xdg = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
         candidates = [Path.home() / ".kaggle", Path(xdg) / "kaggle"]
     return next((d / "kaggle.json" for d in candidates if (d / "kaggle.json").is_file()), None)
-
-
-def _unpack(dataset: str, archive: Path, target: Path) -> None:
-    """Extract the archive; reading every member checks its CRC, so a damaged zip fails here."""
-    try:
-        with zipfile.ZipFile(archive) as z:
-            z.extractall(target)  # extractall drops absolute paths and ".." from member names
-    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        raise SourceError(
-            f"kaggle {dataset}: the downloaded archive is damaged ({e})", hint="run again to download it anew"
-        ) from None
-    except OSError as e:
-        raise SourceError(f"kaggle {dataset}: could not unpack into {target}: {e}") from None
-
-
-def _find_folder(dataset: str, unpacked: Path) -> Path:
-    """The folder holding all seven files: the archive's top level or a subfolder of it."""
-    names = [t.file_name for t in TABLES]
-    folders = sorted(
-        {p.parent for p in unpacked.rglob(names[0])} | {unpacked}, key=lambda d: (len(d.parts), str(d))
-    )
-    for folder in folders:
-        if all((folder / n).is_file() for n in names):
-            return folder
-    best = max(folders, key=lambda d: sum((d / n).is_file() for n in names))
-    missing = [n for n in names if not (best / n).is_file()]
-    found = sorted(p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file())
-    raise SourceError(
-        f"kaggle {dataset}: the archive lacks {', '.join(missing)} (it holds {', '.join(found[:10]) or 'nothing'})",
-        hint="check the dataset handle, or use --input with a folder holding the seven files",
-    )
 
 
 def _header_problem(path: Path, expected: list[str]) -> str | None:

@@ -1,0 +1,42 @@
+"""A zip archive of the dataset's files, as Kaggle's page and API hand it out: unpacked, then the
+folder holding the files found in it (the archive's top level or a subfolder)."""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+
+from grocery.errors import SourceError
+from grocery.tables import TABLES
+
+
+def unpack(archive: Path, target: Path, what: str, hint: str) -> None:
+    """Extract an archive; reading every member checks its CRC, so a damaged zip fails here. `what`
+    names the archive in errors (e.g. "kaggle owner/slug"), `hint` says what to do about damage."""
+    try:
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(target)  # extractall drops absolute paths and ".." from member names
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise SourceError(f"{what}: the archive is damaged ({e})", hint=hint) from None
+    except OSError as e:
+        raise SourceError(f"{what}: could not unpack into {target}: {e}") from None
+
+
+def find_folder(unpacked: Path, what: str, hint: str, *, every_file: bool = True) -> Path:
+    """The folder of an unpacked archive holding the seven files (`every_file`), or the most of them;
+    a SourceError naming what is missing otherwise."""
+    names = [t.file_name for t in TABLES]
+    folders = sorted(
+        {p.parent for name in names for p in unpacked.rglob(name)} | {unpacked},
+        key=lambda d: (len(d.parts), str(d)),
+    )
+    best = max(folders, key=lambda d: sum((d / n).is_file() for n in names))  # the shallowest of the best
+    missing = [n for n in names if not (best / n).is_file()]
+    if not missing or (not every_file and len(missing) < len(names)):
+        return best
+    found = sorted(p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file())
+    raise SourceError(
+        f"{what}: the archive lacks {', '.join(missing)} (it holds {', '.join(found[:10]) or 'nothing'})",
+        hint=hint,
+    )
