@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from grocery import extract, load, quarantined
 from grocery.cli import app
+from grocery.interval import DataInterval
 from grocery.tables import table
 
 DAY = date(2018, 5, 9)
@@ -88,8 +89,25 @@ def test_the_command_prints_the_counts_and_the_records(home) -> None:
     assert as_json["totals"] == {"sales": 3}
     assert [r["text"] for r in as_json["records"]] == BAD_SALES
 
-    other_day = CliRunner().invoke(app, ["quarantine", "--home", str(path), "--date", "2018-05-08"])
-    assert other_day.output.strip() == "no quarantined rows for ingest_date=2018-05-08"
+    only_customers = CliRunner().invoke(app, ["quarantine", "--home", str(path), "--table", "employees"])
+    assert only_customers.output.strip() == "no quarantined rows for ingest_date=2018-05-09, employees"
+
+
+def test_a_delivery_landed_but_not_loaded_is_said_so(home, tmp_path: Path) -> None:
+    path, _ = home
+    extract.run(make_context(path, interval=DataInterval.day(date(2018, 5, 10)), **{"source.scale": 0.001}))
+    printed = CliRunner().invoke(app, ["quarantine", "--home", str(path)])
+    assert printed.exit_code != 0
+    assert (
+        "ingest_date=2018-05-10 has not been loaded (run `grocery load --date 2018-05-10` first)"
+        in printed.output
+    )
+    landed_only = tmp_path / "landed-only"
+    extract.run(
+        make_context(landed_only, interval=DataInterval.day(date(2018, 5, 10)), **{"source.scale": 0.001})
+    )
+    assert "has not been loaded" in CliRunner().invoke(app, ["quarantine", "--home", str(landed_only)]).output
+    assert not (landed_only / "warehouse.duckdb").exists()
 
 
 def test_an_unknown_table_or_an_empty_home_is_one_line(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from grocery import stages as registry
 from grocery.cloud import cloud_failure
 from grocery.config import PipelineSpec, load_spec
 from grocery.context import DEFAULT_HOME, Context, hold_home
-from grocery.errors import ConfigError, GroceryError, Interrupted, interrupt_behind, make_folder
+from grocery.errors import ConfigError, GroceryError, Interrupted, StageError, interrupt_behind, make_folder
 from grocery.interval import DataInterval
 from grocery.progress import Progress, quiet_when_unread
 
@@ -472,6 +472,7 @@ def show_quarantine(
 ) -> None:  # fmt: skip
     """The rows load quarantined for an ingest date (default: the latest), with their reasons and lines."""
     from grocery import quarantined
+    from grocery.status import rows_by_ingest_date
     from grocery.tables import BY_NAME
 
     with _reported(debug):
@@ -480,9 +481,14 @@ def show_quarantine(
         ctx = build_context(home, config, day, None, None, None, None, None, None, quiet=True)
         with hold_home(ctx.home):
             try:
-                found = quarantined.read(
-                    ctx.warehouse, ctx.ingest_date(), [BY_NAME[table]] if table else None, limit
-                )
+                day = ctx.ingest_date()
+                loaded = ctx.warehouse.created() and day in rows_by_ingest_date(ctx.warehouse)
+                if not loaded:
+                    raise StageError(
+                        f"ingest_date={day} has not been loaded",
+                        hint=f"run `grocery load --date {day}` first",
+                    )
+                found = quarantined.read(ctx.warehouse, day, [BY_NAME[table]] if table else None, limit)
             finally:
                 ctx.close()
     if as_json:

@@ -128,7 +128,7 @@ def collect(ctx: Context) -> Status:
     ingest_dates = ctx.ingest_dates() if lake_made and ctx.lake.exists(layout.MANIFESTS) else []
     warehouse = ctx.warehouse
     created = warehouse.created()
-    loaded = _rows_by_ingest_date(warehouse) if created else {}
+    loaded = rows_by_ingest_date(warehouse) if created else {}
     deliveries = [
         _delivery(ctx, day, *loaded.get(day, (None, None)))
         for day in reversed(ingest_dates[-SHOWN_DELIVERIES:])
@@ -171,7 +171,7 @@ def _delivery(ctx: Context, day: date, accepted: int | None, quarantined: int | 
     return Delivery(day, len(files), sales["rows"] if sales else None, accepted, quarantined)
 
 
-def _rows_by_ingest_date(warehouse: Warehouse) -> dict[date, tuple[int, int]]:
+def rows_by_ingest_date(warehouse: Warehouse) -> dict[date, tuple[int, int]]:
     """Rows per ingest date in raw.* and in quarantine.* (every table): one query once every table
     exists, as after any load; before that, the tables that do."""
     relations = [(schema, table.name) for schema in ("raw", "quarantine") for table in TABLES]
