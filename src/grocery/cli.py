@@ -472,7 +472,6 @@ def show_quarantine(
 ) -> None:  # fmt: skip
     """The rows load quarantined for an ingest date (default: the latest), with their reasons and lines."""
     from grocery import quarantined
-    from grocery.status import rows_by_ingest_date
     from grocery.tables import BY_NAME
 
     with _reported(debug):
@@ -482,7 +481,7 @@ def show_quarantine(
         with hold_home(ctx.home):
             try:
                 day = ctx.ingest_date()
-                loaded = ctx.warehouse.created() and day in rows_by_ingest_date(ctx.warehouse)
+                loaded = ctx.warehouse.created() and day in ctx.warehouse.rows_by_ingest_date()
                 if not loaded:
                     raise StageError(
                         f"ingest_date={day} has not been loaded",

@@ -23,8 +23,7 @@ from typing import Any
 from grocery import lake as layout
 from grocery.context import Context
 from grocery.extract import read_manifest
-from grocery.tables import INGEST_DATE, SALES, TABLES
-from grocery.warehouse.base import Warehouse
+from grocery.tables import SALES
 
 SHOWN_DELIVERIES = 10  # the latest deliveries shown in detail (each is a manifest to read)
 SPARK_OUTPUTS = {"segment": "customer_rfm", "recommend": "recommendations"}  # stage: analytics table
@@ -128,7 +127,7 @@ def collect(ctx: Context) -> Status:
     ingest_dates = ctx.ingest_dates() if lake_made and ctx.lake.exists(layout.MANIFESTS) else []
     warehouse = ctx.warehouse
     created = warehouse.created()
-    loaded = rows_by_ingest_date(warehouse) if created else {}
+    loaded = warehouse.rows_by_ingest_date() if created else {}
     deliveries = [
         _delivery(ctx, day, *loaded.get(day, (None, None)))
         for day in reversed(ingest_dates[-SHOWN_DELIVERIES:])
@@ -169,33 +168,6 @@ def _delivery(ctx: Context, day: date, accepted: int | None, quarantined: int | 
     files = read_manifest(ctx, day)["files"]
     sales = next((f for f in files if f["table"] == SALES.name), None)
     return Delivery(day, len(files), sales["rows"] if sales else None, accepted, quarantined)
-
-
-def rows_by_ingest_date(warehouse: Warehouse) -> dict[date, tuple[int, int]]:
-    """Rows per ingest date in raw.* and in quarantine.* (every table): one query once every table
-    exists, as after any load; before that, the tables that do."""
-    relations = [(schema, table.name) for schema in ("raw", "quarantine") for table in TABLES]
-
-    def query(present: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        if not present:
-            return []
-        return warehouse.query(
-            " union all ".join(
-                f"select {INGEST_DATE} as d, '{schema}' as layer, count(*) as n "
-                f"from {warehouse.relation(schema, name)} group by {INGEST_DATE}"
-                for schema, name in present
-            )
-        )
-
-    try:
-        rows = query(relations)
-    except warehouse.missing_relation:
-        rows = query([r for r in relations if warehouse.exists(*r)])
-    counts: dict[date, dict[str, int]] = {}
-    for row in rows:
-        layer = counts.setdefault(row["d"], {"raw": 0, "quarantine": 0})
-        layer[row["layer"]] += int(row["n"])
-    return {day: (n["raw"], n["quarantine"]) for day, n in counts.items()}
 
 
 def _latest_run(ctx: Context, table: str) -> date | None:

@@ -296,6 +296,15 @@ def test_data_quality_panel_counts_rows(browser: Browser, page: Path, warehouse)
     assert count(without_date) in browser.js(
         "return document.querySelector('[data-testid=without-date]').textContent"
     )
+    # Each delivery's rows, of all seven tables, newest first.
+    deliveries = browser.js(
+        "return [...document.querySelectorAll('#table-deliveries tbody tr')]"
+        ".map(tr => [...tr.querySelectorAll('td')].map(td => td.textContent))"
+    )
+    expected = warehouse.rows_by_ingest_date()
+    assert [d[0] for d in deliveries] == sorted((day.isoformat() for day in expected), reverse=True)
+    for day, accepted, quarantined, _ in deliveries:
+        assert (accepted, quarantined) == tuple(count(n) for n in expected[date.fromisoformat(day)])
 
 
 def test_readable_at_laptop_width_with_screenshots(browser: Browser, page: Path, tmp_path: Path) -> None:

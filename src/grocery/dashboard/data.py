@@ -25,6 +25,7 @@ from grocery.warehouse.base import Warehouse
 
 TOP_N = 10
 AOV_BANDS = 5
+LATEST_DELIVERIES = 7  # ingest dates in the data-quality panel, newest first
 # Lookup rows and recommendations of at most this many customers are put in the page.
 MAX_LOOKUP_CUSTOMERS = 250_000
 
@@ -400,7 +401,8 @@ def _plain(value: Any) -> Any:
 
 
 def _quality(wh: Warehouse) -> dict[str, Any]:
-    """Rows received, accepted and quarantined per raw table, the reasons, and sales without a date."""
+    """Rows received, accepted and quarantined per raw table and for each of the latest deliveries,
+    the reasons, and sales without a date."""
     tables = []
     reasons: dict[tuple[str, str], int] = defaultdict(int)
     for table in TABLES:
@@ -429,8 +431,13 @@ def _quality(wh: Warehouse) -> dict[str, Any]:
                 "where not has_sales_date"
             )[0]["n"]
         )
+    by_day = sorted(wh.rows_by_ingest_date().items(), reverse=True)[:LATEST_DELIVERIES]
     return {
         "tables": tables,
+        "deliveries": [
+            {"ingest_date": day.isoformat(), "accepted": accepted, "quarantined": quarantined}
+            for day, (accepted, quarantined) in by_day
+        ],
         "reasons": [
             {"table": t, "reason": reason, "rows": n}
             for (t, reason), n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from grocery.tables import INGEST_DATE, LINE_NUMBER, RAW_LINE, REASON, Kind, Table
+from grocery.tables import INGEST_DATE, LINE_NUMBER, RAW_LINE, REASON, TABLES, Kind, Table
 
 if TYPE_CHECKING:
     from grocery.spark.buckets import Buckets
@@ -168,6 +168,32 @@ class Warehouse(ABC):
         except self.missing_relation:
             return False
         return True
+
+    def rows_by_ingest_date(self) -> dict[date, tuple[int, int]]:
+        """Rows per ingest date in raw.* and in quarantine.*, every table: (accepted, quarantined).
+        One query once every table exists, as after any load; before that, the tables that do."""
+        relations = [(schema, table.name) for schema in ("raw", "quarantine") for table in TABLES]
+
+        def query(present: list[tuple[str, str]]) -> list[dict[str, Any]]:
+            if not present:
+                return []
+            return self.query(
+                " union all ".join(
+                    f"select {INGEST_DATE} as d, '{schema}' as layer, count(*) as n "
+                    f"from {self.relation(schema, name)} group by {INGEST_DATE}"
+                    for schema, name in present
+                )
+            )
+
+        try:
+            rows = query(relations)
+        except self.missing_relation:
+            rows = query([r for r in relations if self.exists(*r)])
+        counts: dict[date, dict[str, int]] = {}
+        for row in rows:
+            layer = counts.setdefault(row["d"], {"raw": 0, "quarantine": 0})
+            layer[row["layer"]] += int(row["n"])
+        return {day: (n["raw"], n["quarantine"]) for day, n in counts.items()}
 
     def count(self, schema: str, name: str, where: str = "true") -> int:
         rows = self.query(f"select count(*) as n from {self.relation(schema, name)} where {where}")

@@ -458,6 +458,12 @@
       : "No row was quarantined.";
     el("quality-reasons").innerHTML = `<p class="note">${reasons}</p><p class="note" data-testid="without-date">` +
       `<b>${count(q.without_date)}</b> accepted sale lines have no date: they stay in staging and are left out of every figure above.</p>`;
+    const delivery = (d) => `<tr data-ingest-date="${esc(d.ingest_date)}"><td>${esc(d.ingest_date)}</td>` +
+      `<td class=num>${count(d.accepted)}</td><td class=num>${count(d.quarantined)}</td>` +
+      `<td class=num>${d.accepted + d.quarantined ? percent.format(d.quarantined / (d.accepted + d.quarantined)) : "–"}</td></tr>`;
+    el("table-deliveries").innerHTML = "<thead><tr><th>Delivery (ingest date)</th><th class=num>Accepted</th>" +
+      "<th class=num>Quarantined</th><th class=num>Quarantined %</th></tr></thead><tbody>" +
+      q.deliveries.map(delivery).join("") + "</tbody>";
   }
 
   function labelScopes() {
