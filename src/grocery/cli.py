@@ -101,6 +101,7 @@ Config = Annotated[
 
 
 def _date_option(name: str, help: str) -> typer.models.OptionInfo:
+    """A date option: typer hands the command a `date`."""
     return typer.Option(name, parser=_date, metavar="YYYY-MM-DD", help=help)
 
 
@@ -480,14 +481,13 @@ def show_quarantine(
         ctx = build_context(home, config, day, None, None, None, None, None, None, quiet=True)
         with hold_home(ctx.home):
             try:
-                day = ctx.ingest_date()
-                loaded = ctx.warehouse.created() and day in ctx.warehouse.rows_by_ingest_date()
-                if not loaded:
+                ingest = ctx.ingest_date()  # --date, else the latest delivery
+                if not (ctx.warehouse.created() and ingest in ctx.warehouse.rows_by_ingest_date()):
                     raise StageError(
-                        f"ingest_date={day} has not been loaded",
-                        hint=f"run `grocery load --date {day}` first",
+                        f"ingest_date={ingest} has not been loaded",
+                        hint=f"run `grocery load --date {ingest}` first",
                     )
-                found = quarantined.read(ctx.warehouse, day, [BY_NAME[table]] if table else None, limit)
+                found = quarantined.read(ctx.warehouse, ingest, [BY_NAME[table]] if table else None, limit)
             finally:
                 ctx.close()
     if as_json:
