@@ -163,6 +163,29 @@ def test_the_command_prints_the_status_and_its_json(home: Path) -> None:
     assert data["next_steps"][0].startswith("ingest_date=2018-05-12 was landed but never loaded")
 
 
+def test_a_damaged_manifest_is_reported_and_the_rest_still_read(home: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    (copy / "lake" / "raw" / "_manifests" / "ingest_date=2018-05-11.json").write_text("{broken")
+    printed = CliRunner().invoke(app, ["status", "--home", str(copy)], env={"COLUMNS": "200"})
+    assert printed.exit_code == 0, printed.output
+    rows = [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in printed.output.splitlines()
+        if line.startswith("│")
+    ]
+    assert [row[:2] for row in rows] == [["2018-05-12", "7"], ["2018-05-11", "damaged"], ["2018-05-09", "7"]]
+    assert any(
+        line.startswith(
+            f"next: the manifest {(copy / 'lake').as_uri()}/raw/_manifests/ingest_date=2018-05-11.json is damaged"
+        )
+        and line.endswith("run `grocery extract --date 2018-05-11` again")
+        for line in printed.output.splitlines()
+    )
+    load_again = CliRunner().invoke(app, ["load", "--home", str(copy), "--date", "2018-05-11"])
+    assert load_again.exit_code == 1 and "is damaged (JSONDecodeError: " in load_again.output
+
+
 def test_a_home_never_run_is_reported_empty_and_left_unmade(tmp_path: Path) -> None:
     home = tmp_path / "nothing"
     printed = CliRunner().invoke(app, ["status", "--home", str(home)])

@@ -437,7 +437,7 @@ def _print_status(found: Status) -> None:
         rows = [
             {
                 "ingest_date": d.ingest_date,
-                "files": d.files,
+                "files": "damaged" if d.damaged else d.files,
                 "sales_lines": d.sales_lines,
                 "loaded": "yes" if d.loaded else "no",
                 "accepted": d.accepted,

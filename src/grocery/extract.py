@@ -26,7 +26,7 @@ import duckdb
 from grocery import encodings
 from grocery import lake as layout
 from grocery.context import Context
-from grocery.errors import SourceError, make_folder
+from grocery.errors import SourceError, StageError, make_folder
 from grocery.sources import Delivery, open_source
 from grocery.stages import StageResult
 from grocery.tables import BY_NAME, SALES
@@ -239,7 +239,18 @@ def _ingest_day(ctx: Context, delivery: Delivery, sales_csv: Path | None) -> dat
 
 
 def read_manifest(ctx: Context, day: date) -> dict:
-    return ctx.lake.read_json(manifest_path(day))
+    """The manifest extract wrote for an ingest date; a StageError when it cannot be read as one."""
+    path = manifest_path(day)
+    try:
+        manifest = ctx.lake.read_json(path)
+        if not all(isinstance(f, dict) and {"table", "path"} <= f.keys() for f in manifest["files"]):
+            raise ValueError("a file's entry lacks its table or path")
+    except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not a manifest
+        raise StageError(
+            f"the manifest {ctx.lake.uri(path)} is damaged ({type(exc).__name__}: {exc})",
+            hint=f"run `grocery extract --date {day}` again: it lands the delivery and writes the manifest anew",
+        ) from None
+    return manifest
 
 
 def run(ctx: Context) -> StageResult:

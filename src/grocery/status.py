@@ -22,6 +22,7 @@ from typing import Any
 
 from grocery import lake as layout
 from grocery.context import Context
+from grocery.errors import StageError
 from grocery.extract import read_manifest
 from grocery.tables import SALES
 
@@ -35,10 +36,11 @@ class Delivery:
     """One ingest date: what extract landed, and what load made of it (None: never loaded)."""
 
     ingest_date: date
-    files: int
+    files: int | None  # None when its manifest cannot be read
     sales_lines: int | None  # data lines of its sales file, None without one
     accepted: int | None = None  # rows in raw.*, every table
     quarantined: int | None = None  # rows in quarantine.*, every table
+    damaged: str | None = None  # why its manifest cannot be read
 
     @property
     def loaded(self) -> bool:
@@ -70,9 +72,11 @@ class Status:
         if self.empty:
             return ["nothing here yet: run `grocery run` (or `grocery extract`) with this --home"]
         steps = [
-            f"ingest_date={d.ingest_date} was landed but never loaded: run `grocery load --date {d.ingest_date}`"
+            f"{d.damaged}: run `grocery extract --date {d.ingest_date}` again"
+            if d.damaged
+            else f"ingest_date={d.ingest_date} was landed but never loaded: run `grocery load --date {d.ingest_date}`"
             for d in self.deliveries
-            if not d.loaded
+            if d.damaged or not d.loaded
         ]
         fct_last = self.fct_sales["last"] if self.fct_sales else None
         if self.raw_sales_last and not fct_last:
@@ -165,9 +169,12 @@ def collect(ctx: Context) -> Status:
 
 
 def _delivery(ctx: Context, day: date, accepted: int | None, quarantined: int | None) -> Delivery:
-    files = read_manifest(ctx, day)["files"]
+    try:
+        files = read_manifest(ctx, day)["files"]
+    except StageError as exc:  # one damaged manifest is reported, not the end of the status
+        return Delivery(day, None, None, accepted, quarantined, damaged=exc.message)
     sales = next((f for f in files if f["table"] == SALES.name), None)
-    return Delivery(day, len(files), sales["rows"] if sales else None, accepted, quarantined)
+    return Delivery(day, len(files), sales.get("rows") if sales else None, accepted, quarantined)
 
 
 def _latest_run(ctx: Context, table: str) -> date | None:
