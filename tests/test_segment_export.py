@@ -56,6 +56,12 @@ def test_export_is_made_once_per_state_of_the_fact(tmp_path):
     third = ensure_export(ctx)
     assert third["columns"] == list(EXPORT_COLUMNS)  # a new marker, with new files
     assert ensure_export(ctx) == third
+
+    # A marker that cannot be read is no marker: the export is made again, with a new one.
+    for damaged in (b"{broken", b"[]", b'{"state": 1}'):
+        ctx.lake.write_bytes(MARKER, damaged)
+        assert ensure_export(ctx)["state"] == third["state"]
+        assert ctx.lake.read_json(MARKER)["exported_at"]
     ctx.close()
 
 

@@ -68,7 +68,15 @@ def fact_state(ctx: Context) -> dict[str, Any]:
 
 
 def read_marker(ctx: Context) -> dict[str, Any] | None:
-    return ctx.lake.read_json(MARKER) if ctx.lake.exists(MARKER) else None
+    """The export's marker; None without one. A marker that cannot be read (a write cut short, an
+    edit) is none: the export is a copy of the warehouse, and it is made again."""
+    if not ctx.lake.exists(MARKER):
+        return None
+    try:
+        marker = ctx.lake.read_json(MARKER)
+    except ValueError:
+        return None
+    return marker if isinstance(marker, dict) and isinstance(marker.get("state"), dict) else None
 
 
 def export_buckets() -> Buckets:
