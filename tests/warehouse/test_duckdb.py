@@ -146,3 +146,16 @@ def test_a_lake_in_cloud_storage_is_refused_before_the_load_does_anything(
         load.run(ctx)
     assert "warehouse kind bigquery" in (raised.value.hint or "")
     ctx.close()
+
+
+def test_a_damaged_warehouse_file_says_how_to_build_it_anew_from_the_lake(tmp_path: Path) -> None:
+    import pytest
+
+    from grocery.errors import StageError
+
+    path = tmp_path / "warehouse.duckdb"
+    path.write_bytes(b"not a database" * 1000)
+    with DuckDBWarehouse(path) as warehouse, pytest.raises(StageError) as raised:
+        warehouse.query("select 1")
+    assert "is not a valid DuckDB database file" in raised.value.message
+    assert (raised.value.hint or "").startswith("move the file away; the lake keeps every delivery")

@@ -29,6 +29,13 @@ DISABLED_COMPRESSION = "fsst,dict_fsst"
 DISABLED_COMPRESSION_ENV = "GROCERY_DUCKDB_DISABLED_COMPRESSION"
 
 
+# What to do about a warehouse file that is damaged: everything in it comes from the lake.
+_REBUILD_HINT = (
+    "move the file away; the lake keeps every delivery, so `grocery load --date D` for each one "
+    "(`grocery status` lists them) and `grocery transform` build it anew"
+)
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -61,9 +68,12 @@ class DuckDBWarehouse(Warehouse):
             try:
                 self._con = duckdb.connect(str(self.path))
             except duckdb.IOException as exc:  # most often: another process holds the file's lock
+                damaged = "not a valid DuckDB database file" in str(exc)
                 raise StageError(
                     f"cannot open the DuckDB warehouse {self.path}: {_first_line(exc)}",
-                    hint="close what holds it open, a DuckDB client, a notebook or another grocery command, and run again",
+                    hint=_REBUILD_HINT
+                    if damaged
+                    else "close what holds it open, a DuckDB client, a notebook or another grocery command, and run again",
                 ) from None
             # A SET, as dbt-duckdb does: DuckDB 2.0 ignores this setting in connect()'s config.
             self._con.execute(f"set disabled_compression_methods = '{DISABLED_COMPRESSION}'")
