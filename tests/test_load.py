@@ -444,6 +444,24 @@ def test_a_compressed_delivery_loads_as_its_text_does(tmp_path: Path, delivery: 
         assert _query(compressed, sql) == _query(plain, sql)
 
 
+def test_a_landed_file_gone_from_the_lake_stops_the_load_with_one_line(
+    tmp_path: Path, delivery: Path
+) -> None:
+    home = tmp_path / "home"
+    ctx = make_context(home, delivery)
+    extract.run(ctx)
+    landed = ctx.lake.local_path(f"{extract.raw_dir('products', DAY)}/products.csv")
+    landed.unlink()  # a lifecycle rule, a clean-up by hand
+    with pytest.raises(StageError) as raised:
+        load.run(ctx)
+    ctx.close()
+    assert str(raised.value) == (
+        f"the lake lacks file://{landed}, which extract landed for ingest_date={DAY} "
+        f"(run `grocery extract --date {DAY}` again, then load)"
+    )
+    assert not (home / "warehouse.duckdb").exists()
+
+
 def test_a_compressed_file_damaged_after_extract_stops_the_load_and_loads_nothing(
     tmp_path: Path, delivery: Path
 ) -> None:

@@ -38,6 +38,7 @@ from grocery.interval import DataInterval
 from grocery.progress import Stopwatch
 from grocery.stages import StageResult
 from grocery.tables import (
+    BY_NAME,
     INGEST_DATE,
     LINE_NUMBER,
     RAW_LINE,
@@ -432,8 +433,16 @@ def validate_table(
 
 
 def _landed_files(ctx: Context, day: date, stack: ExitStack) -> dict[str, Path | None]:
+    """The landed file of each table (None when the delivery had none), local: the file itself on a
+    local lake, a download otherwise. A file the manifest lists and the lake lacks stops the stage."""
     manifest = read_manifest(ctx, day)
-    by_table = {f["table"]: f for f in manifest["files"]}
+    by_table = {f["table"]: f for f in manifest["files"] if f["table"] in BY_NAME}
+    if lost := [entry["path"] for entry in by_table.values() if not ctx.lake.exists(entry["path"])]:
+        raise StageError(
+            f"the lake lacks {', '.join(ctx.lake.uri(path) for path in lost)}, which extract landed "
+            f"for ingest_date={day}",
+            hint=f"run `grocery extract --date {day}` again, then load",
+        )
     files: dict[str, Path | None] = {}
     for table in TABLES:
         entry = by_table.get(table.name)
