@@ -57,6 +57,13 @@ def test_export_is_made_once_per_state_of_the_fact(tmp_path):
     assert third["columns"] == list(EXPORT_COLUMNS)  # a new marker, with new files
     assert ensure_export(ctx) == third
 
+    # Files lost since the export (a lifecycle rule, a clean-up by hand): it is made again, whole.
+    files = ctx.lake.files(EXPORT_DIR, ".parquet")
+    ctx.lake.remove(files[0])
+    again = ensure_export(ctx)
+    assert again["exported_at"] and ctx.lake.files(EXPORT_DIR, ".parquet") == files
+    assert again["files"] == [f.rsplit("/", 1)[-1] for f in files]
+
     # A marker that cannot be read is no marker: the export is made again, with a new one.
     for damaged in (b"{broken", b"[]", b'{"state": 1}'):
         ctx.lake.write_bytes(MARKER, damaged)

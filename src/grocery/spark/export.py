@@ -7,9 +7,10 @@ which is an order of its own. RFM counts orders with it (`grocery.spark.rfm`) wi
 transaction numbers of the other lines: at full scale that makes the export 84 MB instead of 232 MB.
 
 Exported at most once per state of the fact: a marker file `exports/fct_sales/_export.json` records
-a fingerprint of the warehouse table (rows, sales_id sum and max, date range, revenue). `segment`
-and `recommend` call `ensure_export`; the second finds the marker matching the warehouse and reuses
-the files, so one `grocery run` exports once, and a new `transform` makes the next run export again.
+a fingerprint of the warehouse table (rows, sales_id sum and max, date range, revenue) and the files
+written (an export that lost one is made again). `segment` and `recommend` call `ensure_export`; the
+second finds the marker matching the warehouse and reuses the files, so one `grocery run` exports
+once, and a new `transform` makes the next run export again.
 The marker lists the export's columns too: files written with other columns are exported again. The
 fingerprint is of the fact alone: the list of multi-line transactions changes with the fact, or else
 only loses stale entries (a run over everything), which changes no count.
@@ -99,7 +100,7 @@ def ensure_export(ctx: Context) -> dict[str, Any]:
         marker is not None
         and marker.get("state") == state
         and marker.get("columns") == list(EXPORT_COLUMNS)
-        and ctx.lake.files(EXPORT_DIR, ".parquet")
+        and marker.get("files") == _exported_files(ctx)  # none lost since (a lifecycle rule, a clean-up)
     ):
         return marker
     with ctx.progress.step(
@@ -124,12 +125,18 @@ def ensure_export(ctx: Context) -> dict[str, Any]:
         marker = {
             "state": state,
             "columns": list(EXPORT_COLUMNS),
+            "files": _exported_files(ctx),
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if buckets is not None:
             marker["buckets"] = buckets.to_json()
         ctx.lake.write_json(MARKER, marker)
     return marker
+
+
+def _exported_files(ctx: Context) -> list[str]:
+    """The export's Parquet files, by name: the Spark jobs read them all, so a lost one is a lost bucket."""
+    return [path.rsplit("/", 1)[-1] for path in ctx.lake.files(EXPORT_DIR, ".parquet")]
 
 
 def run_date(ctx: Context, marker: dict[str, Any]) -> date:
