@@ -7,8 +7,9 @@ quarantined), 2018-05-11 loaded, and 2018-05-12 landed but never loaded; 2018-05
 from __future__ import annotations
 
 import json
-import os
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -196,14 +197,35 @@ def test_a_home_never_run_is_reported_empty_and_left_unmade(tmp_path: Path) -> N
     assert not home.exists()
 
 
-def test_a_home_another_command_works_in_is_named_with_that_command(home: Path) -> None:
-    import fcntl
-
-    fd = os.open(home / ".lock", os.O_RDWR)
+def test_a_run_in_progress_is_named_and_its_home_read_as_far_as_it_can_be(home: Path) -> None:
+    """Watched from another terminal: the command working in the home is named, the lake is read,
+    and a DuckDB warehouse that command holds open is said to be unreadable, not an error."""
+    hold = (
+        "import duckdb, fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1] + '/.lock', os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "os.ftruncate(fd, 0); os.pwrite(fd, b'PID 1: grocery run --scale 1', 0)\n"
+        "con = duckdb.connect(sys.argv[1] + '/warehouse.duckdb')\n"
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(home)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        printed = CliRunner().invoke(app, ["status", "--home", str(home)])
+        assert holder.stdout.readline().strip() == "held"
+        printed = CliRunner().invoke(app, ["status", "--home", str(home)], env={"COLUMNS": "200"})
     finally:
-        os.close(fd)
-    assert printed.exit_code != 0
-    assert f"another grocery command is working in {home}" in printed.output
+        holder.communicate("")
+    assert printed.exit_code == 0, printed.output
+    lines = printed.output.splitlines()
+    assert lines[0] == "working    PID 1: grocery run --scale 1"
+    assert "deliveries 3 ingest dates, 2018-05-09 .. 2018-05-12" in lines
+    assert any(
+        line.strip().startswith("not readable while that command works: cannot open the DuckDB")
+        for line in lines
+    )
+    assert lines[-1] == (
+        "next: wait for the command working in this home (PID 1: grocery run --scale 1) to end, then ask again"
+    )
+    # Once it has ended, the same home reads whole again.
+    assert "working" not in CliRunner().invoke(app, ["status", "--home", str(home)]).output

@@ -37,7 +37,7 @@ from rich.table import Table as RichTable
 from grocery import stages as registry
 from grocery.cloud import cloud_failure
 from grocery.config import PipelineSpec, load_spec
-from grocery.context import DEFAULT_HOME, Context, hold_home
+from grocery.context import DEFAULT_HOME, Context, hold_home, working_in
 from grocery.errors import ConfigError, GroceryError, Interrupted, StageError, interrupt_behind, make_folder
 from grocery.interval import DataInterval
 from grocery.progress import Progress, quiet_when_unread
@@ -413,12 +413,11 @@ def show_status(
 
     with _reported(debug):
         ctx = Context(spec=load_spec(config), home=home)
-        # Read only: a home that does not exist is not made (and needs no lock).
-        with hold_home(ctx.home) if ctx.home.is_dir() else contextlib.nullcontext():
-            try:
-                found = status.collect(ctx)
-            finally:
-                ctx.close()
+        # Read only, without the home's lock: a run can be watched from another terminal.
+        try:
+            found = status.collect(ctx, working=working_in(ctx.home))
+        finally:
+            ctx.close()
     if as_json:
         out.print_json(json.dumps(found.to_json(), default=str))
         return
@@ -426,8 +425,14 @@ def show_status(
 
 
 def _print_status(found: Status) -> None:
+    if found.working:
+        out.print(f"working    {found.working}", highlight=False)
     out.print(f"lake       {found.lake}", highlight=False)
     out.print(f"warehouse  {found.warehouse}", highlight=False)
+    if found.warehouse_unreadable:
+        out.print(
+            f"           not readable while that command works: {found.warehouse_unreadable}", highlight=False
+        )
     landed = found.ingest_dates
     if landed:
         span = f", {landed[0]} .. {landed[-1]}" if len(landed) > 1 else f", {landed[0]}"
@@ -439,7 +444,7 @@ def _print_status(found: Status) -> None:
                 "ingest_date": d.ingest_date,
                 "files": "damaged" if d.damaged else d.files,
                 "sales_lines": d.sales_lines,
-                "loaded": "yes" if d.loaded else "no",
+                "loaded": "?" if found.warehouse_unreadable else "yes" if d.loaded else "no",
                 "accepted": d.accepted,
                 "quarantined": d.quarantined,
             }

@@ -106,6 +106,23 @@ def hold_home(home: Path) -> Iterator[None]:
             os.close(fd)
 
 
+def working_in(home: Path) -> str | None:
+    """The grocery command working in a home now (as its lock file names it), or None; takes nothing."""
+    try:
+        fd = os.open(home / HOME_LOCK, os.O_RDONLY)
+    except OSError:  # no home, or no lock file: nobody has worked there
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # granted unless a command holds it
+    except BlockingIOError:
+        return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+    except OSError:  # no locks on this filesystem
+        return None
+    finally:
+        os.close(fd)  # (closing releases a shared lock this took)
+    return None
+
+
 def _lock(fd: int, home: Path) -> None:
     """Take the home's lock file, open at fd, and write this command into it."""
     try:

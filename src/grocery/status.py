@@ -25,6 +25,7 @@ from grocery.context import Context
 from grocery.errors import StageError
 from grocery.extract import read_manifest
 from grocery.tables import SALES
+from grocery.warehouse.base import Warehouse
 
 SHOWN_DELIVERIES = 10  # the latest deliveries shown in detail (each is a manifest to read)
 SPARK_OUTPUTS = {"segment": "customer_rfm", "recommend": "recommendations"}  # stage: analytics table
@@ -58,6 +59,8 @@ class Status:
     spark_runs: dict[str, date | None]  # stage: its output's latest run date in the lake
     segmented_customers: int | None  # rows of marts.mart_customer_segments; None before publish
     dashboard: str | None
+    working: str | None = None  # the grocery command working in the home now
+    warehouse_unreadable: str | None = None  # why the warehouse could not be read (held by that command)
     missing_days: list[date] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +72,8 @@ class Status:
 
     def next_steps(self) -> list[str]:
         """What to run to bring the home up to date, and where to look, one line each."""
+        if self.working:
+            return [f"wait for the command working in this home ({self.working}) to end, then ask again"]
         if self.empty:
             return ["nothing here yet: run `grocery run` (or `grocery extract`) with this --home"]
         steps = [
@@ -125,47 +130,67 @@ def name_days(days: list[date]) -> str:
     return named + (f" and {len(days) - _NAMED_DAYS} more" if len(days) > _NAMED_DAYS else "")
 
 
-def collect(ctx: Context) -> Status:
-    """The status of the context's home (its lake and warehouse), read only."""
+def collect(ctx: Context, working: str | None = None) -> Status:
+    """The status of the context's home (its lake and warehouse), read only. `working` names the
+    grocery command working in the home now: a DuckDB warehouse it holds open cannot be read, and the
+    status says so instead of failing."""
     lake_made = layout.exists_without_making(ctx.lake_uri)  # Lake(uri) makes a local lake's folder
     ingest_dates = ctx.ingest_dates() if lake_made and ctx.lake.exists(layout.MANIFESTS) else []
-    warehouse = ctx.warehouse
-    created = warehouse.created()
-    loaded = warehouse.rows_by_ingest_date() if created else {}
-    deliveries = [
-        _delivery(ctx, day, *loaded.get(day, (None, None)))
-        for day in reversed(ingest_dates[-SHOWN_DELIVERIES:])
-    ]
-    raw_sales_last = None
-    if created and warehouse.exists("raw", SALES.name):
+    try:
+        facts = _warehouse_facts(ctx.warehouse)
+        unreadable = None
+    except StageError as exc:
+        if working is None:
+            raise
+        facts, unreadable = _WarehouseFacts(), exc.message
+    from grocery.dashboard import LAKE_PATH
+
+    return Status(
+        lake=ctx.lake.uri() if lake_made else ctx.lake_uri,
+        warehouse=ctx.warehouse.describe(),
+        ingest_dates=ingest_dates,
+        deliveries=[
+            _delivery(ctx, day, *facts.loaded.get(day, (None, None)))
+            for day in reversed(ingest_dates[-SHOWN_DELIVERIES:])
+        ],
+        raw_sales_last=facts.raw_sales_last,
+        fct_sales=facts.fct_sales,
+        spark_runs={
+            stage: _latest_run(ctx, table) if lake_made else None for stage, table in SPARK_OUTPUTS.items()
+        },
+        segmented_customers=facts.segmented,
+        dashboard=ctx.lake.uri(LAKE_PATH) if lake_made and ctx.lake.exists(LAKE_PATH) else None,
+        working=working,
+        warehouse_unreadable=unreadable,
+    )
+
+
+@dataclass(frozen=True)
+class _WarehouseFacts:
+    loaded: dict[date, tuple[int, int]] = field(default_factory=dict)  # ingest date: accepted, quarantined
+    raw_sales_last: date | None = None
+    fct_sales: dict[str, Any] | None = None
+    segmented: int | None = None
+
+
+def _warehouse_facts(warehouse: Warehouse) -> _WarehouseFacts:
+    """What the status reads from the warehouse; nothing from one that does not exist (not created)."""
+    if not warehouse.created():
+        return _WarehouseFacts()
+    raw_sales_last = fct_sales = segmented = None
+    if warehouse.exists("raw", SALES.name):
         raw_sales_last = warehouse.query(
             f"select max(cast(SalesDate as date)) as d from {warehouse.relation('raw', SALES.name)}"
         )[0]["d"]
-    fct_sales = None
-    if created and warehouse.exists("core", "fct_sales"):
+    if warehouse.exists("core", "fct_sales"):
         extent = warehouse.query(  # (ROWS is a keyword in BigQuery)
             f"select count(*) as n, min(sales_date) as first_day, max(sales_date) as last_day "
             f"from {warehouse.relation('core', 'fct_sales')}"
         )[0]
         fct_sales = {"rows": int(extent["n"]), "first": extent["first_day"], "last": extent["last_day"]}
-    segmented = None
-    if created and warehouse.exists("marts", "mart_customer_segments"):
+    if warehouse.exists("marts", "mart_customer_segments"):
         segmented = warehouse.count("marts", "mart_customer_segments")
-    from grocery.dashboard import LAKE_PATH
-
-    return Status(
-        lake=ctx.lake.uri() if lake_made else ctx.lake_uri,
-        warehouse=warehouse.describe(),
-        ingest_dates=ingest_dates,
-        deliveries=deliveries,
-        raw_sales_last=raw_sales_last,
-        fct_sales=fct_sales,
-        spark_runs={
-            stage: _latest_run(ctx, table) if lake_made else None for stage, table in SPARK_OUTPUTS.items()
-        },
-        segmented_customers=segmented,
-        dashboard=ctx.lake.uri(LAKE_PATH) if lake_made and ctx.lake.exists(LAKE_PATH) else None,
-    )
+    return _WarehouseFacts(warehouse.rows_by_ingest_date(), raw_sales_last, fct_sales, segmented)
 
 
 def _delivery(ctx: Context, day: date, accepted: int | None, quarantined: int | None) -> Delivery:
