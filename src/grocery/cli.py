@@ -413,11 +413,15 @@ def show_status(
 
     with _reported(debug):
         ctx = Context(spec=load_spec(config), home=home)
-        # Read only, without the home's lock: a run can be watched from another terminal.
-        try:
-            found = status.collect(ctx, working=working_in(ctx.home))
-        finally:
-            ctx.close()
+        # A run can be watched from another terminal: with a command working in the home, the status
+        # reads what it can beside it. Otherwise it holds the home while it reads, so that no run
+        # starts and finds the warehouse open. A home that does not exist is not made.
+        working = working_in(ctx.home)
+        with hold_home(ctx.home) if working is None and ctx.home.is_dir() else contextlib.nullcontext():
+            try:
+                found = status.collect(ctx, working=working)
+            finally:
+                ctx.close()
     if as_json:
         out.print_json(json.dumps(found.to_json(), default=str))
         return
@@ -431,7 +435,7 @@ def _print_status(found: Status) -> None:
     out.print(f"warehouse  {found.warehouse}", highlight=False)
     if found.warehouse_unreadable:
         out.print(
-            f"           not readable while that command works: {found.warehouse_unreadable}", highlight=False
+            f"           not read while that command works: {found.warehouse_unreadable}", highlight=False
         )
     landed = found.ingest_dates
     if landed:

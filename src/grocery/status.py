@@ -132,17 +132,15 @@ def name_days(days: list[date]) -> str:
 
 def collect(ctx: Context, working: str | None = None) -> Status:
     """The status of the context's home (its lake and warehouse), read only. `working` names the
-    grocery command working in the home now: a DuckDB warehouse it holds open cannot be read, and the
-    status says so instead of failing."""
+    grocery command working in the home now: a warehouse only one process may open (DuckDB) is left
+    alone then, so that the status never stands in that command's way, and the status says so."""
     lake_made = layout.exists_without_making(ctx.lake_uri)  # Lake(uri) makes a local lake's folder
     ingest_dates = ctx.ingest_dates() if lake_made and ctx.lake.exists(layout.MANIFESTS) else []
-    try:
+    facts, unreadable = _WarehouseFacts(), None
+    if working and not ctx.warehouse.shared:
+        unreadable = f"a {ctx.warehouse.kind} warehouse is opened by one process at a time"
+    else:
         facts = _warehouse_facts(ctx.warehouse)
-        unreadable = None
-    except StageError as exc:
-        if working is None:
-            raise
-        facts, unreadable = _WarehouseFacts(), exc.message
     from grocery.dashboard import LAKE_PATH
 
     return Status(

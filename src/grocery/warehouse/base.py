@@ -144,6 +144,10 @@ class Warehouse(ABC):
     def describe(self) -> str:
         """Where the warehouse is, for people: its kind and place."""
 
+    # Whether other processes may read it while a stage writes it: not a DuckDB file, which one
+    # process at a time may open (and a reader that opens it could make a running stage fail).
+    shared = True
+
     def created(self) -> bool:
         """Whether the warehouse exists at all (a DuckDB file is created by its first use, so a
         reader that must not create it asks first)."""

@@ -52,6 +52,7 @@ def _local(uri: str) -> str:
 
 class DuckDBWarehouse(Warehouse):
     kind = "duckdb"
+    shared = False
     missing_relation = (duckdb.CatalogException,)
 
     def __init__(self, path: Path) -> None:
