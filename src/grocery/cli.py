@@ -300,7 +300,10 @@ def show_dashboard(
         ctx = Context(spec=load_spec(config), home=home)
         if output is None and (open_page or serve_page) and not ctx.lake.is_local:
             output = home / "dashboard" / "index.html"  # a browser needs a local copy of a GCS page
-        where = _render_dashboard(ctx, output)
+        with hold_home(
+            ctx.home
+        ):  # not beside a run: it reads the warehouse, and writes the page a run writes
+            where = _render_dashboard(ctx, output)
     out.print(f"dashboard: {where}", highlight=False)
     if open_page:
         import webbrowser

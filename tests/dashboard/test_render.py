@@ -79,6 +79,25 @@ def test_an_output_beneath_a_file_is_one_line(pipeline_home: Path, tmp_path: Pat
     assert result.stderr.startswith(f"error: cannot create the page's folder {a_file}: a file has that name")
 
 
+def test_the_dashboard_is_not_rendered_beside_a_command_working_in_the_home(
+    pipeline_home: Path, tmp_path: Path
+) -> None:
+    """It reads the warehouse and writes the page a run writes: beside a run, one line says why not."""
+    import fcntl
+    import os
+
+    fd = os.open(pipeline_home / ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = CliRunner().invoke(
+            app, ["dashboard", "--home", str(pipeline_home), "--output", str(tmp_path / "x.html")]
+        )
+    finally:
+        os.close(fd)
+    assert result.exit_code == 1 and not (tmp_path / "x.html").exists()
+    assert result.stderr.startswith(f"error: another grocery command is working in {pipeline_home}")
+
+
 def test_dashboard_command_without_marts_says_what_to_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["dashboard", "--home", str(tmp_path), "--output", str(tmp_path / "x.html")]
