@@ -211,6 +211,7 @@ def test_a_zip_archive_of_the_files_is_delivered_as_its_folder_of_them(
     archive = tmp_path / "grocery-sales-dataset.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("README.txt", "the dataset\n")
+        z.writestr("old/categories.csv", (generated / "categories.csv").read_text())  # fewer: not this one
         for table in TABLES:
             z.write(generated / table.file_name, f"grocery/{table.file_name}")
     ctx = make_context(tmp_path / "home", archive)
@@ -223,6 +224,24 @@ def test_a_zip_archive_of_the_files_is_delivered_as_its_folder_of_them(
     assert load.run(ctx).metrics["quarantined"] == 0
     ctx.close()
     assert not list((tmp_path / "home").glob("extract-*"))  # the unpacked files went with the scratch folder
+
+
+def test_a_zip_of_files_named_as_a_folder_may_name_them_is_delivered_too(
+    tmp_path: Path, generated: Path
+) -> None:
+    """Inside an archive, the files are named by the rule of a folder: any case, gzip-compressed too."""
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for table in TABLES:
+            data = (generated / table.file_name).read_bytes()
+            if table.name == "sales":
+                z.writestr("Sales.CSV.gz", gzip.compress(data))
+            else:
+                z.writestr(table.file_name.upper(), data)
+    ctx = make_context(tmp_path / "home", archive)
+    assert extract.run(ctx).metrics["files"] == 7
+    assert load.run(ctx).metrics["quarantined"] == 0
+    ctx.close()
 
 
 @pytest.mark.parametrize(

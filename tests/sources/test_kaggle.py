@@ -20,7 +20,7 @@ from fakes.kaggle_api import DOWNLOAD_PATH, FakeKaggle, grocery_zip, port_is_fre
 from grocery.errors import SourceError
 from grocery.interval import DataInterval
 from grocery.sources.kaggle import KaggleSource
-from grocery.tables import PRODUCTS, TABLES
+from grocery.tables import PRODUCTS, SALES, TABLES
 
 DATASET = "andrexibiza/grocery-sales-dataset"
 USERNAME, KEY, TOKEN = "tester", "secret-key", "KGAT_test_token"
@@ -239,6 +239,15 @@ def test_missing_file_fails_naming_it(home, credentials, source, tmp_path):
         error = fetch_error(source, tmp_path)
 
     assert "lacks sales.csv" in error.message
+
+
+def test_a_file_under_another_spelling_fails_naming_it(home, credentials, source, tmp_path):
+    """A folder may hold Sales.CSV; the verified Kaggle cache wants the dataset's own names."""
+    with serve(grocery_zip(skip=["sales.csv"], files={"Sales.CSV": sample_csv(SALES)})):
+        error = fetch_error(source, tmp_path)
+
+    assert "sales.csv is not in the archive under that name" in error.message
+    assert not (source.cache_dir / DATASET / "verified.json").exists()
 
 
 def test_malformed_handle_fails_without_a_request(fake, credentials, tmp_path):

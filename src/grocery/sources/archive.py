@@ -8,7 +8,8 @@ import zlib
 from pathlib import Path
 
 from grocery.errors import SourceError
-from grocery.tables import TABLES
+from grocery.sources.base import table_of
+from grocery.tables import BY_NAME, TABLES
 
 
 def unpack(archive: Path, target: Path, what: str, hint: str) -> None:
@@ -25,15 +26,16 @@ def unpack(archive: Path, target: Path, what: str, hint: str) -> None:
 
 def find_folder(unpacked: Path, what: str, hint: str, *, every_file: bool = True) -> Path:
     """The folder of an unpacked archive holding the seven files (`every_file`), or the most of them;
-    a SourceError naming what is missing otherwise."""
-    names = [t.file_name for t in TABLES]
-    folders = sorted(
-        {p.parent for name in names for p in unpacked.rglob(name)} | {unpacked},
-        key=lambda d: (len(d.parts), str(d)),
-    )
-    best = max(folders, key=lambda d: sum((d / n).is_file() for n in names))  # the shallowest of the best
-    missing = [n for n in names if not (best / n).is_file()]
-    if not missing or (not every_file and len(missing) < len(names)):
+    a SourceError naming what is missing otherwise. A file is its table's by the rule of a delivery
+    (`table_of`: any case, gzip-compressed too)."""
+    tables = {
+        folder: {t for p in folder.iterdir() if p.is_file() and (t := table_of(p)) in BY_NAME}
+        for folder in {p.parent for p in unpacked.rglob("*")} | {unpacked}
+    }
+    # The most of the seven; among those, the shallowest.
+    best = min(tables, key=lambda d: (-len(tables[d]), len(d.parts), str(d)))
+    missing = [t.file_name for t in TABLES if t.name not in tables[best]]
+    if not missing or (not every_file and tables[best]):
         return best
     found = sorted(p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file())
     raise SourceError(

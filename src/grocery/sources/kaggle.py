@@ -223,6 +223,8 @@ def _kaggle_json() -> Path | None:
 
 def _header_problem(path: Path, expected: list[str]) -> str | None:
     """What is wrong with a file's header line (BOM and CRLF allowed), or None when it matches."""
+    if not path.is_file():  # the archive holds it under another spelling (Sales.CSV, sales.csv.gz)
+        return "is not in the archive under that name"
     with path.open("rb") as f:
         first = f.readline(1 << 16)
     try:
