@@ -113,7 +113,9 @@ SourceKind = Annotated[str | None, typer.Option("--source", help="generator | ka
 
 def _an_input(value: Path | None) -> Path | None:
     """--input's check, run by typer, so that its error names the option: a folder, or a zip archive."""
-    if value is not None and value.is_file() and value.suffix.lower() != ".zip":
+    from grocery.sources.archive import is_archive
+
+    if value is not None and value.is_file() and not is_archive(value):
         raise typer.BadParameter(f"{str(value)!r} is a file, and not a .zip archive: pass a folder or a .zip")
     return value
 

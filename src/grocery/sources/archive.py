@@ -12,6 +12,11 @@ from grocery.sources.base import table_of
 from grocery.tables import BY_NAME, TABLES
 
 
+def is_archive(path: Path) -> bool:
+    """Whether an input is a zip archive (of the dataset's files), by its name."""
+    return path.suffix.lower() == ".zip"
+
+
 def unpack(archive: Path, target: Path, what: str, hint: str) -> None:
     """Extract an archive; reading every member checks its CRC, so a damaged zip fails here. `what`
     names the archive in errors (e.g. "kaggle owner/slug"), `hint` says what to do about damage."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grocery.errors import SourceError
 from grocery.interval import DataInterval
-from grocery.sources.archive import find_folder, unpack
+from grocery.sources.archive import find_folder, is_archive, unpack
 from grocery.sources.base import Delivery
 from grocery.tables import TABLES
 
@@ -26,7 +26,7 @@ class FolderSource:
 
     def fetch(self, workdir: Path, interval: DataInterval) -> Delivery:
         description = f"path {self.path.resolve()}"
-        if self.path.is_file() and self.path.suffix.lower() == ".zip":
+        if self.path.is_file() and is_archive(self.path):
             unpacked = workdir / "unpacked"
             what = f"input archive {self.path}"
             unpack(self.path, unpacked, what, hint="download or copy the archive again")
