@@ -14,6 +14,7 @@ from kubernetes.client import ApiClient
 
 from grocery import stages as registry
 from grocery.airflow import build_dag
+from grocery.airflow.commands import DATE
 from grocery.airflow.factory import KUBERNETES_CONN_ID, LIVY_CONN_ID
 from grocery.airflow.manifests import spark_application
 from grocery.config import NamedPipeline, parse_spec, read_pipeline
@@ -263,7 +264,7 @@ def test_the_rendered_spark_application_is_pure_and_complete_without_airflow(spa
     stage = registry.Stage("segment", "RFM", (), (), "spark", "x:y")
     app = spark_application(_pipeline("operator"), stage)
     _validate(app, _strict(spark_crd_schema))
-    assert app["spec"]["arguments"] == ["--date", "{{ ds }}"]
+    assert app["spec"]["arguments"] == ["--date", DATE]
 
 
 # -- Livy and local Spark -------------------------------------------------------------------------

@@ -5,9 +5,11 @@ whose `--home` is the pipeline's folder in `$GROCERY_HOME`, read at run time; in
 mode) it is the container's arguments, with the pipeline file projected into the pod and the home on
 its `/tmp`.
 
-`{{ ds }}` is the first day of the run's data interval: the DAG's timetable gives every scheduled
-run a one-day interval (see `grocery.airflow.factory`), and a run triggered for a logical date
-processes that date.
+`DATE` is the day a run processes: `{{ ds }}`, the first day of the run's data interval (the DAG's
+timetable gives every scheduled run a one-day interval, see `grocery.airflow.factory`; a run triggered
+for a logical date processes that date). A run triggered with no logical date (the operator's
+`grocery.io/run-now`, the only runs of a pipeline without a schedule) has no `ds`: it processes the
+last day over when it was due (`dag_run.run_after`), the day a scheduled run due then would process.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import shlex
 import sys
 from pathlib import Path
 
-DATE = "{{ ds }}"
+_DAY = "(ds if ds is defined else (dag_run.run_after - macros.timedelta(days=1)).strftime('%Y-%m-%d'))"
+DATE = "{{ " + _DAY + " }}"
+DATE_NODASH = "{{ " + _DAY + " | replace('-', '') }}"  # YYYYMMDD
 HOME_ENV = "GROCERY_HOME"
 DEFAULT_LOCAL_HOME = "$HOME/.grocery"
 # The pipeline document (YAML) handed to Spark jobs in their environment.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from grocery.airflow.commands import DATE, PIPELINE_ENV, POD_CONFIG_DIR, POD_CONFIG_FILE
+from grocery.airflow.commands import DATE, DATE_NODASH, PIPELINE_ENV, POD_CONFIG_DIR, POD_CONFIG_FILE
 from grocery.config import NamedPipeline
 from grocery.spark.session import CDS_SWITCH, CORES_ENV
 from grocery.stages import Stage
@@ -216,7 +216,7 @@ def livy_batch(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any = None)
         "file": spark_app_file(stage),
         "args": spark_args(),
         # Livy wants batch names unique among its live batches: one per pipeline, stage and day.
-        "name": k8s_name(pipeline.namespace, pipeline.name, stage.name, max_len=200) + "-{{ ds_nodash }}",
+        "name": k8s_name(pipeline.namespace, pipeline.name, stage.name, max_len=200) + "-" + DATE_NODASH,
         "driver_memory": spark.driver.memory,
         "driver_cores": spark.driver.cores,
         "executor_memory": spark.executor.memory,
