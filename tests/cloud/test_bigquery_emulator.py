@@ -249,6 +249,58 @@ def test_a_snapshot_fingerprint_follows_the_deliveries_a_repeat_of_the_one_befor
         )
 
 
+def test_the_export_fingerprint_follows_corrections_that_keep_every_count_and_sum(
+    cloud_module: Cloud, loaded
+) -> None:
+    from types import SimpleNamespace
+
+    from grocery.spark.export import EXPORT_RELATION, fact_state
+
+    with cloud_module.warehouse() as wh:
+        fact, view = wh.relation("core", "fct_sales"), wh.relation(*EXPORT_RELATION)
+        wh.query(
+            f"create table {fact} (sales_id INT64, sales_date DATE, customer_id INT64, product_id INT64, "
+            "net_revenue FLOAT64, transaction_number STRING, quantity INT64)"
+        )
+        try:
+            # Lines 3 and 4 are alike in every exported column.
+            wh.query(
+                f"insert into {fact} values (1, date '2018-01-02', 7, 3, 3.0, 'T1', 1), "
+                "(2, date '2018-01-03', 8, 4, 4.0, 'T2', 1), (3, date '2018-01-05', 8, 4, 4.0, 'T3', 1), "
+                "(4, date '2018-01-05', 8, 4, 4.0, 'T4', 1)"
+            )
+            # As dbt's view, with T1 and T2 listed as transactions of several lines.
+            wh.query(
+                f"create view {view} as select *, case when transaction_number in ('T1', 'T2') "
+                f"then transaction_number end as multi_line_transaction from {fact}"
+            )
+            ctx = SimpleNamespace(warehouse=wh)
+            states = [fact_state(ctx)]
+            assert fact_state(ctx) == states[0]  # stable
+            assert {k: v for k, v in states[0].items() if k != "rows_hash"} == {
+                "row_count": 4, "first_sales_date": "2018-01-02", "last_sales_date": "2018-01-05",
+            }  # fmt: skip
+            for correction in (
+                "set customer_id = 9 where sales_id = 2",
+                "set product_id = 5 where sales_id = 2",
+                "set sales_date = date '2018-01-04' where sales_id = 2",  # inside the range
+                "set customer_id = 7 where sales_id in (3, 4)",  # both alike lines at once
+                "set net_revenue = 4.001 where sales_id = 2",  # under a cent
+                "set customer_id = case sales_id when 1 then 9 else 7 end where sales_id in (1, 2)",  # swapped
+                "set transaction_number = case sales_id when 1 then 'T2' else 'T1' end where sales_id in (1, 2)",
+            ):
+                wh.query(f"update {fact} {correction}")
+                state = fact_state(ctx)
+                assert state not in states, correction
+                assert state["row_count"] == 4 and state["last_sales_date"] == "2018-01-05", correction
+                states.append(state)
+            wh.query(f"update {fact} set quantity = 5 where true")  # a column the export leaves out
+            assert fact_state(ctx) == states[-1]
+        finally:  # as it was, for the other tests
+            wh.query(f"drop view if exists {view}")
+            wh.query(f"drop table {fact}")
+
+
 def test_state_values_are_kept_by_name_and_forgotten(cloud_module: Cloud, loaded) -> None:
     with cloud_module.warehouse() as wh:
         assert wh.read_state("test.first") is None

@@ -45,6 +45,9 @@ def test_a_snapshot_fingerprint_follows_the_deliveries_a_repeat_of_the_one_befor
         assert late not in (first, changed, fewer)
         deliver(warehouse, tmp_path, date(2018, 1, 2), dict(ROWS, CategoryName=["Sweets", "Dairy"]))
         assert warehouse.snapshot_fingerprint([CATEGORIES]) not in (first, changed, fewer, late)
+        # The names swapped between the two categories: the same values, in other rows.
+        deliver(warehouse, tmp_path, date(2018, 1, 2), dict(ROWS, CategoryName=ROWS["CategoryName"][::-1]))
+        assert warehouse.snapshot_fingerprint([CATEGORIES]) not in (first, changed, fewer, late)
         deliver(warehouse, tmp_path, date(2018, 1, 2), ROWS)
         assert warehouse.snapshot_fingerprint([CATEGORIES]) == late  # as it was
         assert (

@@ -6,14 +6,14 @@ transaction number of the lines of transactions with several lines and null for 
 which is an order of its own. RFM counts orders with it (`grocery.spark.rfm`) without reading the
 transaction numbers of the other lines: at full scale that makes the export 84 MB instead of 232 MB.
 
-Exported at most once per state of the fact: a marker file `exports/fct_sales/_export.json` records
-a fingerprint of the warehouse table (rows, sales_id sum and max, date range, revenue) and the files
-written (an export that lost one is made again). `segment` and `recommend` call `ensure_export`; the
-second finds the marker matching the warehouse and reuses the files, so one `grocery run` exports
-once, and a new `transform` makes the next run export again.
-The marker lists the export's columns too: files written with other columns are exported again. The
-fingerprint is of the fact alone: the list of multi-line transactions changes with the fact, or else
-only loses stale entries (a run over everything), which changes no count.
+Exported at most once per state of what it holds: a marker file `exports/fct_sales/_export.json`
+records a fingerprint of the rows of `int_sales_export` (`fact_state`: their count, date range and
+the XOR of a hash of each over `sales_id` and the exported columns) and the files written (an export
+that lost one is made again). `segment` and `recommend` call `ensure_export`; the second finds the
+marker matching the warehouse and reuses the files, so one `grocery run` exports once, and a
+`transform` that changed any exported value of any line (a re-delivered day that corrects a sale's
+customer, product, date, revenue or transaction) makes the next run export again.
+The marker lists the export's columns too: files written with other columns are exported again.
 No pyspark here: the warehouse adapter writes the Parquet files (DuckDB COPY, BigQuery EXPORT DATA).
 DuckDB writes them bucketed by customer, one bucket per local core (`grocery.spark.buckets`), and
 the marker says so; the jobs then read them as a bucketed table and group by customer without a
@@ -42,30 +42,50 @@ EXPORT_COLUMNS = ("customer_id", "product_id", "sales_date", "net_revenue", "mul
 
 
 def fact_state(ctx: Context) -> dict[str, Any]:
-    """A fingerprint of core.fct_sales that changes whenever its rows do."""
-    relation = ctx.warehouse.relation("core", "fct_sales")
+    """A fingerprint of the rows the export holds (`EXPORT_RELATION`) that changes whenever any of them
+    does: their count, date range, and the XOR of a hash of each row (`Warehouse.row_hash`).
+
+    The hash is over `sales_id` as well as `EXPORT_COLUMNS`: two lines alike in every exported column
+    (one customer buying one product at one price twice a day) would cancel out of the XOR, and a
+    correction of both together would go unseen. One scan: 75-95 ms over the 6.7 M lines of a full
+    scale DuckDB warehouse (2 cores), where counts and sums alone took 25 ms; 130 ms with 5% of the
+    lines in listed transactions.
+    """
+    warehouse = ctx.warehouse
+    relation = warehouse.relation(*EXPORT_RELATION)
+    row_hash = warehouse.row_hash(("sales_id", *EXPORT_COLUMNS))
     try:
-        rows = ctx.warehouse.query(
-            f"select count(*) as row_count, max(sales_id) as max_sales_id, sum(sales_id) as sum_sales_id, "
-            f"min(sales_date) as first_sales_date, max(sales_date) as last_sales_date, "
-            f"round(sum(net_revenue), 2) as net_revenue from {relation}"
+        rows = warehouse.query(
+            f"select count(*) as row_count, min(sales_date) as first_sales_date, "
+            f"max(sales_date) as last_sales_date, bit_xor({row_hash}) as rows_hash from {relation}"
         )
-    except ctx.warehouse.missing_relation as exc:
-        # Transform has not built it. Anything else (a locked file, no credentials) says so itself.
+    except warehouse.missing_relation as exc:
+        # Transform has not built the fact, or the warehouse predates the view. Anything else (a
+        # locked file, no credentials) says so itself.
+        if warehouse.exists("core", "fct_sales"):
+            raise StageError(
+                f"cannot export {relation}: the warehouse has no such view",
+                hint="`grocery transform` builds that view: run it if the warehouse predates it",
+            ) from exc
         raise StageError(
             "the warehouse has no core.fct_sales yet", hint="run `grocery transform` first"
         ) from exc
-    state = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in rows[0].items()}
-    state = {k: (float(v) if k == "net_revenue" and v is not None else v) for k, v in state.items()}
+    state = rows[0]
     if not state["row_count"]:
         raise StageError(
-            f"{relation} has no rows",
+            f"{warehouse.relation('core', 'fct_sales')} has no rows",
             hint="run extract, load and transform over days that hold sales; the load's summary counts "
             "a delivery's sales outside the interval",
         )
     return {
-        k: (int(v) if k in ("row_count", "max_sales_id", "sum_sales_id") else v) for k, v in state.items()
+        "row_count": int(state["row_count"]),
+        **{k: _iso(state[k]) for k in ("first_sales_date", "last_sales_date")},
+        "rows_hash": int(state["rows_hash"]),
     }
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def read_marker(ctx: Context) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ number, the raw line when it could not be split, and the reason.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -111,13 +111,21 @@ class Warehouse(ABC):
         fingerprint, and any other delivery, a late or re-delivered older day included, changes it.
         None while a table does not exist. One query; stable for one adapter, not across adapters."""
 
-    def _snapshot_query(self, tables: Sequence[Table], row_hash: Callable[[Table], str]) -> str:
+    @abstractmethod
+    def row_hash(self, columns: Sequence[str]) -> str:
+        """The SQL of one row's 64-bit hash over these columns (nulls included), for `bit_xor`: the XOR
+        of a table's row hashes fingerprints its rows in any order (`snapshot_fingerprint`,
+        `grocery.spark.export.fact_state`). Equal rows cancel out, so fingerprint rows by a key as well.
+        Stable for one adapter, not across adapters."""
+
+    def _snapshot_query(self, tables: Sequence[Table]) -> str:
         """The query behind `snapshot_fingerprint`: per table (t) and ingest date (d) the delivery's
-        rows (n) and the XOR of their hashes (h), `row_hash` being the SQL of one row's 64-bit hash."""
+        rows (n) and the XOR of their hashes over the table's own columns (h)."""
         selects = []
         for table in tables:
+            row_hash = self.row_hash([c.name for c in table.columns])
             selects.append(
-                f"select '{table.name}' as t, {INGEST_DATE} as d, count(*) as n, bit_xor({row_hash(table)}) as h "
+                f"select '{table.name}' as t, {INGEST_DATE} as d, count(*) as n, bit_xor({row_hash}) as h "
                 f"from {self.relation('raw', table.name)} group by {INGEST_DATE}"
             )
         return " union all ".join(selects)

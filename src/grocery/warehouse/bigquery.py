@@ -501,14 +501,12 @@ class BigQueryWarehouse(Warehouse):
         rows = job.result(retry=self.retry, timeout=self.timeout, job_retry=self.job_retry)
         return [dict(row.items()) for row in rows]
 
-    def snapshot_fingerprint(self, tables: Sequence[Table]) -> str | None:
-        def row_hash(table: Table) -> str:
-            return (
-                f"farm_fingerprint(to_json_string(struct({', '.join(quote(c.name) for c in table.columns)})))"
-            )
+    def row_hash(self, columns: Sequence[str]) -> str:
+        return f"farm_fingerprint(to_json_string(struct({', '.join(quote(c) for c in columns)})))"
 
+    def snapshot_fingerprint(self, tables: Sequence[Table]) -> str | None:
         try:
-            rows = self.query(self._snapshot_query(tables, row_hash))
+            rows = self.query(self._snapshot_query(tables))
         except NotFound:
             return None
         return self._snapshot_digest((r["t"], r["d"], r["n"], r["h"]) for r in rows)
