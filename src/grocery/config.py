@@ -121,6 +121,11 @@ class SparkSpec(Model):
         default_factory=lambda: Resources(cores=2, memory="4g"), description="Executor resources."
     )
     executor_instances: int = Field(2, ge=1, le=100, description="Number of executors on a cluster.")
+    service_account_name: str = Field(
+        "grocery-spark-driver",
+        description="Service account of the driver and executors of a SparkApplication or Livy batch: the "
+        "driver creates its executor pods (the chart's spark.driverServiceAccount, with its Role).",
+    )
 
 
 class RfmSpec(Model):

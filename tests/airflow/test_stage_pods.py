@@ -37,6 +37,7 @@ SPEC = {
         "driver": {"cores": 2, "memory": "3g"},
         "executor": {"cores": 3, "memory": "6g"},
         "executorInstances": 4,
+        "serviceAccountName": "grocery-spark-runner",
     },
     # Jinja syntax in the spec must reach the pods as it is, never rendered.
     "dashboard": {"title": "Sales {{ not a template }}"},
@@ -224,7 +225,7 @@ def test_spark_stages_are_spark_applications_that_validate_against_the_crd(
         assert (driver["cores"], driver["memory"]) == (2, "3g")
         assert (executor["cores"], executor["memory"], executor["instances"]) == (3, "6g", 4)
         for role in (driver, executor):
-            assert role["serviceAccount"] == "grocery-runner"
+            assert role["serviceAccount"] == "grocery-spark-runner"  # may create executor pods
             assert role["envFrom"] == [
                 {"secretRef": {"name": "grocery-kaggle"}},
                 {"secretRef": {"name": "grocery-extra"}},
@@ -287,7 +288,7 @@ def test_spark_stages_are_livy_batches_when_the_submitter_is_livy(with_spark_sta
         conf = params["conf"]
         assert conf["spark.kubernetes.namespace"] == "grocery-prod"
         assert conf["spark.kubernetes.container.image"] == pipeline.spec.spark.image
-        assert conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == "grocery-runner"
+        assert conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == "grocery-spark-runner"
         assert conf["spark.kubernetes.driverEnv.GROCERY_PIPELINE"] == pipeline.to_yaml()
         assert conf["spark.kubernetes.driver.label.app.kubernetes.io/component"] == stage.name
 

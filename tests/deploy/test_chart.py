@@ -12,6 +12,7 @@ import tomllib
 import pytest
 import yaml
 
+from grocery.config import PipelineSpec
 from tests.deploy.conftest import CHART, CRD, KUBE_VERSION, ROOT, load_all, render
 
 helm_python = pytest.importorskip("helm_python")
@@ -382,6 +383,26 @@ def test_spark_driver_and_airflow_get_roles_in_the_job_namespace(chart):
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "airflow-worker", "namespace": "airflow"}
     ]
+
+
+def test_a_default_spec_runs_as_the_service_accounts_the_chart_creates(chart):
+    """Stage pods as the pipeline's ServiceAccount; Spark drivers as the one whose Role may create executor pods."""
+    spec = PipelineSpec()
+    objects = render(chart, {"jobNamespace": "jobs"})
+    accounts = {
+        (sa["metadata"]["namespace"], sa["metadata"]["name"]) for sa in _kinds(objects, "ServiceAccount")
+    }
+    assert ("jobs", spec.execution.service_account_name) in accounts
+    assert ("jobs", spec.spark.service_account_name) in accounts
+    roles = {r["metadata"]["name"]: r for r in _kinds(objects, "Role")}
+    may_create_pods = {
+        (subject["namespace"], subject["name"])
+        for binding in _kinds(objects, "RoleBinding")
+        if binding["metadata"]["namespace"] == "jobs"
+        and ("", "pods", "create") in _rules(roles[binding["roleRef"]["name"]])
+        for subject in binding["subjects"]
+    }
+    assert ("jobs", spec.spark.service_account_name) in may_create_pods
 
 
 def test_network_policies_open_nothing_to_the_whole_internet(rendered):

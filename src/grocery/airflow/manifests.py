@@ -158,7 +158,7 @@ def spark_application(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any 
             "cores": resources.cores,
             "memory": resources.memory,
             "labels": dict(stage_labels),
-            "serviceAccount": execution.service_account_name,
+            "serviceAccount": spark.service_account_name,
             "env": env,
             "podSecurityContext": pod_security_context(),
             # Spark writes its scratch and work folders in the image: the root filesystem stays writable.
@@ -198,7 +198,7 @@ def livy_batch(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any = None)
     """The keyword arguments of a LivyOperator for a Spark stage (a Livy batch on Spark-on-Kubernetes).
 
     Spark's configuration has no `envFrom`, so `execution.secretEnv` does not reach Livy batches:
-    they authenticate through the service account (Workload Identity).
+    they authenticate through `spark.serviceAccountName` (Workload Identity).
     """
     spark, execution = pipeline.spec.spark, pipeline.spec.execution
     text = pipeline.to_yaml() if pipeline_text is None else pipeline_text
@@ -206,7 +206,7 @@ def livy_batch(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any = None)
         "spark.kubernetes.namespace": execution.namespace,
         "spark.kubernetes.container.image": spark.image,
         "spark.kubernetes.container.image.pullPolicy": execution.image_pull_policy,
-        "spark.kubernetes.authenticate.driver.serviceAccountName": execution.service_account_name,
+        "spark.kubernetes.authenticate.driver.serviceAccountName": spark.service_account_name,
         f"spark.kubernetes.driverEnv.{PIPELINE_ENV}": text,
     }
     for key, value in labels(pipeline, stage).items():
