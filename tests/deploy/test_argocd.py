@@ -3,6 +3,8 @@ operator writes; the argocd-cm copy of the script; and the Application wiring of
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import yaml
 
@@ -42,12 +44,32 @@ HEALTHY_CONDITIONS = [
     cond("Fresh", "True", "WithinTarget", "last success 3.0h ago (target 36h)"),
 ]
 
+# What the operator writes for a spec it refuses (generation 3): Ready is False for that generation,
+# and observedGeneration stays at the last generation it rendered.
+REFUSED = {
+    "phase": "Ready",
+    "observedGeneration": 2,
+    "conditions": [
+        {
+            **cond("Ready", "False", "InvalidSpec", "spec.schedule: '0 25 * * *' is not valid"),
+            "observedGeneration": 3,
+        },
+        *HEALTHY_CONDITIONS[1:],
+    ],
+}
+
 CASES = {
     "new, no status yet": (pipeline(), "Progressing", "Waiting for the operator"),
     "spec changed, not yet rendered": (
         pipeline({"phase": "Ready", "observedGeneration": 2, "conditions": HEALTHY_CONDITIONS}, generation=3),
         "Progressing",
         "generation 3",
+    ),
+    "spec refused by the operator": (pipeline(REFUSED, generation=3), "Degraded", "is not valid"),
+    "refused spec changed again, not yet rendered": (
+        pipeline(REFUSED, generation=4),
+        "Progressing",
+        "generation 4",
     ),
     "DAG not loaded yet": (
         pipeline(
@@ -199,6 +221,20 @@ def test_health_follows_the_operators_phases():
     for phase in phases:
         obj = pipeline({"phase": phase, "observedGeneration": 3})
         assert health(obj)[0] != "Progressing" or phase == "Pending", f"phase {phase} is not mapped"
+
+
+def test_a_spec_the_operator_refuses_is_degraded_not_progressing_forever():
+    """What the operator writes for a refused spec: Ready=False InvalidSpec, observedGeneration left behind."""
+    status_module = pytest.importorskip("grocery.operator.status")
+    before = status_module.PipelineStatus.model_validate(
+        {"phase": "Ready", "observedGeneration": 2, "conditions": HEALTHY_CONDITIONS}
+    )
+    after = status_module.refused(before, 3, "spec.schedule: '0 25 * * *' is not valid", datetime.now(UTC))
+    status = after.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert status["observedGeneration"] == 2
+    state, message = health(pipeline(status, generation=3))
+    assert state == "Degraded"
+    assert "is not valid" in message and "keeps running generation 2" in message
 
 
 def test_argocd_cm_holds_the_same_script():

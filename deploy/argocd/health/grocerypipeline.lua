@@ -31,6 +31,17 @@ if status == nil or status.phase == nil then
 end
 
 local generation = obj.metadata.generation
+local ready = condition(status, "Ready")
+
+-- A spec the operator refuses is never rendered, so observedGeneration stays behind: its Ready
+-- condition (InvalidSpec) carries the generation it refused.
+if ready ~= nil and ready.status == "False" and ready.reason == "InvalidSpec"
+    and (generation == nil or ready.observedGeneration == generation) then
+  hs.status = "Degraded"
+  hs.message = say(ready, "The operator refuses the spec")
+  return hs
+end
+
 if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator to render generation " .. tostring(generation)
@@ -38,7 +49,6 @@ if generation ~= nil and (status.observedGeneration == nil or status.observedGen
 end
 
 local phase = status.phase
-local ready = condition(status, "Ready")
 local degraded = condition(status, "Degraded")
 local fresh = condition(status, "Fresh")
 
