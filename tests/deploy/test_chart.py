@@ -431,6 +431,24 @@ def test_images_come_from_the_registry_with_the_release_tag(chart):
     assert default == f"grocery-pipeline-operator:{chart.metadata['appVersion']}"
 
 
+def test_example_pipelines_without_images_run_the_release_images(chart):
+    registry = "europe-west1-docker.pkg.dev/p/grocery"
+    pinned = {"execution": {"image": "elsewhere/pipeline:7"}, "spark": {"image": "elsewhere/spark:7"}}
+    values = {
+        "image": {"registry": registry, "tag": "9.9.9"},
+        "pipelines": [
+            {"name": "daily", "spec": {"execution": {"mode": "kubernetes", "image": ""}}},
+            {"name": "pinned", "spec": pinned},
+        ],
+    }
+    daily, kept = _kinds(render(chart, values), "GroceryPipeline")
+    assert daily["spec"]["execution"] == {"mode": "kubernetes", "image": f"{registry}/grocery-pipeline:9.9.9"}
+    assert daily["spec"]["spark"] == {"image": f"{registry}/grocery-pipeline-spark:9.9.9"}
+    assert kept["spec"] == pinned
+    [default] = _kinds(render(chart, {"pipelines": [{"name": "daily"}]}), "GroceryPipeline")
+    assert default["spec"]["execution"]["image"] == f"grocery-pipeline:{chart.metadata['appVersion']}"
+
+
 def test_example_pipelines_are_valid(chart):
     from grocery.config import parse_spec
 

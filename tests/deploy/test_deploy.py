@@ -98,6 +98,16 @@ def test_dry_run_renders_the_release_offline():
     image = operator["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "europe-west1-docker.pkg.dev/grocery-prod/grocery/grocery-pipeline-operator:2.0.0"
     assert {o["metadata"].get("namespace") for o in objects} <= {"grocery", "airflow", None}
+    # dev's pipeline sets no image: its stages run the release's images too.
+    [daily] = [o for o in objects if o["kind"] == "GroceryPipeline"]
+    assert (
+        daily["spec"]["execution"]["image"]
+        == "europe-west1-docker.pkg.dev/grocery-prod/grocery/grocery-pipeline:2.0.0"
+    )
+    assert (
+        daily["spec"]["spark"]["image"]
+        == "europe-west1-docker.pkg.dev/grocery-prod/grocery/grocery-pipeline-spark:2.0.0"
+    )
 
 
 def test_dry_run_of_prod_renders_what_argo_cd_would_sync():
