@@ -589,6 +589,26 @@ def test_airflow_overlay_wires_the_official_chart_to_the_pipeline():
     assert overlay["securityContexts"]["containers"]["capabilities"]["drop"] == ["ALL"]
 
 
+def test_airflows_livy_connection_names_the_livy_service_the_chart_renders(chart):
+    """livy tasks use the connection LIVY_CONN_ID: Airflow's environment points it at dev's Livy Service."""
+    from urllib.parse import urlsplit
+
+    from grocery import deploy
+
+    factory = pytest.importorskip("grocery.airflow.factory")
+    overlay = yaml.safe_load((ROOT / "charts" / "airflow-values.yaml").read_text())
+    env = {e["name"]: e["value"] for e in overlay["env"]}
+    url = urlsplit(env[f"AIRFLOW_CONN_{factory.LIVY_CONN_ID.upper()}"])
+
+    plan = deploy.plan("dev")
+    assert plan.release == "grocery-pipeline"  # the release render() names
+    services = _kinds(render(chart, plan.values, plan.namespace), "Service")
+    [livy] = [s for s in services if s["metadata"]["name"].endswith("-livy")]
+    assert url.scheme == "livy"
+    assert url.hostname == f"{livy['metadata']['name']}.{livy['metadata']['namespace']}.svc.cluster.local"
+    assert url.port == livy["spec"]["ports"][0]["port"]
+
+
 def test_airflow_collects_the_operators_pipeline_configmaps(chart):
     """Operator -> ConfigMap (label, namespace) -> Airflow's sidecar -> a DAG bundle: every link agrees."""
     from grocery.operator.resources import CONFIG_LABEL
