@@ -92,5 +92,5 @@ def test_a_run_with_no_logical_date_processes_the_last_day_over_when_it_was_due(
     assert str(run.state) == "success", states
     day = (run.run_after - timedelta(days=1)).date()
     assert [(b["name"], b["args"]) for b in livy] == [
-        (f"shop-adhoc-{name}-{day:%Y%m%d}", ["--date", day.isoformat()]) for name in spark
+        (f"shop-adhoc-{name}-{day:%Y%m%d}-try1", ["--date", day.isoformat()]) for name in spark
     ]

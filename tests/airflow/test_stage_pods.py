@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -69,7 +70,9 @@ def _pipeline(submitter: str = "operator") -> NamedPipeline:
 
 
 def _render(task) -> Any:
-    task.render_template_fields({"ds": DS, "ds_nodash": DS.replace("-", "")})
+    task.render_template_fields(
+        {"ds": DS, "ds_nodash": DS.replace("-", ""), "ti": SimpleNamespace(try_number=2)}
+    )
     return task
 
 
@@ -282,7 +285,7 @@ def test_spark_stages_are_livy_batches_when_the_submitter_is_livy(with_spark_sta
         params = task.spark_params
         assert params["file"] == f"local:///app/spark_apps/{stage.name}.py"
         assert params["args"] == ["--date", DS]
-        assert params["name"] == f"shop-nightly-{stage.name}-20180102"
+        assert params["name"] == f"shop-nightly-{stage.name}-20180102-try2"  # a retry's name is its own
         assert (params["driver_cores"], params["driver_memory"]) == (2, "3g")
         assert (params["executor_cores"], params["executor_memory"], params["num_executors"]) == (3, "6g", 4)
         conf = params["conf"]

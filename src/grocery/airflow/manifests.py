@@ -215,8 +215,10 @@ def livy_batch(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any = None)
     return {
         "file": spark_app_file(stage),
         "args": spark_args(),
-        # Livy wants batch names unique among its live batches: one per pipeline, stage and day.
-        "name": k8s_name(pipeline.namespace, pipeline.name, stage.name, max_len=200) + "-" + DATE_NODASH,
+        # Livy refuses a name it still holds (a finished batch is kept a while): one per pipeline,
+        # stage, day and try, so a retry is not refused for its failed try's name.
+        "name": k8s_name(pipeline.namespace, pipeline.name, stage.name, max_len=200)
+        + f"-{DATE_NODASH}-try{{{{ ti.try_number }}}}",
         "driver_memory": spark.driver.memory,
         "driver_cores": spark.driver.cores,
         "executor_memory": spark.executor.memory,
