@@ -20,6 +20,19 @@ def test_top_n_is_best_first_with_ties_by_index_and_pads_excluded_items():
     assert val[0].tolist() == [0.9, 0.9, 0.5]
 
 
+def test_top_n_keeps_the_lower_indexes_of_scores_tied_at_the_cut_off():
+    # argpartition alone took index 11 here (numpy 2.4), of the 2s tied for fourth place.
+    tied = [1, 2, 1, 2, 1, 2, 0, 1, 0, 0, 2, 2, 0, 2, 2, 0, 1, 1, 1, 1, 0, 2, 2, 0]
+    scores = np.array([tied, tied[::-1], [0.0] * 24, [-np.inf] * 21 + [1.0, 0.0, 0.0]], np.float32)
+    idx, val = als.top_n(scores, 4)
+    assert idx.tolist() == [[1, 3, 5, 10], [1, 2, 9, 10], [0, 1, 2, 3], [21, 22, 23, -1]]
+    assert val[0].tolist() == [2.0, 2.0, 2.0, 2.0]
+    rng = np.random.default_rng(0)
+    many = rng.integers(0, 3, size=(200, 24)).astype(np.float32)
+    best_first = np.lexsort((np.broadcast_to(np.arange(24), many.shape), -many), axis=1)
+    assert (als.top_n(many, 5)[0] == best_first[:, :5]).all()
+
+
 def test_popular_top_n_skips_bought_products_only_when_excluding():
     popularity = np.array([5.0, 9.0, 0.0, 7.0, 7.0])  # product 2 was never bought: never recommended
     bought = np.array([[False, True, False, False, False], [True, True, True, True, True]])

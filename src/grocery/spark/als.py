@@ -399,7 +399,15 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     m, width = scores.shape
     n_take = min(n, width)
     if n_take < width:
-        part = np.argpartition(-scores, n_take - 1, axis=1)[:, :n_take]
+        neg = -scores
+        part = np.argpartition(neg, n_take - 1, axis=1)[:, :n_take]
+        # argpartition keeps any one of the scores tied with the n-th best. Where one it left out
+        # ties with it, a stable sort of that row keeps the lower indexes. Few rows: a customer with
+        # no factors (every score 0), or with fewer than n products left to recommend (-inf ties).
+        cut = np.take_along_axis(neg, part[:, n_take - 1 :], axis=1)
+        tied = np.flatnonzero(np.count_nonzero(neg <= cut, axis=1) > n_take)
+        if tied.size:
+            part[tied] = np.argsort(neg[tied], axis=1, kind="stable")[:, :n_take]
     else:
         part = np.tile(np.arange(width), (m, 1))
     part_scores = np.take_along_axis(scores, part, axis=1)
