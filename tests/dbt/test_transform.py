@@ -219,6 +219,57 @@ def test_employee_and_city_marts_add_up(built: tuple[Pipeline, Any]) -> None:
     ]
 
 
+def test_a_renamed_member_keeps_one_row_under_its_new_name_in_the_marts_answers_and_dashboard(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    # The 01-03 delivery renames a city (and its country), a category, a product and a salesperson.
+    # The day-grain marts keep the old names on 01-01 and 01-02 (days outside the interval): every
+    # total over days is added up by id, and named as the dimensions name it now.
+    from grocery.answers import top_answers
+    from grocery.config import DashboardSpec
+    from grocery.dashboard.data import collect
+
+    p = copy_of(built[0], tmp_path)
+    p.ingest(
+        "2018-01-03",
+        [sale(7, "2018-01-03 08:00:00", customer=1, product=10, quantity=1, employee=1)],
+        customers=RENAMED,
+        cities=[dict(c, CityName="Dayton City") if c["CityID"] == 1 else c for c in DIMENSIONS["cities"]],
+        countries=[dict(c, CountryName="USA") if c["CountryID"] == 1 else c for c in DIMENSIONS["countries"]],
+        categories=[
+            dict(c, CategoryName="Sweets") if c["CategoryID"] == 1 else c for c in DIMENSIONS["categories"]
+        ],
+        products=[
+            dict(r, ProductName="Bread flour") if r["ProductID"] == 10 else r for r in DIMENSIONS["products"]
+        ],
+        employees=[dict(e, LastName="Wray") if e["EmployeeID"] == 1 else e for e in DIMENSIONS["employees"]],
+    )
+    p.transform("2018-01-03", "2018-01-03")
+    stale = p.query("select distinct city_name from marts.mart_sales_summary where city_id = 1 order by 1")
+    assert stale == [{"city_name": "Dayton"}, {"city_name": "Dayton City"}]  # what the fix must not group by
+    cities = p.query(
+        "select city_id, city_name, country_name, line_count, revenue_rank from marts.mart_city_revenue order by 1"
+    )
+    assert cities == [
+        {"city_id": 1, "city_name": "Dayton City", "country_name": "USA", "line_count": 5, "revenue_rank": 1},
+        {"city_id": 2, "city_name": "Buffalo", "country_name": "USA", "line_count": 1, "revenue_rank": 2},
+    ]
+
+    with DuckDBWarehouse(p.warehouse_path) as warehouse:
+        answers = top_answers(warehouse)
+        page = collect(warehouse, DashboardSpec())
+    products = next(rows for title, rows in answers.items() if title.startswith("Hot-selling"))
+    assert [(r["product"], r["category"], r["units"]) for r in products] == [
+        ("Bread flour", "Sweets", 7), ("Milk", "Dairy", 5), ("Cake", "Sweets", 3),
+    ]  # fmt: skip
+    categories = answers["Revenue by product category"]
+    assert [(r["category"], r["units"]) for r in categories] == [("Sweets", 10), ("Dairy", 5)]
+    assert sorted(page["categories"]) == ["Dairy", "Sweets"]
+    assert [c["name"] for c in page["cities"]] == ["Dayton City", "Buffalo"]
+    assert sorted(r["name"] for r in page["products"]) == ["Bread flour", "Cake", "Milk"]
+    assert sorted(e["name"] for e in page["employees"]) == ["Eve Wray", "Max Fox"]
+
+
 def test_running_an_interval_again_leaves_the_fact_unchanged(
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:

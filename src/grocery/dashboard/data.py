@@ -8,6 +8,9 @@ from the customer marts as they are. The marts of the Spark stages (`mart_custom
 the page says it has not been computed yet.
 
 Large row sets are columnar (a dict of equal-length lists) and refer to dimension lists by index.
+The names in those lists (cities, categories, products, employees) come from the dimensions in
+`core`, as they are now: the day-grain marts keep, for each day, the names it was built with, so a
+member renamed since would otherwise show under its old name, or twice.
 """
 
 from __future__ import annotations
@@ -63,9 +66,12 @@ def collect(wh: Warehouse, spec: DashboardSpec, *, now: datetime | None = None) 
 
     days = _dates(wh, rel)
     day_index = {d: i for i, d in enumerate(days)}
+    # The categories with sales, each once, named as the dimension names it now.
     categories = wh.query(
-        f"select distinct category_id, category_name from {rel('mart_daily_category_sales')} "
-        "order by category_name"
+        "select sold.category_id, named.category_name "
+        f"from (select distinct category_id from {rel('mart_daily_category_sales')}) as sold "
+        f"left join (select distinct category_id, category_name from {rel('dim_products', 'core')}) as named "
+        "on sold.category_id = named.category_id order by named.category_name, sold.category_id"
     )
     cat_index = {r["category_id"]: i for i, r in enumerate(categories)}
 
@@ -160,22 +166,29 @@ def _daily_category(wh: Warehouse, rel, day_index, cat_index) -> dict[str, list]
     }
 
 
+def _by_id(wh: Warehouse, rel, dimension: str, key: str, columns: str) -> dict[Any, dict[str, Any]]:
+    """A dimension's rows by id (a few hundred): the names the page shows, as they are now."""
+    return {r[key]: r for r in wh.query(f"select {key}, {columns} from {rel(dimension, 'core')}")}
+
+
 def _cities(wh: Warehouse, rel, day_index, cat_index) -> dict[str, Any]:
     """Revenue by customer city, day and category (mart_sales_summary), with each city's coordinates."""
     rows = wh.query(
-        "select sales_date, city_id, city_name, country_name, category_id, line_count, units, net_revenue "
+        "select sales_date, city_id, category_id, line_count, units, net_revenue "
         f"from {rel('mart_sales_summary')} order by sales_date, city_id, category_id"
     )
+    names = _by_id(wh, rel, "dim_geography", "city_id", "city_name, country_name")
     cities: dict[Any, int] = {}
     listed: list[dict[str, Any]] = []
     for r in rows:
         if r["city_id"] not in cities:
             cities[r["city_id"]] = len(listed)
-            place = geo.locate_city(r["city_name"] or "", r["country_name"])
+            city = names.get(r["city_id"], {})
+            place = geo.locate_city(city.get("city_name") or "", city.get("country_name"))
             listed.append(
                 {
                     "id": r["city_id"],
-                    "name": r["city_name"],
+                    "name": city.get("city_name"),
                     "state": place.state if place else None,
                     "lat": place.lat if place else None,
                     "lon": place.lon if place else None,
@@ -196,16 +209,22 @@ def _cities(wh: Warehouse, rel, day_index, cat_index) -> dict[str, Any]:
 
 def _products(wh: Warehouse, rel, day_index, cat_index) -> dict[str, Any]:
     rows = wh.query(
-        "select sales_date, product_id, product_name, category_id, units, net_revenue "
+        "select sales_date, product_id, units, net_revenue "
         f"from {rel('mart_product_daily_sales')} order by sales_date, product_id"
     )
+    names = _by_id(wh, rel, "dim_products", "product_id", "product_name, category_id")
     index: dict[Any, int] = {}
     products: list[dict[str, Any]] = []
     for r in rows:
         if r["product_id"] not in index:
             index[r["product_id"]] = len(products)
+            product = names.get(r["product_id"], {})
             products.append(
-                {"id": r["product_id"], "name": r["product_name"], "c": cat_index.get(r["category_id"], -1)}
+                {
+                    "id": r["product_id"],
+                    "name": product.get("product_name"),
+                    "c": cat_index.get(product.get("category_id"), -1),
+                }
             )
     return {
         "products": products,
@@ -220,15 +239,18 @@ def _products(wh: Warehouse, rel, day_index, cat_index) -> dict[str, Any]:
 
 def _employees(wh: Warehouse, rel, day_index, cat_index) -> dict[str, Any]:
     rows = wh.query(
-        "select sales_date, employee_id, full_name, category_id, line_count, net_revenue "
+        "select sales_date, employee_id, category_id, line_count, net_revenue "
         f"from {rel('mart_employee_daily_sales')} order by sales_date, employee_id, category_id"
     )
+    names = _by_id(wh, rel, "dim_employees", "employee_id", "full_name")
     index: dict[Any, int] = {}
     employees: list[dict[str, Any]] = []
     for r in rows:
         if r["employee_id"] not in index:
             index[r["employee_id"]] = len(employees)
-            employees.append({"id": r["employee_id"], "name": r["full_name"]})
+            employees.append(
+                {"id": r["employee_id"], "name": names.get(r["employee_id"], {}).get("full_name")}
+            )
     return {
         "employees": employees,
         "employee_sales": {
