@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from grocery import csv_lines
-from grocery.csv_lines import record_starts
+from grocery.csv_lines import parsed_record_starts, record_starts
 
 
 def _reader_starts(path: Path) -> list[int]:
@@ -52,9 +52,11 @@ def test_records_start_where_the_csv_reader_starts_them(
     for _ in range(60):
         data = _messy_csv(rng)
         path.write_bytes(data)
-        starts = record_starts(path)
-        assert starts.first_line.tolist() == _reader_starts(path), data
-        assert len(starts) == len(_reader_starts(path))
+        for scan in (record_starts, parsed_record_starts):
+            starts = scan(path)
+            assert starts.first_line.tolist() == _reader_starts(path), data
+            assert len(starts) == len(_reader_starts(path))
+            assert starts.lines == data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
 
 
 def test_a_file_of_blank_lines_or_none_has_no_records(tmp_path: Path) -> None:
@@ -73,3 +75,20 @@ def test_a_record_is_found_at_its_position_among_records_and_blank_lines(tmp_pat
     assert starts.record_at(np.array([2, 5])).tolist() == [1, 2]
     assert starts.record_at(np.array([3])) is None  # a blank line
     assert starts.record_at(np.array([6])) is None  # past the end
+
+
+def test_a_literal_quote_parts_records_as_a_csv_reader_does(tmp_path: Path) -> None:
+    """Counting quotes takes `12" thin` for an opening quote; the parse reads it as CSV readers do."""
+    path = tmp_path / "x.csv"
+    path.write_bytes(b'a,b\n1,Pizza 12" thin\n\n2,"two\nlines"\n3,x')
+    assert parsed_record_starts(path).first_line.tolist() == _reader_starts(path) == [1, 2, 4, 6]
+    assert record_starts(path).first_line.tolist() != [1, 2, 4, 6]
+
+
+def test_a_record_has_its_bytes_and_lines(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b'a,b\r\n1,"x\r\ny"\r\n\r\n2,z')
+    for scan in (record_starts, parsed_record_starts):
+        starts = scan(path)
+        assert [starts.text(path, record) for record in range(len(starts))] == [b"a,b", b'1,"x\r\ny"', b"2,z"]
+        assert [starts.extent(record)[2] for record in range(len(starts))] == [1, 2, 1]

@@ -106,7 +106,7 @@ def test_bad_rows_are_quarantined_with_their_reasons_and_nothing_is_lost(
     assert rows["900004"][1] == "Quantity is not a valid int: four"
     assert rows["900005"][1] == "CustomerID has no matching customers.CustomerID: 999999"
     assert rows["900006"][1] == "SalesDate is not a valid timestamp: yesterday"
-    assert rows["1"] == (first_bad_line + 6, "duplicate SalesID, first occurrence kept: 1")
+    assert rows["1"] == (first_bad_line + 6, "duplicate SalesID, kept on its first valid row: 1")
     assert rows["900007"][1] == "Quantity is below 1: 0"
     assert (
         _query(home, "select count(*) from quarantine.sales where SalesID is null and raw_line is null")[0][0]
@@ -150,7 +150,7 @@ def test_each_broken_rule_is_named_with_the_fields_as_delivered(tmp_path: Path, 
         (first_bad_line + 1, "900003", "2", "1.50", "2018-05-01 10:00:00.000", "B", "Discount must be below 1: 1.50"),
         (first_bad_line + 2, "900005", "999999", "0.0", "2018-05-01 10:00:00.000", "D",
          "CustomerID has no matching customers.CustomerID: 999999"),
-        (first_bad_line + 3, "1", "2", "0.0", "2018-05-01 10:00:00.000", "F", "duplicate SalesID, first occurrence kept: 1"),
+        (first_bad_line + 3, "1", "2", "0.0", "2018-05-01 10:00:00.000", "F", "duplicate SalesID, kept on its first valid row: 1"),
         (first_bad_line + 4, None, "2", "0.0", "2018-05-01 10:00:00.000", "G", "SalesID is missing"),
         (first_bad_line + 5, "900007", "2", "0.25", None, "H", "Quantity is below 1: 0"),
         (first_bad_line + 6, "900008", "999999", "1", "2018-05-01 10:00:00.000", "I",
@@ -601,3 +601,146 @@ def test_files_from_a_windows_spreadsheet_load_with_their_curly_quotes(
     assert _query(home, f"select LastName from raw.customers where CustomerID = {first[0]}") == [
         ("O\x92Brien",)
     ]
+
+
+def test_values_that_duckdb_would_cast_leniently_are_quarantined(tmp_path: Path, delivery: Path) -> None:
+    """DuckDB's casts round `1.5` to 2, read `0x10` as 16, `nan` and `infinity` as values: the contract
+    wants whole ints and finite numbers and timestamps. A whole number written `4.0` is an int."""
+    sales = delivery / "sales.csv"
+    _append(
+        sales,
+        "900001,1,2,3,1.5,0.0,0.0,2018-05-01 10:00:00.000,A",
+        "0x10,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,B",
+        "900003,1,2,3,4,nan,0.0,2018-05-01 10:00:00.000,C",
+        "900004,1,2,3,4,0.0,inf,2018-05-01 10:00:00.000,D",
+        "900005,1,2,3,4,0.0,0.0,infinity,E",
+        "900006,1,2,3,4.0,0.0,0.0,2018-05-01 10:00:00.000,F",
+    )
+    home = tmp_path / "home"
+    _extract_and_load(home, delivery)
+    reasons = dict(_query(home, "select TransactionNumber, reason from quarantine.sales"))
+    assert reasons == {
+        "A": "Quantity is not a valid int: 1.5",
+        "B": "SalesID is not a valid int: 0x10",
+        "C": "Discount is not a valid float: nan",
+        "D": "TotalPrice is not a valid float: inf",
+        "E": "SalesDate is not a valid timestamp: infinity",
+    }
+    assert _query(home, "select Quantity from raw.sales where SalesID = 900006") == [(4,)]
+
+
+def test_a_duplicate_key_keeps_its_first_valid_row_and_every_row_as_delivered(
+    tmp_path: Path, delivery: Path
+) -> None:
+    """The first row of SalesID 900001 names an unknown customer: the second, valid, is kept. A repeat
+    of SalesID 1 is quarantined with its fields as written, not as their typed values print."""
+    sales = delivery / "sales.csv"
+    _append(
+        sales,
+        "900001,1,999999,3,4,0.0,0.0,2018-05-01 10:00:00.000,BAD",
+        "900001,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,GOOD",
+        "1,1,2,3,04,0.10,0,01-05-2018,AGAIN",
+    )
+    home = tmp_path / "home"
+    _extract_and_load(home, delivery)
+    assert _query(home, "select TransactionNumber from raw.sales where SalesID = 900001") == [("GOOD",)]
+    rows = _query(
+        home,
+        "select TransactionNumber, Quantity, Discount, TotalPrice, SalesDate, reason from quarantine.sales "
+        "order by line_number",
+    )
+    assert rows == [
+        (
+            "BAD", "4", "0.0", "0.0", "2018-05-01 10:00:00.000",
+            "CustomerID has no matching customers.CustomerID: 999999; "
+            "duplicate SalesID, kept on its first valid row: 900001",
+        ),
+        ("AGAIN", "04", "0.10", "0", "01-05-2018", "duplicate SalesID, kept on its first valid row: 1"),
+    ]  # fmt: skip
+
+
+def test_a_file_that_mixes_line_ends_loads_and_a_lone_carriage_return_is_named(
+    tmp_path: Path, delivery: Path
+) -> None:
+    """A file appended to on another system mixes LF and CRLF, which DuckDB cannot read: load reads a
+    copy with LF alone, and numbers lines as the file does. A carriage return that ends no line stops
+    the load with one line naming it."""
+    sales = delivery / "sales.csv"
+    good_rows = len(sales.read_text().splitlines()) - 1
+    with open(sales, "ab") as f:
+        f.write(b"900001,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,A\r\n900002,1,2,3,0,0.0,0.0,,B\r\n")
+    home = tmp_path / "home"
+    _, result = _extract_and_load(home, delivery)
+    assert result.metrics["tables"]["sales"]["accepted"] == good_rows + 1
+    assert _query(home, "select line_number, reason from quarantine.sales") == [
+        (good_rows + 3, "Quantity is below 1: 0")
+    ]
+    assert _query(home, "select TransactionNumber from raw.sales where SalesID = 900001") == [("A",)]
+
+    with open(sales, "ab") as f:
+        f.write(b"900003,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,C\rD\n")
+    with pytest.raises(
+        InputError, match=rf"cannot load sales.csv: .*: line {good_rows + 4:,} has a carriage"
+    ):
+        _extract_and_load(tmp_path / "lone", delivery)
+
+
+def test_a_malformed_line_is_quarantined_whole_however_long(tmp_path: Path, delivery: Path) -> None:
+    """DuckDB keeps 10,000 characters of a line it cannot split, and reads none past 2 MB: the
+    quarantined row has the whole line, and a reason."""
+    customers = delivery / "customers.csv"
+    lines = customers.read_text().splitlines()
+    lines[3] += "," + "x" * 20_000  # a field too many
+    lines[5] = lines[5].replace(",", "," + "y" * 3_000_000, 1)  # a line over 2 MB
+    customers.write_text("\n".join(lines) + "\n")
+    home = tmp_path / "home"
+    _extract_and_load(home, delivery)
+    rows = _query(home, "select line_number, reason, raw_line from quarantine.customers order by 1")
+    assert [(line, raw_line) for line, _, raw_line in rows] == [(4, lines[3]), (6, lines[5])]
+    assert rows[0][1] == "malformed line: Expected Number of Columns: 6 Found: 7"
+    assert rows[1][1].startswith("malformed line: Maximum line size of 2000000 bytes exceeded")
+
+
+def test_a_record_too_long_for_duckdb_stops_the_load_instead_of_vanishing(
+    tmp_path: Path, delivery: Path
+) -> None:
+    """Past its buffer (32 MB) DuckDB drops a record without a word: here a quote left open, which
+    takes the rest of a large file into its field. Load counts the file's records itself and stops."""
+    customers = delivery / "customers.csv"
+    lines = customers.read_text().splitlines()
+    lines[2] = lines[2].replace(",", ',"', 1)  # line 3 opens a quote that never closes
+    padding = "".join(f"{900000 + i},A,,B,1,{'z' * 60}\n" for i in range(600_000))  # about 40 MB
+    customers.write_text("\n".join(lines) + "\n" + padding)
+    home = tmp_path / "home"
+    with pytest.raises(InputError) as raised:
+        _extract_and_load(home, delivery)
+    assert raised.value.message.startswith("cannot load customers.csv: DuckDB read ")
+    assert "its longest, on line 3, is" in raised.value.message
+    assert "(a quote opened there may never close)" in raised.value.message
+    assert "nothing was loaded" in (raised.value.hint or "")
+    assert (
+        not (home / "warehouse.duckdb").exists()
+        or not _query(home, "select count(*) from information_schema.tables where table_schema = 'raw'")[0][0]
+    )
+
+
+def test_a_quote_inside_an_unquoted_field_leaves_line_numbers_right(tmp_path: Path, delivery: Path) -> None:
+    """`12" thin` is a literal quote to a CSV reader; counting quotes would take the lines after it
+    for one record. With a blank line, which makes load find where records start, numbers stay right."""
+    products = delivery / "products.csv"
+    lines = products.read_text().splitlines()
+    name = lines[2].split(",")[1]
+    lines[2] = lines[2].replace(name, 'Pizza 12" thin', 1)
+    lines.insert(4, "")
+    fields = lines[8].split(",")
+    fields[2] = "cheap"  # Price
+    lines[8] = ",".join(fields)
+    products.write_text("\n".join(lines) + "\n")
+    home = tmp_path / "home"
+    _extract_and_load(home, delivery)
+    assert _query(home, "select line_number, reason from quarantine.products") == [
+        (9, "Price is not a valid float: cheap")
+    ]
+    assert _query(
+        home, f"select ProductName from raw.products where ProductID = {lines[2].split(',')[0]}"
+    ) == [('Pizza 12" thin',)]

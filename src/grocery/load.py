@@ -17,6 +17,8 @@ For one ingest date, in order:
 
 from __future__ import annotations
 
+import csv
+import mmap
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from grocery import encodings
 from grocery import lake as layout
 from grocery.config import LATIN_1, UTF_8, WINDOWS_1252
 from grocery.context import Context
-from grocery.csv_lines import RecordStarts, record_starts
+from grocery.csv_lines import RecordStarts, parsed_record_starts, record_starts
 from grocery.errors import InputError, StageError
 from grocery.extract import measure, read_manifest
 from grocery.interval import DataInterval
@@ -54,6 +56,11 @@ VALIDATION_MEMORY = "1GB"
 _REFERENCED = {ref for t in TABLES for _, ref, _ in t.foreign_keys()}
 # Formats accepted for dates besides ISO: spreadsheet exports of the published files use DD-MM-YYYY.
 _ALT_DATE_FORMAT = "%d-%m-%Y"
+_EXACT_IN_DOUBLE = 2**53  # past it, a double cannot tell one integer from the next
+_COPY_CHUNK = 8 << 20
+_DUCKDB_LINE_TEXT = 10_000  # the characters of a line DuckDB keeps in its rejects table (`csv_line`)
+# What DuckDB says of a file it cannot read at all; mixed line ends (LF and CRLF) are one cause.
+_PARSER_STATE = "CSV Parser state machine reached an invalid state"
 # What spreadsheets separate fields with besides commas: named when a header has the right columns so.
 _OTHER_SEPARATORS = (";", "\t", "|")
 # A bitmap of a key's range costs at most this many bits per key (the key column takes 64).
@@ -152,25 +159,24 @@ def _lit(text: str) -> str:
 
 
 def _typed(column: Column) -> str:
-    """SQL that types a text field; NULL when it does not parse."""
+    """SQL that types a text field; NULL when it does not parse, or parses to no real value.
+
+    DuckDB's casts are lenient where the contract is not: to BIGINT they round `1.5` to 2 and read
+    `0x10` as 16, to DOUBLE they take `nan` and `inf`, to TIMESTAMP `infinity`. An int is read as a
+    double that must be whole (`4`, `4.0`) and below 2^53, where doubles stop being exact (this costs
+    less than a pattern match); a double must be finite, and so must a date or a timestamp.
+    """
     v = _q(column.name)
     if column.kind is Kind.TEXT:
         return v
-    if column.kind is Kind.TIMESTAMP:
-        return f"coalesce(try_cast({v} as timestamp), try_strptime({v}, {_lit(_ALT_DATE_FORMAT)}))"
-    if column.kind is Kind.DATE:
-        return (
-            f"cast(coalesce(try_cast({v} as timestamp), try_strptime({v}, {_lit(_ALT_DATE_FORMAT)})) as date)"
-        )
-    return f"try_cast({v} as {column.kind.value})"
-
-
-def _render(column: Column) -> str:
-    """SQL that turns a typed value back into text in the dataset's format (for duplicate rows)."""
-    t = _q("t_" + column.name)
-    if column.kind is Kind.TIMESTAMP:
-        return f"strftime({t}, '%Y-%m-%d %H:%M:%S.%g')"
-    return f"cast({t} as varchar)"
+    if column.kind is Kind.INT:
+        d = f"try_cast({v} as double)"
+        return f"cast(case when {d} = trunc({d}) and abs({d}) < {_EXACT_IN_DOUBLE} then {d} end as bigint)"
+    if column.kind is Kind.FLOAT:
+        return f"case when isfinite(try_cast({v} as double)) then try_cast({v} as double) end"
+    stamp = f"coalesce(try_cast({v} as timestamp), try_strptime({v}, {_lit(_ALT_DATE_FORMAT)}))"
+    finite = f"case when isfinite({stamp}) then {stamp} end"
+    return finite if column.kind is Kind.TIMESTAMP else f"cast({finite} as date)"
 
 
 def _missing_key(column: Column) -> str:
@@ -211,9 +217,9 @@ def _violations(column: Column) -> list[tuple[str, str]]:
     return rules
 
 
-def _checked_sql(table: Table, source: str) -> str:
+def _checked_sql(table: Table, source: str, text_of: str | None = None) -> str:
     """Select every record typed (`t_` columns), with its reasons (NULL when it passes) and, only
-    when it fails, its text (`x_` columns).
+    when it fails, its text (`x_` columns); also when its key is in the one-column table `text_of`.
 
     The rules' conditions are cheap comparisons, evaluated on every row; the reasons are strings,
     built only for the rows that break a rule (at full scale that takes a third off the check).
@@ -231,9 +237,10 @@ def _checked_sql(table: Table, source: str) -> str:
     reasons = ", ".join(f"case when {condition} then {reason} end" for condition, reason in rules)
     typed_names = ", ".join(_q("t_" + c.name) for c in columns)
     # The text of a row is only kept when the row fails: accepted rows need their typed values alone.
-    kept = ", ".join(
-        f"case when {REASON} is not null then {_q(c.name)} end as {_q('x_' + c.name)}" for c in columns
-    )
+    keep = f"{REASON} is not null"
+    if text_of:
+        keep += f" or {_q('t_' + table.key)} in (select * from {text_of})"
+    kept = ", ".join(f"case when {keep} then {_q(c.name)} end as {_q('x_' + c.name)}" for c in columns)
     return (
         f"with typed as (select {', '.join(typed_cols)} from ({source})), "
         f"keyed as (select *{''.join(', ' + m for m in missing_keys)} from typed), "
@@ -246,70 +253,162 @@ def _checked_sql(table: Table, source: str) -> str:
 
 
 def _number_lines(
-    con: duckdb.DuckDBPyConnection, table: Table, path: Path, lines: int | None, records: int, rejected: int
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, lines: int | None, records: int
 ) -> None:
     """Create `lines_<table>(rowid, line_number)`, the file line of every rejected record DuckDB split,
-    and make `line_number` of `malformed_<table>` the file line of every record it could not split.
+    make `line_number` of `malformed_<table>` the file line of every record it could not split, and
+    give each of those its whole text.
 
     DuckDB counts records. When each record of the file is one line and no line is blank (the file
     has as many lines as records and header: `lines` from the manifest), a split record's line is
     its position plus the header and the malformed records before it, and DuckDB's line for a
-    malformed record is right. Otherwise, when any record was rejected, the file is scanned for the
-    lines its records start on (`grocery.csv_lines`); should that scan part the records otherwise
-    than DuckDB did, the count above stands, off by the lines it could not see.
+    malformed record is right. Otherwise the file is scanned for the lines its records start on
+    (`_starts_as_read`), which also makes sure DuckDB read every record the file holds.
     """
     checked, malformed, n = f"checked_{table.name}", f"malformed_{table.name}", LINE_NUMBER
-    exact = lines == records + 1
-    if not exact and rejected and _number_from_starts(con, table, record_starts(path), records):
+    # DuckDB keeps the first 10,000 characters of a line it could not split: the file has the rest.
+    found = con.execute(
+        f"select position, length(raw_line) >= {_DUCKDB_LINE_TEXT} as cut from {malformed}"
+    ).fetchnumpy()
+    positions, cut = found["position"], np.asarray(found["cut"], dtype=bool)
+    if lines == records + 1 and not cut.any():
+        con.execute(
+            f"create or replace table lines_{table.name} as with skips as (select {n} - 2 - "
+            f"(row_number() over (order by {n}) - 1) as records_before from {malformed}) "
+            f"select rowid, cast(rowid + 2 + (select count(*) from skips s where s.records_before <= c.rowid) "
+            f"as bigint) as {n} from {checked} c where {REASON} is not null"
+        )
         return
-    con.execute(
-        f"create or replace table lines_{table.name} as with skips as (select {n} - 2 - "
-        f"(row_number() over (order by {n}) - 1) as records_before from {malformed}) "
-        f"select rowid, cast(rowid + 2 + (select count(*) from skips s where s.records_before <= c.rowid) "
-        f"as bigint) as {n} from {checked} c where {REASON} is not null"
-    )
-
-
-def _number_from_starts(
-    con: duckdb.DuckDBPyConnection, table: Table, starts: RecordStarts, records: int
-) -> bool:
-    """Number the rejected records from where the file's records start; False when DuckDB's records
-    are not those."""
-    checked, malformed, n = f"checked_{table.name}", f"malformed_{table.name}", LINE_NUMBER
-    if len(starts) != records + 1:
-        return False
-    positions = con.execute(f"select position from {malformed}").fetchnumpy()["position"]
+    starts = _starts_as_read(table, path, day, records, positions)
     broken = starts.record_at(positions)
-    if broken is None:
-        return False
+    assert broken is not None  # _starts_as_read made sure of it
     split = np.delete(np.arange(1, len(starts)), broken - 1)  # the records DuckDB split, by rowid
     rejected = con.execute(f"select rowid from {checked} where {REASON} is not null").fetchnumpy()["rowid"]
+    texts = [
+        starts.text(path, int(record)).decode("utf-8", errors="replace") if whole else None
+        for record, whole in zip(broken, cut, strict=True)
+    ]
     numbered = {
         "split": pa.table(
             {"rowid": rejected, n: starts.first_line[split[np.asarray(rejected, dtype=np.int64)]]}
         ),
-        "broken": pa.table({"position": positions, n: starts.first_line[broken]}),
+        "broken": pa.table(
+            {"position": positions, n: starts.first_line[broken], "raw_line": pa.array(texts, pa.string())}
+        ),
     }
-    for name, lines in numbered.items():
-        con.register(f"numbered_{name}", lines)
+    for name, numbers in numbered.items():
+        con.register(f"numbered_{name}", numbers)
     try:
         con.execute(f"create or replace table lines_{table.name} as select * from numbered_split")
         con.execute(
-            f"update {malformed} m set {n} = b.{n} from numbered_broken b where b.position = m.position"
+            f"update {malformed} m set {n} = b.{n}, raw_line = coalesce(b.raw_line, m.raw_line) "
+            f"from numbered_broken b where b.position = m.position"
         )
     finally:
         for name in numbered:
             con.unregister(f"numbered_{name}")
-    return True
 
 
-def _read_csv_sql(table: Table, path: Path) -> str:
+def _starts_as_read(table: Table, path: Path, day: date, records: int, positions: np.ndarray) -> RecordStarts:
+    """Where the file's records start, as DuckDB parted them: found by quote parity, or else by a
+    parse. Stops the stage when neither finds the records DuckDB read (`positions`: the lines of its
+    malformed ones): DuckDB lost some, a record longer than it can read, such as one a quote left open
+    takes to the end of a large file."""
+    for scan in (record_starts, parsed_record_starts):
+        try:
+            starts = scan(path)
+        except csv.Error:  # the parse found no CSV records where the scan's do not match
+            continue
+        if len(starts) == records + 1 and starts.record_at(positions) is not None:
+            return starts
+    detail = ""
+    if len(starts) > 1:
+        begin, end, spans = starts.extent(starts.longest())
+        line = int(starts.first_line[starts.longest()])
+        detail = f"; its longest, on line {line:,}, is {(end - begin) / 2**20:,.1f} MiB" + (
+            f" over {spans:,} lines (a quote opened there may never close)" if spans > 1 else ""
+        )
+    raise InputError(
+        f"cannot load {table.file_name}: DuckDB read {records:,} records where the file holds "
+        f"{len(starts) - 1:,}{detail}",
+        hint=f"fix the file, deliver it again and run `grocery extract --date {day}`, then load; nothing was loaded",
+    )
+
+
+def _read_csv_sql(table: Table, path: Path, store_rejects: bool = True) -> str:
+    """Read a file's records as text. The lines DuckDB cannot split go to `rejected_<table>`; without
+    `store_rejects` they are skipped the same way, unrecorded (for a second read of the same file)."""
     columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in table.column_names) + "}"
+    rejects = (
+        f"store_rejects=true, rejects_table='rejected_{table.name}', rejects_scan='scans_{table.name}'"
+        if store_rejects
+        else "ignore_errors=true"
+    )
     return (
         f"select * from read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={columns}, "
-        f"delim=',', quote='\"', escape='\"', store_rejects=true, "
-        f"rejects_table='rejected_{table.name}', rejects_scan='scans_{table.name}')"
+        f"delim=',', quote='\"', escape='\"', {rejects})"
     )
+
+
+def _read_checked(con: duckdb.DuckDBPyConnection, table: Table, path: Path, scratch: Path) -> Path:
+    """Create `checked_<table>` from a file. Returns the file read: `path`, or, when the file mixes LF
+    and CRLF line ends, which DuckDB cannot read, its copy in `scratch` with LF alone (lines keep
+    their numbers)."""
+    try:
+        _create_checked(con, table, path)
+        return path
+    except duckdb.InvalidInputException as exc:
+        if _PARSER_STATE not in str(exc):
+            raise
+    for scratch_table in ("rejected", "scans"):
+        con.execute(f"drop table if exists {scratch_table}_{table.name}")
+    copy = _with_lf_line_ends(path, scratch / f"{table.name}.lf.csv")
+    try:
+        _create_checked(con, table, copy)
+    except duckdb.InvalidInputException as exc:
+        if _PARSER_STATE not in str(exc):
+            raise
+        raise InputError(
+            f"cannot load {table.file_name}: DuckDB cannot read it as CSV ({_PARSER_STATE.lower()})"
+            + _lone_return(copy),
+            hint="save the file with one kind of line end and deliver it again; nothing was loaded",
+        ) from None
+    return copy
+
+
+def _create_checked(
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, text_of: str | None = None
+) -> None:
+    """`checked_<table>` (`_checked_sql`) in the file's order, so that a row's rowid is its record's
+    position in the file."""
+    con.execute("set preserve_insertion_order = true")
+    try:
+        source = _read_csv_sql(table, path, store_rejects=text_of is None)
+        con.execute(f"create or replace table checked_{table.name} as {_checked_sql(table, source, text_of)}")
+    finally:
+        con.execute("set preserve_insertion_order = false")
+
+
+def _with_lf_line_ends(path: Path, copy: Path) -> Path:
+    """A copy of a file with each CRLF line end made LF."""
+    with open(path, "rb") as source, open(copy, "wb") as target:
+        carry = b""
+        while chunk := source.read(_COPY_CHUNK):
+            data = carry + chunk
+            carry = b"\r" if data.endswith(b"\r") else b""  # its LF may open the next chunk
+            target.write(data[: len(data) - len(carry)].replace(b"\r\n", b"\n"))
+        target.write(carry)
+    return copy
+
+
+def _lone_return(path: Path) -> str:
+    """Where a file with LF line ends alone has a carriage return, for a message."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        at = data.find(b"\r")
+        if at < 0:
+            return ""
+        line = data[:at].count(b"\n") + 1
+    return f": line {line:,} has a carriage return (\\r) that ends no line"
 
 
 def _has_duplicates(con: duckdb.DuckDBPyConnection, checked: str, key: str, kind: Kind) -> bool:
@@ -330,51 +429,48 @@ def _has_duplicates(con: duckdb.DuckDBPyConnection, checked: str, key: str, kind
     return con.execute(f"select count({key}) <> count(distinct {key}) from {checked}").fetchone()[0]
 
 
-def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
-    """Reject every occurrence of a key after its first one in the file."""
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> None:
+    """Reject every row of a key but the first that passes every other rule (when one does), keeping
+    each rejected row's fields as delivered."""
     checked, key = f"checked_{table.name}", _q("t_" + table.key)
     if not _has_duplicates(con, checked, key, table.column(table.key).kind):
         return
-    reason = _lit(f"duplicate {table.key}, first occurrence kept: ")
-    texts = ", ".join(
-        f"{_q('x_' + c.name)} = coalesce({_q('x_' + c.name)}, {_render(c)})" for c in table.columns
-    )
+    # The text of accepted rows was not kept: read the file again, keeping it for the duplicated
+    # keys (rare; the file's order, and so each row's rowid, is the same).
     con.execute(
-        f"update {checked} set {REASON} = concat_ws('; ', {REASON}, {reason} || cast({key} as varchar)), {texts} "
-        f"where rowid in (select rowid from (select rowid, row_number() over (partition by {key} order by rowid) as n "
-        f"from {checked} where {key} in (select {key} from {checked} group by 1 having count(*) > 1)) where n > 1)"
+        f"create or replace table duplicated_{table.name} as select {key} from {checked} "
+        f"where {key} is not null group by 1 having count(*) > 1 and count(*) filter (where {REASON} is null) > 0"
     )
+    _create_checked(con, table, path, text_of=f"duplicated_{table.name}")
+    reason = _lit(f"duplicate {table.key}, kept on its first valid row: ")
+    con.execute(
+        f"update {checked} set {REASON} = concat_ws('; ', {REASON}, {reason} || {_q('x_' + table.key)}) "
+        f"where rowid in (select rowid from (select rowid, row_number() over "
+        f"(partition by {key} order by {REASON} is not null, rowid) as n "
+        f"from {checked} where {key} in (select * from duplicated_{table.name})) where n > 1)"
+    )
+    con.execute(f"drop table duplicated_{table.name}")
 
 
 def validate_table(
     con: duckdb.DuckDBPyConnection, table: Table, path: Path, day: date, staged: Path, quarantined: Path,
-    interval: DataInterval | None = None, lines: int | None = None,
+    scratch: Path, interval: DataInterval | None = None, lines: int | None = None,
 ) -> TableReport:  # fmt: skip
     """Check one file (text in UTF-8, `encodings.utf_8`; `lines` lines long as extract landed it,
-    None when not known); write its accepted and rejected rows as Parquet files.
+    None when not known); write its accepted and rejected rows as Parquet files. `scratch` takes
+    a copy of the file, should DuckDB need one.
 
     Rows dated outside the interval (when the table is dated) are accepted, and counted."""
     checked = f"checked_{table.name}"
-    # The checked table keeps the file's order, so its rowid is the record's position in the file.
-    con.execute("set preserve_insertion_order = true")
-    con.execute(f"create or replace table {checked} as {_checked_sql(table, _read_csv_sql(table, path))}")
-    con.execute("set preserve_insertion_order = false")
-    _mark_duplicates(con, table)
-    # Lines DuckDB could not split, one row per line with its first error; `position` is DuckDB's
-    # line, which `_number_lines` turns into the file's. A quote left open runs on to the end of the
-    # file: the reason says how many lines that record took with it. Bytes that are not UTF-8: the
-    # reason names the settings for the encodings spreadsheets write.
-    spans = "len(string_split(raw_line, chr(10)))"
-    not_utf8 = _lit(
-        f"(set source.encoding to the files' encoding: {WINDOWS_1252}, as spreadsheets on Windows write, or {LATIN_1})"
-    )
+    path = _read_checked(con, table, path, scratch)
+    _mark_duplicates(con, table, path)
+    # Lines DuckDB could not split, one row per line with its first error (a line too long to read
+    # has no column); `position` is DuckDB's line, which `_number_lines` turns into the file's.
     con.execute(
         f"create or replace table malformed_{table.name} as select cast(line as bigint) as {LINE_NUMBER}, "
-        f"line as position, raw_line, reason || "
-        f"if({spans} > 1, ' (the record runs over ' || {spans} || ' lines; they are in raw_line)', '') || "
-        f"if(reason ilike '%not utf-8 encoded%', ' ' || {not_utf8}, '') as reason "
-        f"from (select line, any_value(trim(csv_line, chr(10) || chr(13))) as raw_line, "
-        f"'malformed line: ' || arg_min(error_message, column_idx) as reason from rejected_{table.name} group by line)"
+        f"line as position, any_value(trim(csv_line, chr(10) || chr(13))) as raw_line, "
+        f"'malformed line: ' || arg_min(error_message, coalesce(column_idx, -1)) as reason "
+        f"from rejected_{table.name} group by line"
     )
     flagged_sql = "".join(
         f", count(*) filter (where {REASON} is null and {_q('t_' + c)} is null)"
@@ -384,7 +480,19 @@ def validate_table(
         f"select count(*), count(*) filter (where {REASON} is null), "
         f"(select count(*) from malformed_{table.name}){flagged_sql} from {checked}"
     ).fetchone()
-    _number_lines(con, table, path, lines, split + malformed, split - accepted + malformed)
+    _number_lines(con, table, path, day, lines, split + malformed)
+    # A quote left open runs on to the end of the file: the reason says how many lines that record
+    # took with it. Bytes that are not UTF-8: the reason names the settings for the encodings
+    # spreadsheets write.
+    spans = "len(string_split(raw_line, chr(10)))"
+    not_utf8 = _lit(
+        f"(set source.encoding to the files' encoding: {WINDOWS_1252}, as spreadsheets on Windows write, or {LATIN_1})"
+    )
+    con.execute(
+        f"update malformed_{table.name} set reason = reason || "
+        f"if({spans} > 1, ' (the record runs over ' || {spans} || ' lines; they are in raw_line)', '') || "
+        f"if(reason ilike '%not utf-8 encoded%', ' ' || {not_utf8}, '')"
+    )
     names = table.column_names
     ingest = f"date {_lit(day.isoformat())}"
     typed_out = ", ".join(f"{_q('t_' + n)} as {_q(n)}" for n in names)
@@ -480,7 +588,7 @@ def run(ctx: Context) -> StageResult:
             ):
                 report = validate_table(
                     con, table, _readable(files[table.name], encoding, scratch), day, staged,
-                    quarantined, ctx.interval, (manifest.get(table.name) or {}).get("lines"),
+                    quarantined, scratch, ctx.interval, (manifest.get(table.name) or {}).get("lines"),
                 )  # fmt: skip
             lap(table.name)
             _check_unchanged(files[table.name], manifest.get(table.name), report)
