@@ -99,9 +99,11 @@ def test_row_counts_do_not_depend_on_where_the_reads_split_the_file(
 def test_row_counts_of_a_compressed_file_are_its_texts_wherever_the_reads_split_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    # Two gzip members, as `cat a.gz b.gz` makes: their texts one after the other.
+    # Two gzip members, as `cat a.gz b.gz` makes: their texts one after the other; zero bytes after
+    # a member are padding, which gzip skips.
     text = b"a,b\n1,2\r\n\r\n\n\r\n3,4\n\n\n\n5,6\r\n\r\n"
-    data = gzip.compress(text[:13]) + gzip.compress(text[13:])
+    data = gzip.compress(text[:13]) + b"\0" * 3 + gzip.compress(text[13:]) + b"\0" * 7
+    assert gzip.decompress(data) == text
     src = tmp_path / "x.csv.gz"
     src.write_bytes(data)
     monkeypatch.setattr(extract, "_CHUNK", chunk)

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -147,10 +147,11 @@ def _blank_end(window: bytes, start: int) -> int:
 
 class _Inflate:
     """Gzip-compressed bytes, fed in pieces, to their text; a file of several gzip members (as
-    `cat a.gz b.gz` makes) is their texts one after the other."""
+    `cat a.gz b.gz` makes) is their texts one after the other. Zero bytes after a member are padding,
+    which gzip and Python's gzip module skip (tape archives pad files so)."""
 
     def __init__(self) -> None:
-        self._member = zlib.decompressobj(wbits=_GZIP_WBITS)
+        self._member: Any = zlib.decompressobj(wbits=_GZIP_WBITS)  # None between members
         self._head = b""  # the file's first bytes, until they show whether it is gzip at all
 
     def __call__(self, data: bytes | memoryview) -> bytes:
@@ -158,15 +159,21 @@ class _Inflate:
             self._head += bytes(data[: len(_GZIP_MAGIC) - len(self._head)])
             if not _GZIP_MAGIC.startswith(self._head):
                 raise gzip.BadGzipFile(f"Not a gzipped file ({self._head!r})")
-        text = self._member.decompress(data)
-        while self._member.eof and self._member.unused_data:
-            rest = self._member.unused_data
-            self._member = zlib.decompressobj(wbits=_GZIP_WBITS)
-            text += self._member.decompress(rest)
+        text = b""
+        while data:
+            if self._member is None:
+                data = bytes(data).lstrip(b"\0")
+                if not data:
+                    break
+                self._member = zlib.decompressobj(wbits=_GZIP_WBITS)
+            text += self._member.decompress(data)
+            if not self._member.eof:
+                break
+            data, self._member = self._member.unused_data, None
         return text
 
     def check_end(self) -> None:
-        if not self._member.eof:
+        if self._member is not None:
             raise EOFError("Compressed file ended before the end-of-stream marker was reached")
 
 
