@@ -207,6 +207,10 @@ def test_the_real_dimension_files_are_accepted_as_published(
         ("CategoryID", "missing: CategoryName"),
         ("CategoryID,Category,Parent", "missing: CategoryName; not in the dataset: Category, Parent"),
         ("CategoryID,CategoryID", "missing: CategoryName"),
+        (
+            "CategoryID,CategoryName\r1,x\r2,y",
+            "its lines end with a carriage return alone, as old Mac files do; save it with LF or CRLF line ends",
+        ),
     ],
 )
 def test_a_wrong_header_says_how_it_differs(tmp_path: Path, header: str, difference: str) -> None:

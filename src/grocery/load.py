@@ -114,6 +114,8 @@ def _header_problem(path: Path, table: Table, encoding: str = UTF_8) -> str | No
 
 def _header_difference(header: str, expected: list[str]) -> str:
     """How a header differs from the table's, in the words that say what to fix."""
+    if header.split("\r")[0] == ",".join(expected):
+        return "its lines end with a carriage return alone, as old Mac files do; save it with LF or CRLF line ends"
     if separator := next((s for s in _OTHER_SEPARATORS if header.split(s) == expected), None):
         return f"its fields are separated by {separator!r}; the files are comma-separated"
     names = header.split(",")
