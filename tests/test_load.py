@@ -748,3 +748,13 @@ def test_a_quote_inside_an_unquoted_field_leaves_line_numbers_right(tmp_path: Pa
     assert _query(
         home, f"select ProductName from raw.products where ProductID = {lines[2].split(',')[0]}"
     ) == [('Pizza 12" thin',)]
+
+
+def test_a_required_name_of_spaces_alone_is_missing(tmp_path: Path, delivery: Path) -> None:
+    _append(delivery / "customers.csv", "900001,   ,,Lee,1,", "900002,Ann,, ,1,")
+    home = tmp_path / "home"
+    _extract_and_load(home, delivery)
+    assert _query(home, "select CustomerID, reason from quarantine.customers order by 1") == [
+        ("900001", "FirstName is missing"),
+        ("900002", "LastName is missing"),
+    ]

@@ -191,8 +191,9 @@ def _violations(column: Column) -> list[tuple[str, str]]:
     condition holds. They read the field's text and its typed value (`t_` column)."""
     n, text, typed = column.name, _q(column.name), _q("t_" + column.name)
     rules = []
-    if column.required:
-        rules.append((f"{text} is null", _lit(f"{n} is missing")))
+    if column.required:  # a name of spaces alone is missing too
+        empty = f"trim({text}) = ''" if column.kind is Kind.TEXT else "false"
+        rules.append((f"{text} is null or {empty}", _lit(f"{n} is missing")))
     if column.kind is not Kind.TEXT:
         rules.append(
             (
