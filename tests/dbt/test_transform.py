@@ -270,6 +270,37 @@ def test_a_renamed_member_keeps_one_row_under_its_new_name_in_the_marts_answers_
     assert sorted(e["name"] for e in page["employees"]) == ["Eve Wray", "Max Fox"]
 
 
+def test_a_price_change_prices_the_lines_of_its_delivery_whatever_the_order_of_the_runs(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    # The 01-03 delivery doubles Flour's price (2.5 -> 5.0), sells it once that day, and brings s6
+    # (Flour, 01-02) again unchanged. Each line is priced with its own delivery's products: s1 keeps
+    # 2.5, s6 and s7 cost 5.0. A daily run (01-03, then 01-02 for the late line) and a run over
+    # everything give the same fact: it depends on the raw data alone.
+    p = copy_of(built[0], tmp_path)
+    doubled = [dict(r, Price=5.0) if r["ProductID"] == 10 else r for r in DIMENSIONS["products"]]
+    p.ingest(
+        "2018-01-03",
+        [
+            DAY2[2],  # s6 again
+            sale(7, "2018-01-03 08:00:00", customer=2, product=10, quantity=2, employee=2),
+        ],
+        customers=RENAMED,
+        products=doubled,
+    )
+    p.transform("2018-01-03", "2018-01-03")
+    p.transform("2018-01-02", "2018-01-02")
+    after_daily_runs = fact(p)
+    assert after_daily_runs == {
+        **EXPECTED_FACT,
+        6: ("2018-01-02", 4, 5.0, 20.0, 17.5),
+        7: ("2018-01-03", 2, 5.0, 10.0, 10.0),
+    }
+    assert p.query("select unit_price from core.dim_products where product_id = 10") == [{"unit_price": 5.0}]
+    p.transform()
+    assert fact(p) == after_daily_runs
+
+
 def test_running_an_interval_again_leaves_the_fact_unchanged(
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:

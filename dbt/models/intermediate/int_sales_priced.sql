@@ -4,20 +4,23 @@ sales as (
     select * from {{ ref('stg_grocery__sales') }}
 ),
 
-products as (
-    select * from {{ ref('stg_grocery__products') }}
+prices as (
+    select * from {{ ref('stg_grocery__product_prices') }}
 ),
 
--- The one place revenue is computed; everything downstream sums these columns.
+-- The one place revenue is computed; everything downstream sums these columns. A line is priced
+-- with the products of its own delivery, which the load's contract makes list the line's product:
+-- so the fact depends on the raw data alone, not on the order runs built its days in.
 priced as (
     select
         sales.*,
-        products.unit_price,
-        sales.quantity * products.unit_price as gross_revenue,
-        sales.quantity * products.unit_price * (1 - sales.discount) as net_revenue
+        prices.unit_price,
+        sales.quantity * prices.unit_price as gross_revenue,
+        sales.quantity * prices.unit_price * (1 - sales.discount) as net_revenue
     from sales
-    left join products
-        on sales.product_id = products.product_id
+    left join prices
+        on sales.product_id = prices.product_id
+        and sales.ingest_date = prices.ingest_date
 ),
 
 final as (
