@@ -180,6 +180,14 @@ class Kubectl:
         response = await self.http.get(f"/api/v1/namespaces/{namespace}/configmaps")
         return response.raise_for_status().json()["items"]
 
+    async def patch_configmap(self, namespace: str, name: str, patch: dict) -> None:
+        headers = {"Content-Type": "application/merge-patch+json"}
+        path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
+        (await self.http.patch(path, json=patch, headers=headers)).raise_for_status()
+
+    async def delete_configmap(self, namespace: str, name: str) -> None:
+        (await self.http.delete(f"/api/v1/namespaces/{namespace}/configmaps/{name}")).raise_for_status()
+
     async def events(self, namespace: str = "default") -> list[dict]:
         response = await self.http.get(f"/api/v1/namespaces/{namespace}/events")
         return response.raise_for_status().json()["items"]

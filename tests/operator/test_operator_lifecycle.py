@@ -188,6 +188,59 @@ async def test_update_moves_observed_generation_and_rerenders_the_configmap(
     assert len(writes(kmock, "v1/configmaps", km.action.UPDATE)) == 1
 
 
+@pytest.mark.parametrize("where", ["default", "airflow"])
+async def test_a_configmap_deleted_or_changed_by_hand_is_restored_and_one_as_rendered_is_left_alone(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow, where: str
+) -> None:
+    """render reacts to the spec; the ConfigMap timer to the ConfigMap itself (level-triggered), in the
+    pipeline's namespace (owned) as in Airflow's (GROCERY_CONFIG_NAMESPACE, no owner reference)."""
+    airflow.load_dag(DAG)
+    settings = make_settings(str(kmock.url), airflow.url, config_namespace=where)
+    async with operator_running(kmock, settings):
+        await kubectl.apply(pipeline_manifest(NAME, {"schedule": "0 3 * * *"}))
+        await wait_for(kubectl, NAME, phase("Ready"))
+        rendered = await configmap(kubectl, namespace=where)
+        key = f"default__{NAME}.yaml"
+
+        await kubectl.delete_configmap(where, CM)
+        back = await eventually(lambda: configmap(kubectl, namespace=where), what="the ConfigMap back")
+        assert back["data"] == rendered["data"]
+        assert back["metadata"].get("ownerReferences") == rendered["metadata"].get("ownerReferences")
+        restored = await eventually(lambda: _event(kubectl, "ConfigMapRestored"), what="the event")
+        assert restored["type"] == "Warning"
+        assert restored["message"] == (
+            f"{where}/{CM} was deleted outside the operator: restored as rendered from the spec"
+        )
+
+        # Edited by hand: the pipeline document changed, the collector's label gone, a label of its own added.
+        await kubectl.patch_configmap(where, CM, {
+            "data": {key: "schedule: '@hourly'\n"},
+            "metadata": {"labels": {"grocery.io/pipeline-config": None, "team": "analytics"}},
+        })  # fmt: skip
+        repaired = await eventually(
+            lambda: _matches(configmap(kubectl, namespace=where), lambda cm: cm["data"] == rendered["data"]),
+            what="the ConfigMap repaired",
+        )
+        assert repaired["metadata"]["labels"]["grocery.io/pipeline-config"] == "true"
+        assert repaired["metadata"]["labels"]["team"] == "analytics"  # not ours: left as it is
+        events = [e for e in await kubectl.events() if e.get("reason") == "ConfigMapRestored"]
+        assert events[-1]["message"] == (
+            f"{where}/{CM} had its data, labels changed outside the operator: restored as rendered from the spec"
+        )
+
+        # As rendered: many ticks (0.3 s) later, not one more write.
+        written = len(writes(kmock, "v1/configmaps"))
+        await asyncio.sleep(1.5)
+        assert len(writes(kmock, "v1/configmaps")) == written
+    assert len(writes(kmock, "v1/configmaps", km.action.CREATE)) == 2  # the first render and the restore
+    assert len(writes(kmock, "v1/configmaps", km.action.UPDATE)) == 2  # the hand edit and the repair
+
+
+async def _matches(awaitable, check):
+    got = await awaitable
+    return got if got is not None and check(got) else None
+
+
 async def test_suspend_and_resume_pause_and_unpause_the_dag(
     kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
 ) -> None:

@@ -7,6 +7,8 @@
                a second run for the same request (after a restart, a replayed event, a lost status write)
     status     a timer: reads Airflow and writes phase, runs, stages and conditions; re-applies
                spec.suspend when someone paused or unpaused the DAG by hand; posts Events on changes
+    configmap  a timer: puts back the ConfigMap render made when it was deleted or changed by hand
+               (a Warning event, ConfigMapRestored, says what); writes nothing while it is as rendered
     finalize   delete: removes the ConfigMap and pauses the DAG; with spec.onDelete Delete marks the DAG's
                unfinished runs failed, then runs a Job (`grocery purge --yes`, built like a stage pod)
                and keeps the resource until it succeeded
@@ -149,28 +151,65 @@ class PipelineOperator:
             new = refused(previous, meta.get("generation"), str(exc), utcnow())
             patch.status.update(new.model_dump(mode="json", by_alias=True, include={"phase", "conditions"}))
             raise
-        target = self._config_namespace(namespace)
+        where, change = await self._sync_configmap(body, pipeline, retry)
+        if change == "created":
+            kopf.info(body, reason="ConfigMapCreated", message=f"rendered {where} for Airflow")
+        elif change:
+            kopf.info(body, reason="ConfigMapUpdated", message=f"re-rendered {where}")
+        else:
+            logger.debug(f"ConfigMap {where} is up to date")
+        patch.status["observedGeneration"] = meta.get("generation")
+        patch.status["dagId"] = pipeline.dag_id
+        patch.status["configMap"] = where
+        if not status.get("phase"):
+            patch.status["phase"] = Phase.PENDING.value
+
+    async def keep_configmap(
+        self, body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, status: kopf.Status,
+        stopped: kopf.DaemonStopped, retry: int, **_: Any,
+    ) -> None:  # fmt: skip
+        """Put the rendered ConfigMap back when someone deleted or changed it (level-triggered: render
+        reacts to the spec only); a ConfigMap as rendered is left alone, not rewritten.
+
+        It waits for render to have rendered the current generation, so it never races render, and
+        never renders a spec render refused. A deletion in progress stops it (the finalizer removes
+        the ConfigMap)."""
+        if stopped or status.get("observedGeneration") != meta.get("generation"):
+            return
+        try:
+            pipeline = _pipeline(body, name, namespace)
+        except kopf.PermanentError:  # render refused it and said why
+            return
+        where, change = await self._sync_configmap(body, pipeline, retry)
+        if change:
+            what = "was deleted" if change == "created" else f"had its {change} changed"
+            kopf.warn(
+                body, reason="ConfigMapRestored",
+                message=f"{where} {what} outside the operator: restored as rendered from the spec",
+            )  # fmt: skip
+
+    async def _sync_configmap(self, body: kopf.Body, pipeline: NamedPipeline, retry: int) -> tuple[str, str]:
+        """Make the pipeline's ConfigMap as rendered: (namespace/name, what changed). What changed is
+        "created", the parts patched ("data, labels"), or "" when it was as rendered already."""
+        target = self._config_namespace(pipeline.namespace)
         desired = resources.build_configmap(pipeline, target)
-        if target == namespace:  # owner references cannot cross namespaces; the finalizer cleans up otherwise
+        # Owner references cannot cross namespaces; the finalizer cleans up otherwise.
+        if target == pipeline.namespace:
             kopf.adopt(desired, owner=body)
         cm_name = desired["metadata"]["name"]
         try:
             live = await self.kube.get_configmap(target, cm_name)
             if live is None:
                 await self.kube.create_configmap(desired)
-                kopf.info(body, reason="ConfigMapCreated", message=f"rendered {target}/{cm_name} for Airflow")
+                change = "created"
             elif drift := resources.configmap_drift(live, desired):
                 await self.kube.patch_configmap(target, cm_name, drift)
-                kopf.info(body, reason="ConfigMapUpdated", message=f"re-rendered {target}/{cm_name}")
+                change = ", ".join([*(["data"] if "data" in drift else []), *drift.get("metadata", {})])
             else:
-                logger.debug(f"ConfigMap {target}/{cm_name} is up to date")
+                change = ""
         except KubeError as exc:
             raise kopf.TemporaryError(str(exc), delay=self.settings.backoff(retry)) from None
-        patch.status["observedGeneration"] = meta.get("generation")
-        patch.status["dagId"] = pipeline.dag_id
-        patch.status["configMap"] = f"{target}/{cm_name}"
-        if not status.get("phase"):
-            patch.status["phase"] = Phase.PENDING.value
+        return f"{target}/{cm_name}", change
 
     async def suspend(
         self, body: kopf.Body, name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any
@@ -486,6 +525,11 @@ def register(settings: Settings, registry: kopf.OperatorRegistry | None = None) 
     kopf.timer(*RESOURCE, id="status", interval=settings.status_interval, registry=registry)(
         op.refresh_status
     )
+    # First look one interval after the start: create/resume render it then, and the two must not race.
+    kopf.timer(
+        *RESOURCE, id="configmap", interval=settings.status_interval,
+        initial_delay=settings.status_interval, registry=registry,
+    )(op.keep_configmap)  # fmt: skip
     # No kopf timeout: a timed-out handler lets the resource go, and the data-deletion Job is waited for
     # as long as it takes. Waiting for Airflow is bounded inside (settings.delete_timeout).
     kopf.on.delete(*RESOURCE, id="finalize", registry=registry)(op.finalize)

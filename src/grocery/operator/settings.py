@@ -6,7 +6,8 @@
     GROCERY_NAMESPACE                   the operator's own namespace, where that Secret lives
                                         (default: the pod's namespace, else "default")
     GROCERY_CONFIG_NAMESPACE            where pipeline ConfigMaps go; empty (default): the pipeline's namespace
-    GROCERY_STATUS_INTERVAL             seconds between status refreshes from Airflow (default 30)
+    GROCERY_STATUS_INTERVAL             seconds between status refreshes from Airflow, and between checks that
+                                        each pipeline's ConfigMap is as rendered (default 30)
     GROCERY_RETRY_DELAY                 first retry delay when Airflow or Kubernetes fail; doubles up to 10x (default 15)
     GROCERY_AIRFLOW_TIMEOUT             seconds for one Airflow request (default 10)
     GROCERY_DELETE_TIMEOUT              give up waiting for Airflow to pause a deleted pipeline's DAG after
