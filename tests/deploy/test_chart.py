@@ -128,14 +128,41 @@ def test_every_object_is_valid_kubernetes_strictly(rendered):
         kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
 
 
+STANDARD_LABELS = (
+    "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
+    "app.kubernetes.io/version", "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "helm.sh/chart",
+)  # fmt: skip
+
+
 def test_every_object_has_the_standard_labels(rendered):
     _, objects = rendered
     for obj in objects:
         labels = obj["metadata"]["labels"]
-        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
-                    "app.kubernetes.io/managed-by", "app.kubernetes.io/component", "helm.sh/chart"):  # fmt: skip
+        for key in STANDARD_LABELS:
             assert key in labels, f"{obj['kind']}/{obj['metadata']['name']} lacks {key}"
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
+
+
+def test_common_labels_add_labels_but_never_replace_the_charts_own(chart):
+    """A commonLabels key the chart sets itself is left out (it rendered twice in one mapping, and a
+    selector label would change): every object is the one rendered without it, plus the other labels."""
+    values = {"livy": {"enabled": True}, "jobNamespace": "grocery-jobs"}
+    common = {**dict.fromkeys(STANDARD_LABELS, "x"), "team": "data"}
+    manifests = chart.render({**values, "commonLabels": common}, name="grocery-pipeline", namespace="grocery")
+    for path, text in manifests.items():
+        if not path.endswith(".txt"):
+            for key in STANDARD_LABELS:
+                assert not re.search(rf"^\s*{re.escape(key)}: x$", text, re.M), f"{path}: {key}: x"
+
+    expected = render(chart, values)
+    for obj in expected:
+        for meta in (obj["metadata"], obj.get("spec", {}).get("template", {}).get("metadata")):
+            if meta is not None:
+                meta["labels"] = {**meta["labels"], "team": "data"}
+    assert render(chart, {**values, "commonLabels": common}) == expected
+    notes = "grocery-pipeline/templates/NOTES.txt"
+    assert f"Note: commonLabels {', '.join(sorted(STANDARD_LABELS))} left out" in manifests[notes]
+    assert "commonLabels" not in chart.render(values, name="grocery-pipeline", namespace="grocery")[notes]
 
 
 def test_every_namespaced_object_names_its_namespace(rendered):

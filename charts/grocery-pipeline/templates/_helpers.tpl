@@ -35,15 +35,36 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* The standard app.kubernetes.io labels; call with (dict "ctx" $ "component" "operator"). */}}
-{{- define "grocery-pipeline.labels" -}}
+{{/* The standard app.kubernetes.io labels the chart sets; call with (dict "ctx" $ "component" "operator"). */}}
+{{- define "grocery-pipeline.standardLabels" -}}
 helm.sh/chart: {{ include "grocery-pipeline.chart" .ctx }}
 {{ include "grocery-pipeline.selectorLabels" . }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 app.kubernetes.io/part-of: grocery-pipeline
-{{- with .ctx.Values.commonLabels }}
-{{ toYaml . }}
+{{- end }}
+
+{{/*
+commonLabels less the keys of the standard labels: those select pods and tell Helm it owns an object,
+so the chart's own values win (a mapping with a key twice is no valid object anyway). NOTES.txt names
+the keys left out.
+*/}}
+{{- define "grocery-pipeline.commonLabels" -}}
+{{- $standard := include "grocery-pipeline.standardLabels" (dict "ctx" . "component" "any") | fromYaml }}
+{{- $common := dict }}
+{{- range $key, $value := .Values.commonLabels }}
+{{- if not (hasKey $standard $key) }}
+{{- $_ := set $common $key $value }}
+{{- end }}
+{{- end }}
+{{- with $common }}{{ toYaml . }}{{ end }}
+{{- end }}
+
+{{/* The labels of every object: the standard ones, then commonLabels; call with (dict "ctx" $ "component" "operator"). */}}
+{{- define "grocery-pipeline.labels" -}}
+{{ include "grocery-pipeline.standardLabels" . }}
+{{- with include "grocery-pipeline.commonLabels" .ctx }}
+{{ . }}
 {{- end }}
 {{- end }}
 
