@@ -449,6 +449,28 @@ def test_api_server_cidrs_narrow_the_operator_egress(chart):
     assert api_rule["to"] == [{"ipBlock": {"cidr": "172.16.0.0/28"}}]
 
 
+def _airflow_egress_ports(objects: list[dict]) -> list[int]:
+    (policy,) = [p for p in _kinds(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-operator")]
+    to_airflow = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "airflow"}}}
+    return [
+        port["port"]
+        for rule in policy["spec"]["egress"]
+        if rule.get("to") == [to_airflow]
+        for port in rule["ports"]
+    ]
+
+
+def test_operator_egress_to_airflow_is_the_api_server_pods_port_not_the_urls(chart):
+    """A NetworkPolicy matches the pod a Service forwards to: the URL's port (none in an https URL, a
+    Service port 80 in front of 8080) is not the one to open."""
+    overlay = yaml.safe_load((ROOT / "charts" / "airflow-values.yaml").read_text())
+    assert _airflow_egress_ports(render(chart, {})) == [overlay["ports"]["apiServer"]]
+    for url in ("https://airflow-api.airflow.svc", "http://airflow-api.airflow.svc:80/api"):
+        assert _airflow_egress_ports(render(chart, {"operator": {"airflow": {"apiUrl": url}}})) == [8080]
+    custom = {"operator": {"airflow": {"apiUrl": "https://airflow-api.airflow.svc", "apiServerPort": 9443}}}
+    assert _airflow_egress_ports(render(chart, custom)) == [9443]
+
+
 def test_images_come_from_the_registry_with_the_release_tag(chart):
     objects = render(chart, {"image": {"registry": "europe-west1-docker.pkg.dev/p/grocery", "tag": "9.9.9"}})
     (deploy,) = _kinds(objects, "Deployment")
@@ -527,6 +549,7 @@ BAD_VALUES = [
         "",
     ),
     ({"networkPolicy": {"apiServerCidrs": ["0.0.0.0/0"]}}, "/networkPolicy/apiServerCidrs/0", ""),
+    ({"operator": {"airflow": {"apiServerPort": "8080"}}}, "/operator/airflow/apiServerPort", "want integer"),
     ({"operator": {"settings": {"watchTimeout": 0}}}, "/operator/settings/watchTimeout", ""),
     ({"operator": {"settings": {"pollEvery": 5}}}, "/operator/settings", "pollEvery"),
     ({"livy": {"sparkConf": {"executor.memory": "4g"}}}, "/livy/sparkConf", "executor.memory"),
