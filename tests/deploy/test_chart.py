@@ -412,6 +412,24 @@ def test_spark_driver_and_airflow_get_roles_in_the_job_namespace(chart):
     ]
 
 
+def test_no_airflow_service_accounts_render_no_binding_without_subjects(chart):
+    """Empty airflow.serviceAccounts or configReaders: no Role for them, never a RoleBinding of nobody."""
+    objects = render(chart, {"airflow": {"serviceAccounts": [], "configReaders": []}})
+    for binding in _kinds(objects, "RoleBinding") + _kinds(objects, "ClusterRoleBinding"):
+        assert binding.get("subjects"), f"{binding['metadata']['name']} binds no one"
+    names = {o["metadata"]["name"] for o in _kinds(objects, "Role") + _kinds(objects, "RoleBinding")}
+    assert not names & {"grocery-pipeline-airflow", "grocery-pipeline-pipeline-config-reader"}
+    readers = render(
+        chart, {"airflow": {"configReaders": [{"name": "airflow-worker", "namespace": "airflow"}]}}
+    )
+    (binding,) = [
+        b for b in _kinds(readers, "RoleBinding") if b["metadata"]["name"].endswith("-config-reader")
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "airflow-worker", "namespace": "airflow"}
+    ]
+
+
 def test_a_default_spec_runs_as_the_service_accounts_the_chart_creates(chart):
     """Stage pods as the pipeline's ServiceAccount; Spark drivers as the one whose Role may create executor pods."""
     spec = PipelineSpec()
