@@ -294,3 +294,73 @@ def test_file_names_in_another_case_are_their_tables(tmp_path: Path, generated: 
     with pytest.raises(SourceError, match=r"holds both Sales.csv and sales.csv") as caught:
         extract.run(make_context(tmp_path / "home2", folder))
     assert caught.value.hint == "keep one of them, as sales.csv or sales.csv.gz, and extract again"
+
+
+def _zip_with_flags(archive: Path, folder: Path, *, flags: int = 0, method: int | None = None) -> None:
+    """A zip of the seven files whose members say they are encrypted (`flags` 1) or compressed by
+    another method (9: Deflate64), as other tools write them; Python's zipfile writes neither."""
+    with zipfile.ZipFile(archive, "w") as z:
+        for table in TABLES:
+            z.write(folder / table.file_name, table.file_name)
+    data = bytearray(archive.read_bytes())
+    for signature, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local headers, central directory
+        start = data.find(signature)
+        while start >= 0:
+            data[start + at] |= flags
+            if method is not None:
+                data[start + at + 2 : start + at + 4] = method.to_bytes(2, "little")
+            start = data.find(signature, start + 4)
+    archive.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("make", "message", "hint"),
+    [
+        (
+            lambda archive, folder: _zip_with_flags(archive, folder, flags=1),
+            r"the archive is encrypted \(",
+            "unpack it with a tool that can, and give the folder as --input instead of export.zip",
+        ),
+        (
+            lambda archive, folder: _zip_with_flags(archive, folder, method=9),
+            r"the archive uses a compression Python cannot read \(",
+            "unpack it with a tool that can, and give the folder as --input instead of export.zip",
+        ),
+        (
+            lambda archive, folder: _zip_twice(archive, folder),
+            r"the archive holds data/sales.csv more than once \(",
+            "make the archive again with one file of each name",
+        ),
+    ],
+    ids=["encrypted", "deflate64", "a name twice"],
+)
+def test_a_zip_that_cannot_be_unpacked_whole_stops_extract_with_one_line(
+    tmp_path: Path, generated: Path, make, message: str, hint: str
+) -> None:
+    from grocery.errors import SourceError
+
+    archive = tmp_path / "export.zip"
+    make(archive, generated)
+    ctx = make_context(tmp_path / "home", archive)
+    with pytest.raises(SourceError, match=f"^input archive {archive}: {message}") as caught:
+        extract.run(ctx)
+    assert caught.value.hint == hint
+    assert ctx.ingest_dates() == []
+
+
+def _zip_twice(archive: Path, folder: Path) -> None:
+    """The seven files, and a second sales.csv of its header alone: unpacked, it would replace the first."""
+    with zipfile.ZipFile(archive, "w") as z, pytest.warns(UserWarning, match="Duplicate name"):
+        for table in TABLES:
+            z.write(folder / table.file_name, f"data/{table.file_name}")
+        z.writestr("data/sales.csv", (folder / "sales.csv").read_text().splitlines()[0] + "\n")
+
+
+def test_a_file_whose_name_leaves_no_table_is_not_landed(tmp_path: Path, delivery: Path) -> None:
+    """`..csv` and `...csv` would be lake folders `..` and `.`: they are no table's file."""
+    (delivery / "..csv").write_text("a\n1\n")
+    (delivery / "...csv").write_text("a\n1\n")
+    ctx = make_context(tmp_path / "home", delivery)
+    result = extract.run(ctx)
+    assert result.metrics["files"] == 7 and result.metrics["not_loaded"] == []
+    ctx.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from collections import Counter
 from pathlib import Path
 
 from grocery.errors import SourceError
@@ -20,11 +21,24 @@ def is_archive(path: Path) -> bool:
 def unpack(archive: Path, target: Path, what: str, hint: str) -> None:
     """Extract an archive; reading every member checks its CRC, so a damaged zip fails here. `what`
     names the archive in errors (e.g. "kaggle owner/slug"), `hint` says what to do about damage."""
+    unreadable = f"unpack it with a tool that can, and give the folder as --input instead of {archive.name}"
     try:
         with zipfile.ZipFile(archive) as z:
+            # Two members of one name: unpacking keeps the last alone, and the first would be lost.
+            if twice := sorted(name for name, n in Counter(z.namelist()).items() if n > 1):
+                raise SourceError(
+                    f"{what}: the archive holds {', '.join(twice)} more than once",
+                    hint="make the archive again with one file of each name",
+                )
             z.extractall(target)  # extractall drops absolute paths and ".." from member names
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         raise SourceError(f"{what}: the archive is damaged ({e})", hint=hint) from None
+    except NotImplementedError as e:  # Deflate64, as Windows' Explorer writes large archives, and others
+        raise SourceError(
+            f"{what}: the archive uses a compression Python cannot read ({e})", hint=unreadable
+        ) from None
+    except RuntimeError as e:  # zipfile's word for a member that needs a password (after its subclass)
+        raise SourceError(f"{what}: the archive is encrypted ({e})", hint=unreadable) from None
     except OSError as e:
         raise SourceError(f"{what}: could not unpack into {target}: {e}") from None
 

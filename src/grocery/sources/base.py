@@ -40,9 +40,11 @@ class Delivery:
 
 
 def table_of(path: Path) -> str | None:
-    """The table a CSV file holds, from its name (`Sales.CSV`, `sales.csv.gz`); None when not a CSV file."""
+    """The table a CSV file holds, from its name (`Sales.CSV`, `sales.csv.gz`); None when not a CSV
+    file, or when the name leaves no table (`.csv`, `..csv`: it would make no folder of the lake)."""
     name = path.name.lower().removesuffix(GZIP)
-    return name.removesuffix(".csv") if name.endswith(".csv") and name != ".csv" else None
+    table = name.removesuffix(".csv")
+    return table if name.endswith(".csv") and table.strip(".") else None
 
 
 class Source(Protocol):
