@@ -146,6 +146,20 @@ def test_kaggle_json_in_the_config_dir_is_used(fake, home, source, tmp_path):
     assert (delivery.folder / "sales.csv").is_file()
 
 
+def test_a_broken_kaggle_json_is_named_unless_the_environment_has_both(
+    fake, home, source, tmp_path, monkeypatch
+):
+    """As the kaggle CLI: KAGGLE_USERNAME and KAGGLE_KEY set, kaggle.json is not read at all."""
+    (home / ".kaggle" / "kaggle.json").write_text("not json")
+    monkeypatch.setenv("KAGGLE_USERNAME", USERNAME)
+
+    error = fetch_error(source, tmp_path)
+    assert error.message.startswith(f"{home / '.kaggle' / 'kaggle.json'} is not valid: ")
+
+    monkeypatch.setenv("KAGGLE_KEY", KEY)
+    assert (fetch(source, tmp_path).folder / "sales.csv").is_file()
+
+
 def test_no_credentials_fail_with_a_hint_before_any_request(fake, source, tmp_path):
     error = fetch_error(source, tmp_path)
 

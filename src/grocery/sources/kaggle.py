@@ -197,7 +197,8 @@ def _credentials() -> dict[str, Any]:
         return {"api_token": token}
     stored: dict[str, Any] = {}
     path = _kaggle_json()
-    if path is not None:
+    both_set = os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")
+    if path is not None and not both_set:  # the environment wins: kaggle.json only fills in
         try:
             stored = json.loads(path.read_text())
             if not isinstance(stored, dict):
