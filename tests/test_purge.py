@@ -123,3 +123,16 @@ def test_the_cli_with_yes_reports_what_it_deleted_and_a_second_run_nothing(
     second = CliRunner().invoke(app, [*args, "--json"])
     assert second.exit_code == 0, second.output
     assert '"deleted": []' in second.output and "already gone" not in second.output
+
+
+def test_a_damaged_warehouse_file_is_left_with_a_hint_to_delete_it(tmp_path: Path) -> None:
+    """Not a DuckDB database (a damaged file, or another file the spec names by mistake): purge does not
+    delete what it cannot tell is the warehouse, and says so rather than blame a lock."""
+    from grocery.errors import StageError
+
+    path = tmp_path / "warehouse.duckdb"
+    path.write_bytes(b"not a database" * 1000)
+    with pytest.raises(StageError) as raised:
+        DuckDBWarehouse(path).purge()
+    assert raised.value.hint == "if warehouse.duckdb is the damaged warehouse, delete it yourself"
+    assert path.exists()

@@ -226,9 +226,13 @@ class DuckDBWarehouse(Warehouse):
         try:
             con = duckdb.connect(str(self.path))
         except duckdb.Error as exc:
+            damaged = "not a valid DuckDB database file" in str(exc)
             raise StageError(
                 f"cannot open {self.path} to delete its schemas: {_first_line(exc)}",
-                hint="stop what holds it open (a running stage, a DuckDB client), then run purge again",
+                # Not ours to delete: the spec may name another file by mistake.
+                hint=f"if {self.path.name} is the damaged warehouse, delete it yourself"
+                if damaged
+                else "stop what holds it open (a running stage, a DuckDB client), then run purge again",
             ) from None
         try:
             schemas = {
