@@ -193,3 +193,34 @@ def test_a_home_this_user_cannot_make_is_used_without_a_lock(tmp_path) -> None:
     with hold_home(a_file / "home"):
         pass
     assert a_file.read_text() == "not a folder"
+
+
+def test_square_brackets_in_a_path_are_printed_as_they_are(tmp_path) -> None:
+    """A path is never rich markup: "[red]" is printed, and "[/x]" is no closing tag to fail on."""
+    from typer.testing import CliRunner
+
+    home = tmp_path / "h[/x] [red]"
+    extracted = CliRunner().invoke(cli.app, ["extract", "--home", str(home), "--scale", "0.001"])
+    assert extracted.exit_code == 0, extracted.output
+    assert f"  done landing files in file://{home}/lake/raw (" in extracted.output
+    status = CliRunner().invoke(cli.app, ["status", "--home", str(home)], env={"COLUMNS": "1000"})
+    assert status.exit_code == 0, status.output
+    assert f"warehouse  DuckDB {home / 'warehouse.duckdb'}" in status.output.splitlines()
+    generated = CliRunner().invoke(cli.app, ["generate", str(tmp_path / "out[/x]"), "--scale", "0.001"])
+    assert generated.exit_code == 0, generated.output
+    assert generated.output.startswith(f"wrote 7 files to {tmp_path / 'out[/x]'} in ")
+
+
+def test_square_brackets_in_the_data_are_printed_as_they_are(monkeypatch, capsys) -> None:
+    """A product named "Tea [organic]" keeps its name in the answers' tables, and "[/oops]" prints."""
+    from types import SimpleNamespace
+
+    from grocery import answers
+
+    rows = [{"product_name": name, "revenue": 12.5} for name in ("Tea [organic]", "Jam [/oops]", "[red]Figs")]
+    monkeypatch.setattr(answers, "top_answers", lambda warehouse: {"Top products": rows})
+    cli.show_answers(SimpleNamespace(warehouse=None, close=lambda: None))
+    cells = [
+        line.split("│")[1].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("│")
+    ]
+    assert cells == ["Tea [organic]", "Jam [/oops]", "[red]Figs"]

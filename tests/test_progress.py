@@ -41,3 +41,17 @@ def test_a_run_whose_reader_has_gone_goes_on_to_its_end(tmp_path: Path) -> None:
     assert run.wait(timeout=120) == 0
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.mart_sales_summary").fetchone()[0] > 0
+
+
+def test_square_brackets_in_a_message_are_printed_as_they_are() -> None:
+    """A path or a name is never rich markup: "[red]" stays, and "[/x]" does not end the run."""
+    progress = Progress.to_terminal()
+    assert progress.console is not None
+    where = "file:///tmp/h[/x] [red]/lake/raw"
+    with progress.console.capture() as captured:
+        progress.info(f"  landed 7 files in {where}")
+        with progress.step(f"landing files in {where}"):
+            pass
+    lines = captured.get().splitlines()
+    assert lines[0] == f"  landed 7 files in {where}"
+    assert lines[1].startswith(f"  done landing files in {where} (")

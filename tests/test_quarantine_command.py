@@ -116,3 +116,26 @@ def test_an_unknown_table_or_an_empty_home_is_one_line(tmp_path: Path) -> None:
     assert "no table 'orders' (--table is one of categories, countries, cities, customers," in unknown.output
     empty = CliRunner().invoke(app, ["quarantine", "--home", str(tmp_path / "never")])
     assert empty.exit_code != 0 and "nothing has been extracted into" in empty.output
+
+
+def test_square_brackets_in_a_quarantined_line_are_printed_as_they_are(
+    tmp_path: Path, delivery: Path
+) -> None:
+    """A quarantined value is never rich markup: "[/oops]" is no closing tag to fail on, "[red]" shows."""
+    line = "900001,1,1,1,[/oops],0,0,2018-05-09 10:00:00.000,[red]T"
+    with open(delivery / "sales.csv", "a") as f:
+        f.write(line + "\n")
+    ctx = make_context(tmp_path / "home", delivery)
+    extract.run(ctx)
+    load.run(ctx)
+    ctx.close()
+    printed = CliRunner().invoke(
+        app, ["quarantine", "--home", str(tmp_path / "home")], env={"COLUMNS": "250"}
+    )
+    assert printed.exit_code == 0, printed.output
+    cells = [
+        [c.strip() for c in row.split("│")[1:-1]]
+        for row in printed.output.splitlines()
+        if row.startswith("│")
+    ]
+    assert cells[0][2:] == ["Quantity is not a valid int: [/oops]", line]

@@ -33,6 +33,7 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from grocery import stages as registry
 from grocery.cloud import cloud_failure
@@ -54,8 +55,10 @@ app = typer.Typer(
 )
 
 # Soft wrap: a path, a YAML document or an error line is printed whole, never folded at the
-# terminal's width (tables still fit themselves to it).
-out = Console(soft_wrap=True)
+# terminal's width (tables still fit themselves to it). What `out` prints is plain text: paths and
+# values from the data (a product named "Tea [organic]", a quarantined line holding "[/x]") are
+# never read as rich markup. `err` has markup for its "error:", and escapes what it prints beside it.
+out = Console(soft_wrap=True, markup=False)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -241,7 +244,7 @@ def _run_in_order(ctx: Context, selected: list[registry.Stage], results: dict[st
     registry.check_ready(selected, ctx.spec.warehouse.kind)
     background = registry.preload(ctx, selected)
     for stage in selected:
-        ctx.progress.info(f"[bold]{stage.name}[/bold]: {stage.summary}")
+        ctx.progress.info(Text.assemble((stage.name, "bold"), f": {stage.summary}"))
         started = time.perf_counter()  # a wait for the stage's preload counts as its time
         if background is not None:
             background.wait(stage.name)  # the stage's own work must not run beside its preload
@@ -251,7 +254,7 @@ def _run_in_order(ctx: Context, selected: list[registry.Stage], results: dict[st
         seconds = time.perf_counter() - started
         # The stage's wall time, its preload's wait included, whatever its metrics hold.
         results[stage.name] = {"summary": result.summary, **result.metrics, "seconds": round(seconds, 2)}
-        ctx.progress.info(f"  {result.summary} [dim]({seconds:.1f}s)[/dim]")
+        ctx.progress.info(Text.assemble(f"  {result.summary} ", (f"({seconds:.1f}s)", "dim")))
     if "publish" in results:
         # The dashboard is publish's last part: the page shows the marts publish has just built.
         results["publish"]["dashboard"] = _render_dashboard(ctx)

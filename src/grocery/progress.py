@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.text import Text
 
 
 @dataclass
@@ -27,21 +28,25 @@ class Progress:
         # Lines are never cut to a width: a log (Airflow's, a pod's) keeps each one whole, for grep.
         return cls(Console(stderr=True, soft_wrap=True))
 
-    def info(self, message: str) -> None:
+    def info(self, message: str | Text) -> None:
+        """One line. A str is printed as it is, never read as rich markup (a path, a file name or a
+        summary may hold "[...]"); styles are given as a `rich.text.Text`."""
         if self.console:
-            self.console.print(message, highlight=False)
+            self.console.print(message, highlight=False, markup=False)
 
     @contextmanager
     def step(self, message: str) -> Iterator[None]:
-        """Show a spinner while a step runs, then its duration."""
+        """Show a spinner while a step runs, then its duration; the message is plain text, as info's."""
         started = time.perf_counter()
         if self.console is None:
             yield
             return
-        with self.console.status(f"{message}..."):
+        with self.console.status(Text(f"{message}...")):  # a str would be read as markup
             yield
         self.console.print(
-            f"  [green]done[/green] {message} [dim]({time.perf_counter() - started:.1f}s)[/dim]",
+            Text.assemble(
+                "  ", ("done", "green"), f" {message} ", (f"({time.perf_counter() - started:.1f}s)", "dim")
+            ),
             highlight=False,
         )
 
