@@ -6,6 +6,7 @@ import csv
 import hashlib
 import re
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -176,3 +177,12 @@ def test_days_after_the_history_keep_its_last_level_and_weekday_pattern() -> Non
     assert max(week) > 1.2 * min(week)  # the weekday pattern goes on
     # Level with the history's last week, not still growing.
     assert sum(week) == pytest.approx(sum(world.lines_on(after - 7 + d) for d in range(7)), rel=0.01)
+
+
+def test_sales_ids_run_on_day_by_day_after_the_history() -> None:
+    """Each day's SalesIDs start where the day before ends, years after the history too (a catch-up
+    of daily runs asks for each day in turn)."""
+    world = World(scale=0.01, seed=1)
+    days = range(g.HISTORY_DAYS - 3, g.HISTORY_DAYS + 3 * 365)
+    firsts = [world.first_sales_id(d) for d in days]
+    assert [b - a for a, b in pairwise(firsts)] == [world.lines_on(d) for d in days[:-1]]

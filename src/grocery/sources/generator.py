@@ -254,11 +254,19 @@ class World:
         counts[np.argsort(counts - exact)[:short]] += 1
         return counts
 
+    @cached_property
+    def _mean_day(self) -> float:
+        """Lines of a day of weight 1, over the history."""
+        return self.n_history_sales / self.day_weight(np.arange(HISTORY_DAYS)).sum()
+
+    def _later_lines(self, day_index: np.ndarray) -> np.ndarray:
+        """Lines per day after the history: the history's mean, by the day's weight; one at least."""
+        return np.maximum(1, np.round(self._mean_day * self.day_weight(day_index))).astype(np.int64)
+
     def lines_on(self, day_index: int) -> int:
         if 0 <= day_index < HISTORY_DAYS:
             return int(self._history_counts[day_index])
-        mean_day = self.n_history_sales / self.day_weight(np.arange(HISTORY_DAYS)).sum()
-        return max(1, round(mean_day * float(self.day_weight(np.array([day_index]))[0])))
+        return int(self._later_lines(np.array([day_index]))[0])
 
     def first_sales_id(self, day_index: int) -> int:
         """SalesIDs are numbered day by day: history days first, later days continue after them."""
@@ -266,7 +274,7 @@ class World:
             raise ValueError(f"the generator's history starts on {HISTORY_START}")
         if day_index < HISTORY_DAYS:
             return 1 + int(self._history_counts[:day_index].sum())
-        later = sum(self.lines_on(d) for d in range(HISTORY_DAYS, day_index))
+        later = int(self._later_lines(np.arange(HISTORY_DAYS, day_index)).sum())
         return 1 + self.n_history_sales + later
 
     # -- tables -----------------------------------------------------------------------------------
