@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import threading
 import urllib.request
@@ -145,3 +147,30 @@ def test_a_port_beyond_the_range_is_refused_by_the_command(tmp_path: Path) -> No
     result = CliRunner().invoke(cli.app, ["dashboard", "--home", str(tmp_path), "--serve", "--port", "70000"])
     assert result.exit_code == 2
     assert "Invalid value for '--port'" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(errno.EACCES, "Permission denied"), (errno.EADDRNOTAVAIL, "Cannot assign requested address")],
+)
+def test_a_port_that_cannot_be_bound_is_one_line_naming_it_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, reason: str
+) -> None:
+    """As binding port 80 without the privilege fails, or an address the machine lacks: one line."""
+    from grocery import cli
+    from grocery.dashboard import serve
+
+    def refused(address: tuple[str, int], handler: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    page = tmp_path / "index.html"
+    page.write_text("<html></html>")
+    monkeypatch.setattr(serve, "ThreadingHTTPServer", refused)
+    monkeypatch.setattr(cli, "_render_dashboard", lambda ctx, output=None: str(page))
+    result = CliRunner().invoke(app, ["dashboard", "--home", str(tmp_path), "--serve", "--port", "80"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"error: cannot serve on port 80 on 127.0.0.1: {reason} "
+        "(pass another with --port, or --port 0 for any free one)\n"
+    )
+    assert "Traceback" not in result.output

@@ -38,13 +38,16 @@ def make_server(page: Path, port: int = 8050) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
+    another = "pass another with --port, or --port 0 for any free one"
     try:
         return ThreadingHTTPServer((HOST, port), Handler)
     except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {HOST} is in use", hint=another) from None
+        # Any other refusal is the user's to fix too: a port below 1024 without the privilege
+        # (EACCES), a loopback address this machine lacks (EADDRNOTAVAIL).
         raise ConfigError(
-            f"port {port} on {HOST} is in use", hint="pass another with --port, or --port 0 for any free one"
+            f"cannot serve on port {port} on {HOST}: {exc.strerror or exc}", hint=another
         ) from None
 
 
