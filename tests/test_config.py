@@ -112,6 +112,21 @@ def test_an_unknown_field_is_named_with_the_nearest_field_the_spec_has(
             "startDate: '2018-02-30'\n",
             "startDate: 2018-02-30 is not a calendar date (day is out of range for month)",
         ),
+        # Unquoted, as YAML would read a date: the same words, not YAML's error without a field.
+        (
+            "startDate: 2018-02-30\n",
+            "startDate: 2018-02-30 is not a calendar date (day is out of range for month)",
+        ),
+        (
+            "startDate: 2018-05-01 06:00:00\n",
+            "startDate: '2018-05-01 06:00:00' is not of the form first data interval of the schedule",
+        ),
+        (
+            "spark: {driver: {memory: -4}}\n",
+            "spark.driver.memory: '-4' is not of the form memory, Spark style",
+        ),
+        ("spark: {executor: {memory: true}}\n", "spark.executor.memory: Input should be a valid string"),
+        ("spark: {driver: {memory: 4.5}}\n", "spark.driver.memory: Input should be a valid string"),
         ("source: {kind: path}\n", "source: source.path is required when source.kind is 'path'"),
     ],
 )
@@ -137,6 +152,17 @@ def test_a_value_without_the_right_form_is_told_in_the_fields_own_words(
 )
 def test_cron_expressions_and_presets_are_schedules(schedule: str | None) -> None:
     assert PipelineSpec.model_validate({"schedule": schedule}).schedule == schedule
+
+
+def test_an_unquoted_date_or_memory_is_taken_as_written(tmp_path: Path) -> None:
+    """YAML reads `2018-05-01` as a date and `4` as a number; the spec takes both as their text."""
+    path = tmp_path / "grocery.yaml"
+    path.write_text("startDate: 2018-05-01\nspark: {driver: {memory: 4}, executor: {memory: 512m}}\n")
+    spec = load_spec(path)
+    assert spec.start_date == "2018-05-01"
+    assert (spec.spark.driver.memory, spec.spark.executor.memory) == ("4", "512m")
+    manifest = "kind: GroceryPipeline\nmetadata: {name: x}\nspec: {startDate: 2018-05-01}\n"
+    assert read_pipeline(manifest, "cm/key").spec.start_date == "2018-05-01"
 
 
 def test_a_grocerypipeline_manifest_is_read_as_its_spec(tmp_path: Path) -> None:

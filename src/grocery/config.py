@@ -106,6 +106,12 @@ class Resources(Model):
     cores: int = Field(1, ge=1, le=64, description="CPU cores.")
     memory: str = Field("2g", pattern=r"^[0-9]+[kmgKMG]?$", description="Memory, Spark style: 512m, 4g.")
 
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _a_number_as_written(cls, value: object) -> object:
+        """`memory: 4` in YAML is a number: it is taken as the text "4", as if quoted."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
 
 class SparkSpec(Model):
     """How the Spark stages are submitted."""
@@ -332,6 +338,22 @@ def not_valid_yaml(origin: object, exc: yaml.YAMLError) -> str:
     return f"{origin}: not valid YAML{where}: {problem or type(exc).__name__}"
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """YAML as the spec reads it: a date or a timestamp stays the text it is written as.
+
+    The spec's dates are strings (`startDate: 2018-05-01` means "2018-05-01"), checked by the
+    spec's own rules; a YAML loader would make one a `date`, and fail on an impossible one
+    (2018-02-30) with an error that names no field.
+    """
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_scalar)
+
+
+def _read_yaml(text: str) -> object:
+    return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: no Python objects
+
+
 def load_spec(path: Path | None = None) -> PipelineSpec:
     """Read a `grocery.yaml`; with no path, use ./grocery.yaml when it exists, else the defaults."""
     if path is None:
@@ -342,7 +364,7 @@ def load_spec(path: Path | None = None) -> PipelineSpec:
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist", hint="pass an existing file with --config")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _read_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(
             f"config file {path} is not UTF-8 text", hint="pass a grocery.yaml with --config"
@@ -409,7 +431,7 @@ class NamedPipeline(BaseModel):
 def read_pipeline(text: str, origin: str) -> NamedPipeline:
     """Parse a GroceryPipeline document (a pipeline file or a manifest); errors name the origin."""
     try:
-        doc = yaml.safe_load(text)
+        doc = _read_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(not_valid_yaml(origin, exc), hint="check the file's syntax") from None
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
