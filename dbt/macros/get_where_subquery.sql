@@ -1,7 +1,8 @@
 {#-
     Tests on the large sales models look at the run's data interval only: a test whose config has
-    `meta: {interval_column: <column>}` sees the rows whose <column> lies in [start_date, end_date]
-    (all rows on a full run), which keeps a one-day run from re-testing the whole history. Otherwise
+    `meta: {interval_column: <column>}` sees the rows whose <column> lies in the days the run
+    replaces ([start_date, end_date] and any extra day; all rows on a full run), which keeps a
+    one-day run from re-testing the whole history. Otherwise
     dbt's own behaviour: the test's `where` config, if any.
 -#}
 {% macro get_where_subquery(relation) -%}

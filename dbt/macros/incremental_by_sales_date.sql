@@ -1,9 +1,10 @@
 {#-
     The config of a model that is incremental by sales_date. With vars start_date/end_date set, a
-    run replaces exactly the days of that interval: on DuckDB with the `replace_interval` strategy
+    run replaces exactly the days of that interval, and the extra days it is given (extra_dates,
+    macros/sales_interval.sql): on DuckDB with the `replace_interval` strategy
     (macros/replace_interval.sql), on BigQuery with a static insert_overwrite of those date
     partitions. With both null, the table is rebuilt from everything (macros/should_full_refresh.sql),
-    so running twice gives the same table. The model itself selects the interval's rows with in_sales_interval().
+    so running twice gives the same table. The model itself selects those days' rows with in_sales_interval().
 -#}
 {% macro incremental_by_sales_date(cluster_by=none) -%}
     {%- set is_bigquery = target.type == 'bigquery' -%}

@@ -1,6 +1,7 @@
 {#-
     Incremental strategy `replace_interval` (DuckDB): delete every row of the target whose
-    `unique_key` (the partition column) lies in the run's interval, then insert the new rows, in one
+    `unique_key` (the partition column) lies in the days the run replaces (its interval and extra
+    days, in_sales_interval()), then insert the new rows, in one
     transaction. Unlike delete+insert it also empties a day of the interval that has no rows any more.
 -#}
 {% macro get_incremental_replace_interval_sql(arg_dict) -%}

@@ -35,24 +35,77 @@
 
 
 {#-
-    A SQL condition: `column` lies in the run's interval (always true on a full run). Following the
-    project's naming rule, a `_date` column is a date and an `_at` column a timestamp. On the
-    staging views filter on sales_at, not sales_date: DuckDB pushes a condition on the plain column
-    down to the scan of raw.sales, not one on the computed date, so a one-day run reads one day.
+    Days outside the interval that an interval run replaces as well (ISO dates, comma-separated):
+    days on which fct_sales holds a line that staging no longer has on that day, because a later
+    delivery moved it to another date, took its date away or withdrew it, and the days such a line
+    moved to. Replacing only the interval's days would leave the line twice, or a line no delivery
+    holds any more. The `transform` stage finds them (grocery/transform.py, `stale_sales_days`) and
+    passes them in GROCERY_EXTRA_DATES; by hand the var `extra_dates` does the same. Read when
+    the models run, like the interval (on BigQuery also at parse time, for the same reason); none on a
+    full run, which rebuilds every day anyway.
+-#}
+{% macro sales_extra_dates() -%}
+    {%- set bounds = sales_interval() -%}
+    {%- if bounds is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set value = var('extra_dates', none) or env_var('GROCERY_EXTRA_DATES', '') -%}
+    {%- if value is string -%}
+        {%- set value = value.split(',') -%}
+    {%- endif -%}
+    {%- set days = [] -%}
+    {%- for text in value if text | string | trim -%}
+        {%- set day = modules.datetime.date.fromisoformat(text | string | trim) -%}
+        {%- if (day < bounds[0] or day > bounds[1]) and day not in days -%}
+            {%- do days.append(day) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(days | sort) }}
+{%- endmacro %}
+
+
+{#-
+    [first, last] of the days the run replaces, the interval's and the extra ones (none on a full
+    run): what lies before `first` and after `last` is left as it was.
+-#}
+{% macro sales_replaced_span() -%}
+    {%- set bounds = sales_interval() -%}
+    {%- if bounds is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set days = [bounds[0], bounds[1]] + sales_extra_dates() -%}
+    {{ return([days | min, days | max]) }}
+{%- endmacro %}
+
+
+{#-
+    A SQL condition: `column` lies in the days the run replaces, its interval and the extra days
+    (always true on a full run). Following the project's naming rule, a `_date` column is a date
+    and an `_at` column a timestamp. On the staging views filter on sales_at, not sales_date: DuckDB
+    pushes a condition on the plain column down to the scan of raw.sales, not one on the computed
+    date, so a one-day run reads one day.
 -#}
 {% macro in_sales_interval(column) -%}
     {%- set bounds = sales_interval() -%}
+    {%- set extra = sales_extra_dates() -%}
+    {%- set one_day = modules.datetime.timedelta(days=1) -%}
     {%- if bounds is none -%}
         true
-    {%- elif column.endswith('_at') -%}
-        {{ column }} >= timestamp '{{ bounds[0] }}' and {{ column }} < timestamp '{{ bounds[1] + modules.datetime.timedelta(days=1) }}'
     {%- else -%}
-        {{ column }} between date '{{ bounds[0] }}' and date '{{ bounds[1] }}'
+        {%- if extra %}({% endif -%}
+        {%- if column.endswith('_at') -%}
+            {{ column }} >= timestamp '{{ bounds[0] }}' and {{ column }} < timestamp '{{ bounds[1] + one_day }}'
+            {%- for day in extra %} or ({{ column }} >= timestamp '{{ day }}' and {{ column }} < timestamp '{{ day + one_day }}'){% endfor -%}
+        {%- else -%}
+            {{ column }} between date '{{ bounds[0] }}' and date '{{ bounds[1] }}'
+            {%- if extra %} or {{ column }} in ({% for day in extra %}date '{{ day }}'{% if not loop.last %}, {% endif %}{% endfor %}){% endif -%}
+        {%- endif -%}
+        {%- if extra %}){% endif -%}
     {%- endif -%}
 {%- endmacro %}
 
 
-{#- Every day of the interval as a SQL date literal: the partitions BigQuery's insert_overwrite replaces. -#}
+{#- Every day the run replaces as a SQL date literal: the partitions BigQuery's insert_overwrite replaces. -#}
 {% macro sales_interval_partitions() -%}
     {%- set bounds = sales_interval() -%}
     {%- if bounds is none -%}
@@ -61,6 +114,9 @@
     {%- set days = [] -%}
     {%- for offset in range((bounds[1] - bounds[0]).days + 1) -%}
         {%- do days.append("date '" ~ (bounds[0] + modules.datetime.timedelta(days=offset)) ~ "'") -%}
+    {%- endfor -%}
+    {%- for day in sales_extra_dates() -%}
+        {%- do days.append("date '" ~ day ~ "'") -%}
     {%- endfor -%}
     {{ return(days) }}
 {%- endmacro %}

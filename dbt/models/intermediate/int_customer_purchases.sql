@@ -21,7 +21,9 @@
 with
 
 {% if is_incremental() %}
-{%- set bounds = sales_interval() %}
+{#- The first and last day the run replaces (its interval, and any day a later delivery moved a
+    line from or to): every "interval" below means those days. -#}
+{%- set bounds = sales_replaced_span() %}
 interval_sales as (
     select * from {{ fct_sales }}
     where {{ in_sales_interval('sales_date') }}
