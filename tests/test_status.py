@@ -229,3 +229,24 @@ def test_a_run_in_progress_is_named_and_its_home_read_as_far_as_it_can_be(home: 
     )
     # Once it has ended, the same home reads whole again.
     assert "working" not in CliRunner().invoke(app, ["status", "--home", str(home)]).output
+
+
+def test_names_the_pipeline_does_not_write_are_no_deliveries_and_no_runs(home: Path, tmp_path: Path) -> None:
+    """Made by hand in the lake: a manifest of no day, a file of no delivery, a Spark run of no date."""
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    manifests = copy / "lake" / "raw" / "_manifests"
+    for junk in ("ingest_date=2018-02-30.json", "ingest_date=latest.json", "ingest_date=20180513.json"):
+        (manifests / junk).write_text("{}")
+    (manifests / "notes.txt").write_text("ingest_date=2018-05-13")
+    for junk in ("run_date=latest", "run_date=2018-13-01", "backup"):
+        (copy / "lake" / "analytics" / "customer_rfm" / junk).mkdir()
+    printed = CliRunner().invoke(app, ["status", "--home", str(copy)], env={"COLUMNS": "200"})
+    assert printed.exit_code == 0, printed.output
+    lines = printed.output.splitlines()
+    assert "deliveries 3 ingest dates, 2018-05-09 .. 2018-05-12" in lines
+    assert "spark      segment 2018-05-11, recommend never run" in lines
+    quarantine = CliRunner().invoke(
+        app, ["quarantine", "--home", str(copy)]
+    )  # the latest delivery, 2018-05-12
+    assert quarantine.exit_code == 1 and "ingest_date=2018-05-12 has not been loaded" in quarantine.output

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shlex
 import sys
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
 DEFAULT_HOME = Path(".grocery")
 HOME_LOCK = ".lock"  # in the home: held by the grocery command working there, naming it
-_MANIFEST_NAME = re.compile(r"^ingest_date=(\d{4}-\d{2}-\d{2})\.json$")
 
 
 @dataclass
@@ -62,12 +60,13 @@ class Context:
             del self.__dict__["warehouse"]
 
     def ingest_dates(self) -> list[date]:
-        """Every ingest date with a manifest in the lake, oldest first."""
+        """Every ingest date with a manifest in the lake, oldest first. A file that extract does not
+        write (ingest_date=2018-02-30.json, notes.txt) is no delivery, and no reason to fail."""
         found = []
         for name in self.lake.listdir(lake_layout.MANIFESTS):
-            m = _MANIFEST_NAME.match(name)
-            if m:
-                found.append(date.fromisoformat(m.group(1)))
+            day = lake_layout.partition_date(name.removesuffix(".json"), "ingest_date")
+            if name.endswith(".json") and day is not None:
+                found.append(day)
         return sorted(found)
 
     def ingest_date(self) -> date:

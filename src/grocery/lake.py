@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -39,6 +40,18 @@ def partition(name: str, value: date | str) -> str:
 
 def ingest_partition(day: date) -> str:
     return partition("ingest_date", day)
+
+
+def partition_date(name: str, key: str) -> date | None:
+    """The day of a partition folder name such as run_date=2018-05-09 (key "run_date"); None for a
+    name the pipeline does not write, such as one made by hand (run_date=latest, ingest_date=2018-02-30)."""
+    value = name.removeprefix(f"{key}=")
+    if value == name or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:  # no such day
+        return None
 
 
 def file_path(uri: str) -> Path:

@@ -204,7 +204,6 @@ def _latest_run(ctx: Context, table: str) -> date | None:
     folder = f"{layout.ANALYTICS}/{table}"
     if not ctx.lake.exists(folder):
         return None
-    runs = [
-        name.removeprefix("run_date=") for name in ctx.lake.listdir(folder) if name.startswith("run_date=")
-    ]
-    return max((date.fromisoformat(run) for run in runs), default=None)
+    # A folder the Spark jobs do not write (run_date=latest, made by hand) is no run.
+    runs = (layout.partition_date(name, "run_date") for name in ctx.lake.listdir(folder))
+    return max((run for run in runs if run is not None), default=None)
