@@ -114,8 +114,16 @@ def test_an_unknown_table_or_an_empty_home_is_one_line(tmp_path: Path) -> None:
     unknown = CliRunner().invoke(app, ["quarantine", "--home", str(tmp_path), "--table", "orders"])
     assert unknown.exit_code != 0
     assert "no table 'orders' (--table is one of categories, countries, cities, customers," in unknown.output
-    empty = CliRunner().invoke(app, ["quarantine", "--home", str(tmp_path / "never")])
-    assert empty.exit_code != 0 and "nothing has been extracted into" in empty.output
+    never = CliRunner().invoke(app, ["quarantine", "--home", str(tmp_path / "never")])
+    assert never.exit_code == 1, never.output
+    assert never.output == (
+        f"error: no home at {tmp_path / 'never'} (run `grocery run` (or `grocery extract`) with this --home first)\n"
+    )
+    assert not (tmp_path / "never").exists()  # it only reads: neither the home nor its lake is made
+    empty = CliRunner().invoke(app, ["quarantine", "--home", str(tmp_path)])
+    assert empty.exit_code == 1
+    assert f"nothing has been extracted into {(tmp_path / 'lake').as_uri()} yet" in empty.output
+    assert not (tmp_path / "lake").exists()
 
 
 def test_square_brackets_in_a_quarantined_line_are_printed_as_they_are(

@@ -281,6 +281,19 @@ def run(
             out.print(f"dashboard: {dashboard}", highlight=False)
 
 
+def _require_home(ctx: Context, *, lake: bool = False, warehouse: bool = False) -> None:
+    """Before a command that reads what runs left in a home: when what it reads (the lake, the
+    warehouse) is in a home that does not exist, one line says so, and nothing is made (the home's
+    lock, the lake's folder and a DuckDB file are each made by their first use)."""
+    in_home = (lake and ctx.spec.lake is None) or (
+        warehouse and ctx.spec.warehouse.kind == "duckdb" and ctx.spec.warehouse.path is None
+    )
+    if in_home and not ctx.home.exists():
+        raise StageError(
+            f"no home at {ctx.home}", hint="run `grocery run` (or `grocery extract`) with this --home first"
+        )
+
+
 def _render_dashboard(ctx: Context, output: Path | None = None) -> str:
     """Render the dashboard from the marts; returns where it was written."""
     from grocery import dashboard
@@ -303,6 +316,7 @@ def show_dashboard(
     """Render the dashboard: one self-contained HTML page from the marts (DuckDB or BigQuery)."""
     with _reported(debug):
         ctx = Context(spec=load_spec(config), home=home)
+        _require_home(ctx, warehouse=True)
         if output is None and (open_page or serve_page) and not ctx.lake.is_local:
             output = home / "dashboard" / "index.html"  # a browser needs a local copy of a GCS page
         with hold_home(
@@ -496,7 +510,9 @@ def show_quarantine(
         if table is not None and table not in BY_NAME:
             raise ConfigError(f"no table {table!r}", hint=f"--table is one of {', '.join(BY_NAME)}")
         ctx = build_context(home, config, day, None, None, None, None, None, None, quiet=True)
-        with hold_home(ctx.home):
+        _require_home(ctx, lake=True, warehouse=True)
+        # As `grocery status`: a home that does not exist (the data is elsewhere) is not made.
+        with hold_home(ctx.home) if ctx.home.is_dir() else contextlib.nullcontext():
             try:
                 ingest = ctx.ingest_date()  # --date, else the latest delivery
                 if not (ctx.warehouse.created() and ingest in ctx.warehouse.rows_by_ingest_date()):

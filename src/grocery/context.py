@@ -73,10 +73,12 @@ class Context:
         """The ingest partition this run works on: the interval's end, else the newest in the lake."""
         if self.interval.end is not None:
             return self.interval.end
-        landed = self.ingest_dates()
+        made = lake_layout.exists_without_making(self.lake_uri)  # Lake(uri) makes a local lake's folder
+        landed = self.ingest_dates() if made else []
         if not landed:
             raise StageError(
-                f"nothing has been extracted into {self.lake.uri()} yet", hint="run `grocery extract` first"
+                f"nothing has been extracted into {self.lake.uri() if made else self.lake_uri} yet",
+                hint="run `grocery extract` first",
             )
         return landed[-1]
 

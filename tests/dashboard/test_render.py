@@ -108,6 +108,21 @@ def test_dashboard_command_without_marts_says_what_to_run(tmp_path: Path) -> Non
     assert "grocery run" in result.output and "Traceback" not in result.output
 
 
+def test_a_home_or_warehouse_that_does_not_exist_is_one_line_and_left_unmade(tmp_path: Path) -> None:
+    never = CliRunner().invoke(app, ["dashboard", "--home", str(tmp_path / "never")])
+    assert never.exit_code == 1, never.output
+    assert never.stderr == (
+        f"error: no home at {tmp_path / 'never'} (run `grocery run` (or `grocery extract`) with this --home first)\n"
+    )
+    assert not (tmp_path / "never").exists()
+    empty = CliRunner().invoke(app, ["dashboard", "--home", str(tmp_path)])
+    assert empty.exit_code == 1
+    assert empty.stderr.startswith(
+        f"error: the dashboard needs the marts, and DuckDB {tmp_path / 'warehouse.duckdb'} does not exist yet"
+    )
+    assert not (tmp_path / "warehouse.duckdb").exists() and not (tmp_path / "lake").exists()
+
+
 def test_server_answers_on_loopback_only(page: Path) -> None:
     server = make_server(page, port=0)
     host, port = server.server_address[:2]

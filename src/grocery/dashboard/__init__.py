@@ -27,6 +27,11 @@ def build_html(ctx: Context) -> str:
     from grocery.dashboard.data import MissingMarts, collect
     from grocery.dashboard.page import render_html
 
+    if not ctx.warehouse.created():  # a DuckDB warehouse's file would be made by opening it
+        raise StageError(
+            f"the dashboard needs the marts, and {ctx.warehouse.describe()} does not exist yet",
+            hint="run `grocery run` (or `grocery transform`) first",
+        )
     try:
         data = collect(ctx.warehouse, ctx.spec.dashboard)
     except MissingMarts as exc:
