@@ -21,7 +21,7 @@ from grocery import transform
 from grocery.context import Context
 from grocery.interval import DataInterval
 from grocery.stages import BY_NAME
-from grocery.tables import SALES
+from grocery.tables import INGEST_DATE, PRODUCTS, SALES, Table
 from grocery.warehouse.base import IngestLoad, Warehouse
 
 from .runs import SPARK_STAGES, CloudRun, EmbeddedRun, registered
@@ -164,20 +164,30 @@ def per_day(wh: Warehouse) -> dict[date, tuple[int, float]]:
 
 
 def redeliver_doubled(ctx: Context, wh: Warehouse, day: date) -> None:
-    """A later delivery re-sends one sales day with every quantity doubled (staging keeps the latest line)."""
+    """A later delivery re-sends one sales day with every quantity doubled (staging keeps the latest
+    line), with the products file, whose prices its lines take (a delivery lists a sale's product)."""
     ingest = ctx.ingest_date()
-    staged_dir = ctx.lake.uri(f"staged/sales/ingest_date={ingest}")
-    staged = pq.read_table(staged_dir.split("://", 1)[1], filesystem=ctx.lake.fs)
-    dates = pc.cast(pc.cast(staged["SalesDate"], pa.timestamp("us")), pa.date32())
-    resent = staged.filter(pc.equal(dates, pa.scalar(day, pa.date32())))
+    later = ingest + timedelta(days=1)
+
+    def staged(table: str) -> pa.Table:
+        uri = ctx.lake.uri(f"staged/{table}/ingest_date={ingest}")
+        return pq.read_table(uri.split("://", 1)[1], filesystem=ctx.lake.fs)
+
+    def redeliver(table: Table, rows: pa.Table) -> IngestLoad:
+        at = rows.schema.get_field_index(INGEST_DATE)
+        rows = rows.set_column(at, INGEST_DATE, pa.array([later] * len(rows), pa.date32()))
+        folder = f"staged/{table.name}/ingest_date={later}"
+        with ctx.lake.staging_dir(folder) as out:
+            pq.write_table(rows, out / "part-0.parquet")
+        return IngestLoad("raw", table, later, ctx.lake.uri(f"{folder}/*.parquet"))
+
+    sales = staged("sales")
+    dates = pc.cast(pc.cast(sales["SalesDate"], pa.timestamp("us")), pa.date32())
+    resent = sales.filter(pc.equal(dates, pa.scalar(day, pa.date32())))
     resent = resent.set_column(
         resent.schema.get_field_index("Quantity"), "Quantity", pc.multiply(resent["Quantity"], 2)
     )
-    later = ingest + timedelta(days=1)
-    folder = f"staged/sales/ingest_date={later}"
-    with ctx.lake.staging_dir(folder) as out:
-        pq.write_table(resent, out / "part-0.parquet")
-    wh.replace_ingest([IngestLoad("raw", SALES, later, ctx.lake.uri(f"{folder}/*.parquet"))])
+    wh.replace_ingest([redeliver(PRODUCTS, staged("products")), redeliver(SALES, resent)])
 
 
 def test_an_incremental_run_replaces_exactly_its_days_on_both_warehouses(
