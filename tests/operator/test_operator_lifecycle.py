@@ -236,6 +236,26 @@ async def test_a_configmap_deleted_or_changed_by_hand_is_restored_and_one_as_ren
     assert len(writes(kmock, "v1/configmaps", km.action.UPDATE)) == 2  # the hand edit and the repair
 
 
+async def test_relabelling_the_pipeline_leaves_its_configmap_alone(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    """The ConfigMap carries the operator's labels only: a label put on the resource (no new generation,
+    so render does not run) is no drift for the ConfigMap timer, and no Warning."""
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME))
+        await wait_for(kubectl, NAME, phase("Ready"))
+        rendered = await configmap(kubectl)
+
+        await kubectl.patch(NAME, {"metadata": {"labels": {"team": "analytics"}}})
+        await asyncio.sleep(1.5)  # many ticks (0.3 s)
+        cm = await configmap(kubectl)
+        assert cm["metadata"]["labels"] == rendered["metadata"]["labels"]
+        assert "team" not in cm["metadata"]["labels"]
+        assert await _event(kubectl, "ConfigMapRestored") is None
+    assert writes(kmock, "v1/configmaps", km.action.UPDATE) == []
+
+
 async def _matches(awaitable, check):
     got = await awaitable
     return got if got is not None and check(got) else None

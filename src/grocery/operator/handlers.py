@@ -193,9 +193,10 @@ class PipelineOperator:
         "created", the parts patched ("data, labels"), or "" when it was as rendered already."""
         target = self._config_namespace(pipeline.namespace)
         desired = resources.build_configmap(pipeline, target)
-        # Owner references cannot cross namespaces; the finalizer cleans up otherwise.
+        # Owner references cannot cross namespaces; the finalizer cleans up otherwise. Not kopf.adopt:
+        # it copies the resource's labels too, and a relabelled resource would look like drift.
         if target == pipeline.namespace:
-            kopf.adopt(desired, owner=body)
+            kopf.append_owner_reference(desired, owner=body)
         cm_name = desired["metadata"]["name"]
         try:
             live = await self.kube.get_configmap(target, cm_name)
