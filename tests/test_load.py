@@ -667,26 +667,44 @@ def test_a_file_that_mixes_line_ends_loads_and_a_lone_carriage_return_is_named(
     tmp_path: Path, delivery: Path
 ) -> None:
     """A file appended to on another system mixes LF and CRLF, which DuckDB cannot read: load reads a
-    copy with LF alone, and numbers lines as the file does. A carriage return that ends no line stops
-    the load with one line naming it."""
+    copy with LF alone where lines end (a quoted field keeps its CRLF), and numbers lines as the file
+    does. A carriage return that ends no line stops the load with one line naming it."""
     sales = delivery / "sales.csv"
     good_rows = len(sales.read_text().splitlines()) - 1
     with open(sales, "ab") as f:
-        f.write(b"900001,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,A\r\n900002,1,2,3,0,0.0,0.0,,B\r\n")
+        f.write(b'900001,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,"A\r\nZ"\r\n900002,1,2,3,0,0.0,0.0,,B\r\n')
     home = tmp_path / "home"
     _, result = _extract_and_load(home, delivery)
     assert result.metrics["tables"]["sales"]["accepted"] == good_rows + 1
     assert _query(home, "select line_number, reason from quarantine.sales") == [
-        (good_rows + 3, "Quantity is below 1: 0")
+        (good_rows + 4, "Quantity is below 1: 0")
     ]
-    assert _query(home, "select TransactionNumber from raw.sales where SalesID = 900001") == [("A",)]
+    assert _query(home, "select TransactionNumber from raw.sales where SalesID = 900001") == [("A\r\nZ",)]
 
     with open(sales, "ab") as f:
         f.write(b"900003,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,C\rD\n")
     with pytest.raises(
-        InputError, match=rf"cannot load sales.csv: .*: line {good_rows + 4:,} has a carriage"
+        InputError, match=rf"cannot load sales.csv: .*: line {good_rows + 5:,} has a carriage"
     ):
         _extract_and_load(tmp_path / "lone", delivery)
+
+
+def test_a_repeated_key_beside_text_after_a_closing_quote_loads(tmp_path: Path, delivery: Path) -> None:
+    """`"AB" C` makes DuckDB reject its line as an unterminated quote; with a repeated key beside it,
+    the second read for the duplicates' text reads the whole file too (it once stopped at that line,
+    and the load refused the file)."""
+    sales = delivery / "sales.csv"
+    good_rows = len(sales.read_text().splitlines()) - 1
+    _append(sales, '900001,1,2,3,4,0.0,0.0,2018-05-01 10:00:00.000,"AB" C', "1,1,2,3,4,0.0,0.0,,AGAIN")
+    home = tmp_path / "home"
+    _, result = _extract_and_load(home, delivery)
+    assert result.metrics["tables"]["sales"]["accepted"] == good_rows
+    assert _query(
+        home, "select line_number, split_part(reason, ':', 1) from quarantine.sales order by 1"
+    ) == [
+        (good_rows + 2, "malformed line"),
+        (good_rows + 3, "duplicate SalesID, kept on its first valid row"),
+    ]
 
 
 def test_a_malformed_line_is_quarantined_whole_however_long(tmp_path: Path, delivery: Path) -> None:
@@ -758,3 +776,31 @@ def test_a_required_name_of_spaces_alone_is_missing(tmp_path: Path, delivery: Pa
         ("900001", "FirstName is missing"),
         ("900002", "LastName is missing"),
     ]
+
+
+def test_line_numbers_and_first_rows_hold_in_a_file_read_in_parallel(tmp_path: Path, delivery: Path) -> None:
+    """A file large enough for DuckDB to read in parallel (about 70 MB): rows keep the file's order
+    through the checks, so a quarantined row names its own line, and a repeated key keeps its first
+    valid row. (A join in the checks, as `not in` for the foreign keys was, reorders such a file.)"""
+    sales = delivery / "sales.csv"
+    head = sales.read_text().splitlines()[:2]
+    fields = head[1].split(",")
+    n = 1_000_000
+    lines = [head[0]] + [
+        f"{i},{fields[1]},{fields[2]},{fields[3]},1,0.0,0.0,2018-05-01 10:00:00.000,T{i}"
+        for i in range(1, n + 1)
+    ]
+    unknown, twice = (10, 500_000, 999_990), (700_000, 900_000)
+    for line in unknown:
+        lines[line - 1] = lines[line - 1].replace(f",{fields[2]},", ",999999999,", 1)
+    lines[twice[1] - 1] = lines[twice[1] - 1].replace(f"{twice[1] - 1},", f"{twice[0] - 1},", 1)
+    sales.write_text("\n".join(lines) + "\n")
+    home = tmp_path / "home"
+    _extract_and_load(home, delivery)
+    found = _query(home, "select line_number, split_part(reason, ':', 1) from quarantine.sales order by 1")
+    assert found == sorted(
+        [
+            *((line, "CustomerID has no matching customers.CustomerID") for line in unknown),
+            (twice[1], "duplicate SalesID, kept on its first valid row"),
+        ]
+    )

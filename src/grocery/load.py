@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import csv
 import mmap
+import re
 import tempfile
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -58,6 +61,7 @@ _REFERENCED = {ref for t in TABLES for _, ref, _ in t.foreign_keys()}
 _ALT_DATE_FORMAT = "%d-%m-%Y"
 _EXACT_IN_DOUBLE = 2**53  # past it, a double cannot tell one integer from the next
 _COPY_CHUNK = 8 << 20
+_CR, _LF, _QUOTE = ord("\r"), ord("\n"), ord('"')
 _DUCKDB_LINE_TEXT = 10_000  # the characters of a line DuckDB keeps in its rejects table (`csv_line`)
 # What DuckDB says of a file it cannot read at all; mixed line ends (LF and CRLF) are one cause.
 _PARSER_STATE = "CSV Parser state machine reached an invalid state"
@@ -65,6 +69,8 @@ _PARSER_STATE = "CSV Parser state machine reached an invalid state"
 _OTHER_SEPARATORS = (";", "\t", "|")
 # A bitmap of a key's range costs at most this many bits per key (the key column takes 64).
 _BITMAP_BITS_PER_KEY = 64
+# The most values a foreign key's bitmap of known keys spans (128 MiB; `get_bit` takes an int32 index).
+_KEY_BITMAP_BITS = 2**30
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,38 @@ def _typed(column: Column) -> str:
     return finite if column.kind is Kind.TIMESTAMP else f"cast({finite} as date)"
 
 
+@dataclass(frozen=True)
+class Keys:
+    """A one-column table of keys (column `k`): its name, how many keys, the least and the greatest."""
+
+    table: str
+    count: int
+    low: Any
+    high: Any
+
+    @classmethod
+    def of(cls, con: duckdb.DuckDBPyConnection, table: str) -> Keys:
+        count, low, high = con.execute(f"select count(k), min(k), max(k) from {table}").fetchone()
+        return cls(table, count, low, high)
+
+    def holding(self, value: str, kind: Kind) -> str:
+        """SQL that is true when `value` is one of the keys, false otherwise (null included).
+
+        Int keys spread over at most `_KEY_BITMAP_BITS` values are looked up in one bitmap of them.
+        A join (`in`) would do too, but DuckDB does not keep the rows' order through one at full
+        scale, and a row's place is its record's in the file (`_number_lines`). Other keys join.
+        """
+        if not self.count:
+            return "false"
+        if kind is Kind.INT and self.high - self.low < _KEY_BITMAP_BITS:
+            bits = f"(select bitstring_agg(k, {self.low}, {self.high}) from {self.table})"
+            return (
+                f"case when {value} between {self.low} and {self.high} "
+                f"then get_bit({bits}, cast({value} - {self.low} as integer)) = 1 else false end"
+            )
+        return f"coalesce({value} in (select k from {self.table}), false)"
+
+
 def _missing_key(column: Column) -> str:
     """The column computed beside each foreign key: true when its value has no referenced row."""
     return _q("missing_" + column.name)
@@ -220,9 +258,10 @@ def _violations(column: Column) -> list[tuple[str, str]]:
     return rules
 
 
-def _checked_sql(table: Table, source: str, text_of: str | None = None) -> str:
+def _checked_sql(table: Table, source: str, known: Mapping[str, Keys], text_of: Keys | None = None) -> str:
     """Select every record typed (`t_` columns), with its reasons (NULL when it passes) and, only
-    when it fails, its text (`x_` columns); also when its key is in the one-column table `text_of`.
+    when it fails, its text (`x_` columns); also when its key is one of `text_of`. `known` has the
+    accepted keys of each table the table's foreign keys reference (`keys_<table>`).
 
     The rules' conditions are cheap comparisons, evaluated on every row; the reasons are strings,
     built only for the rows that break a rule (at full scale that takes a third off the check).
@@ -232,7 +271,8 @@ def _checked_sql(table: Table, source: str, text_of: str | None = None) -> str:
     # DuckDB 2.0 would push the cast into the CSV reader, where a bad field fails the query.)
     typed_cols = [f"{_typed(c)} as {_q('t_' + c.name)}" for c in columns] + [_q(c.name) for c in columns]
     missing_keys = [
-        f"{_q('t_' + c.name)} is not null and {_q('t_' + c.name)} not in (select k from keys_{ref}) as {_missing_key(c)}"
+        f"{_q('t_' + c.name)} is not null and not {known[ref].holding(_q('t_' + c.name), c.kind)} "
+        f"as {_missing_key(c)}"
         for c, ref, _ in table.foreign_keys()
     ]
     rules = [rule for c in columns for rule in _violations(c)]
@@ -242,7 +282,7 @@ def _checked_sql(table: Table, source: str, text_of: str | None = None) -> str:
     # The text of a row is only kept when the row fails: accepted rows need their typed values alone.
     keep = f"{REASON} is not null"
     if text_of:
-        keep += f" or {_q('t_' + table.key)} in (select * from {text_of})"
+        keep += f" or {text_of.holding(_q('t_' + table.key), table.column(table.key).kind)}"
     kept = ", ".join(f"case when {keep} then {_q(c.name)} end as {_q('x_' + c.name)}" for c in columns)
     return (
         f"with typed as (select {', '.join(typed_cols)} from ({source})), "
@@ -338,18 +378,15 @@ def _starts_as_read(table: Table, path: Path, day: date, records: int, positions
     )
 
 
-def _read_csv_sql(table: Table, path: Path, store_rejects: bool = True) -> str:
-    """Read a file's records as text. The lines DuckDB cannot split go to `rejected_<table>`; without
-    `store_rejects` they are skipped the same way, unrecorded (for a second read of the same file)."""
+def _read_csv_sql(table: Table, path: Path, rejected: str, scans: str) -> str:
+    """Read a file's records as text; the lines DuckDB cannot split go to the table `rejected` (and
+    DuckDB's note of the read to `scans`). (DuckDB's `ignore_errors` would skip them unrecorded, but
+    it stops at a line with text after its closing quote, and reads no further.)"""
     columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in table.column_names) + "}"
-    rejects = (
-        f"store_rejects=true, rejects_table='rejected_{table.name}', rejects_scan='scans_{table.name}'"
-        if store_rejects
-        else "ignore_errors=true"
-    )
     return (
         f"select * from read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={columns}, "
-        f"delim=',', quote='\"', escape='\"', {rejects})"
+        f"delim=',', quote='\"', escape='\"', store_rejects=true, rejects_table='{rejected}', "
+        f"rejects_scan='{scans}')"
     )
 
 
@@ -380,37 +417,54 @@ def _read_checked(con: duckdb.DuckDBPyConnection, table: Table, path: Path, scra
 
 
 def _create_checked(
-    con: duckdb.DuckDBPyConnection, table: Table, path: Path, text_of: str | None = None
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, text_of: Keys | None = None
 ) -> None:
     """`checked_<table>` (`_checked_sql`) in the file's order, so that a row's rowid is its record's
-    position in the file."""
+    position in the file; the lines DuckDB cannot split in `rejected_<table>`. A second read of the
+    same file (`text_of`, for duplicated keys) leaves those as the first read made them."""
+    again = "again_" if text_of else ""
+    source = _read_csv_sql(table, path, f"rejected_{again}{table.name}", f"scans_{again}{table.name}")
+    known = {ref: Keys.of(con, f"keys_{ref}") for _, ref, _ in table.foreign_keys()}
     con.execute("set preserve_insertion_order = true")
     try:
-        source = _read_csv_sql(table, path, store_rejects=text_of is None)
-        con.execute(f"create or replace table checked_{table.name} as {_checked_sql(table, source, text_of)}")
+        con.execute(
+            f"create or replace table checked_{table.name} as {_checked_sql(table, source, known, text_of)}"
+        )
     finally:
         con.execute("set preserve_insertion_order = false")
+        if text_of:
+            for scratch in ("rejected", "scans"):
+                con.execute(f"drop table if exists {scratch}_again_{table.name}")
 
 
 def _with_lf_line_ends(path: Path, copy: Path) -> Path:
-    """A copy of a file with each CRLF line end made LF."""
+    """A copy of a file with each CRLF outside quotes made LF: a line end, where a quoted field keeps
+    its CRLF as delivered (by the quotes' parity, as `csv_lines.record_starts` reads them)."""
+    quotes = 0  # in the file before this chunk
     with open(path, "rb") as source, open(copy, "wb") as target:
         carry = b""
         while chunk := source.read(_COPY_CHUNK):
             data = carry + chunk
             carry = b"\r" if data.endswith(b"\r") else b""  # its LF may open the next chunk
-            target.write(data[: len(data) - len(carry)].replace(b"\r\n", b"\n"))
+            body = np.frombuffer(data, dtype=np.uint8)[: len(data) - len(carry)]
+            returns = np.flatnonzero((body[:-1] == _CR) & (body[1:] == _LF))
+            quoted = np.flatnonzero(body == _QUOTE)
+            inside = (quotes + np.searchsorted(quoted, returns)) & 1
+            keep = np.ones(len(body), dtype=bool)
+            keep[returns[inside == 0]] = False
+            target.write(body[keep].tobytes())
+            quotes += len(quoted)
         target.write(carry)
     return copy
 
 
 def _lone_return(path: Path) -> str:
-    """Where a file with LF line ends alone has a carriage return, for a message."""
+    """Where a file whose lines end with LF has a carriage return that ends no line, for a message."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        at = data.find(b"\r")
-        if at < 0:
+        found = re.search(rb"\r(?!\n)", data)  # a CRLF left is a quoted field's
+        if found is None:
             return ""
-        line = data[:at].count(b"\n") + 1
+        line = data[: found.start()].count(b"\n") + 1
     return f": line {line:,} has a carriage return (\\r) that ends no line"
 
 
@@ -439,18 +493,18 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -
     if not _has_duplicates(con, checked, key, table.column(table.key).kind):
         return
     # The text of accepted rows was not kept: read the file again, keeping it for the duplicated
-    # keys (rare; the file's order, and so each row's rowid, is the same).
+    # keys (rare; the file's order, and so each row's rowid, is the same: `Keys.holding`).
     con.execute(
-        f"create or replace table duplicated_{table.name} as select {key} from {checked} "
+        f"create or replace table duplicated_{table.name} as select {key} as k from {checked} "
         f"where {key} is not null group by 1 having count(*) > 1 and count(*) filter (where {REASON} is null) > 0"
     )
-    _create_checked(con, table, path, text_of=f"duplicated_{table.name}")
+    _create_checked(con, table, path, text_of=Keys.of(con, f"duplicated_{table.name}"))
     reason = _lit(f"duplicate {table.key}, kept on its first valid row: ")
     con.execute(
         f"update {checked} set {REASON} = concat_ws('; ', {REASON}, {reason} || {_q('x_' + table.key)}) "
         f"where rowid in (select rowid from (select rowid, row_number() over "
         f"(partition by {key} order by {REASON} is not null, rowid) as n "
-        f"from {checked} where {key} in (select * from duplicated_{table.name})) where n > 1)"
+        f"from {checked} where {key} in (select k from duplicated_{table.name})) where n > 1)"
     )
     con.execute(f"drop table duplicated_{table.name}")
 
