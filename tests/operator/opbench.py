@@ -4,7 +4,8 @@ kmock (an in-memory Kubernetes API on 127.0.0.1) is extended by `ApiServer` with
 server does and kopf relies on: `metadata.resourceVersion` (without it kopf's finalizer JSON patch,
 whose first op is a `test` of the resourceVersion, fails forever), uid/creationTimestamp/generation
 (generation moves when the spec changes), the status subresource (status ignored on the main
-endpoint, only status on /status), a failed JSON-patch `test` as 422 (kopf's "retry next cycle"),
+endpoint, only status on /status), a failed JSON-patch `test` as 422 (kopf's "retry next cycle"), a
+merge patch naming a `metadata.resourceVersion` other than the object's as 409 (a precondition),
 and for GroceryPipelines the CRD's defaulting and validation.
 
 kopf runs cluster-wide: kmock 0.8 cannot parse `GET /api/v1/namespaces` (a 500), which kopf's
@@ -80,6 +81,12 @@ class ApiServer(km.KubernetesEmulator):
         if key not in self.objects or self.objects[key].deleted:
             return request.data  # kmock answers the 404
         current = copy.deepcopy(dict(self.objects[key].raw))
+        expected = ((request.data or {}).get("metadata") or {}) if isinstance(request.data, dict) else {}
+        if expected.get("resourceVersion") not in (None, current["metadata"]["resourceVersion"]):
+            raise km.KubernetesError(
+                status=409, reason="Conflict", message="the object has been modified; apply your changes "
+                "to the latest version and try again",
+            )  # fmt: skip
         try:
             new = copy.deepcopy(dict(kmock_dicts.patch_dict(current, request.data)))
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:

@@ -5,10 +5,12 @@ a restart in the middle."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from datetime import UTC, datetime, timedelta
 
 import kmock as km
 import pytest
+import yaml
 from fakes.airflow_api import FakeAirflow
 from opbench import (
     JOBS,
@@ -24,6 +26,8 @@ from opbench import (
 from opfixtures import *  # noqa: F403 (the fixtures airflow, kmock_options, kubectl)
 
 from grocery.config import read_pipeline
+from grocery.operator.handlers import PipelineOperator
+from grocery.operator.kube import KubeClient
 from grocery.operator.resources import RUN_NOW, configmap_name, purge_args, purge_job_name, run_now_id
 from grocery.stages import stage_names
 
@@ -254,6 +258,120 @@ async def test_relabelling_the_pipeline_leaves_its_configmap_alone(
         assert "team" not in cm["metadata"]["labels"]
         assert await _event(kubectl, "ConfigMapRestored") is None
     assert writes(kmock, "v1/configmaps", km.action.UPDATE) == []
+
+
+class _HeldTick:
+    """Holds the ConfigMap timer at one `KubeClient` call, once armed, until released: the race of a tick
+    with render or finalize made deterministic (render's and finalize's calls are never held)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+        self.armed = False
+        self.entered, self.release, self.done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        in_tick = contextvars.ContextVar("in_tick", default=False)
+        tick, call = PipelineOperator.keep_configmap, getattr(KubeClient, method)
+
+        async def keep_configmap(op: PipelineOperator, **kwargs) -> None:
+            in_tick.set(True)  # this tick's task only
+            await tick(op, **kwargs)
+            if self.release.is_set():
+                self.done.set()
+
+        async def held(client: KubeClient, *args):
+            if in_tick.get() and self.armed:
+                self.armed = False
+                self.entered.set()
+                await self.release.wait()
+            return await call(client, *args)
+
+        monkeypatch.setattr(PipelineOperator, "keep_configmap", keep_configmap)
+        monkeypatch.setattr(KubeClient, method, held)
+
+
+def _schedule(cm: dict | None) -> str | None:
+    """The schedule in the ConfigMap's pipeline document, if it is one (a hand edit may have broken it)."""
+    document = yaml.safe_load(cm["data"][f"default__{NAME}.yaml"]) if cm else None
+    return (document.get("spec") or {}).get("schedule") if isinstance(document, dict) else None
+
+
+async def test_a_tick_begun_before_a_spec_update_leaves_the_newly_rendered_configmap_alone(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick holding the old spec reads the ConfigMap only after render wrote the new one: rendered from
+    a newer generation (grocery.io/generation), it is render's, not drift."""
+    tick = _HeldTick(monkeypatch, "get_configmap")
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME, {"schedule": "0 3 * * *"}))
+        await wait_for(kubectl, NAME, phase("Ready"))
+        assert (await configmap(kubectl))["metadata"]["annotations"]["grocery.io/generation"] == "1"
+        tick.armed = True
+        await tick.entered.wait()  # a tick has the generation-1 spec and is about to read the ConfigMap
+
+        await kubectl.patch(NAME, {"spec": {"schedule": "0 5 * * *"}})
+        await eventually(lambda: _matches(configmap(kubectl), lambda cm: _schedule(cm) == "0 5 * * *"))
+        tick.release.set()
+        await tick.done.wait()
+        await asyncio.sleep(1)  # more ticks (0.3 s), now of generation 2
+
+        cm = await configmap(kubectl)
+        assert (_schedule(cm), cm["metadata"]["annotations"]["grocery.io/generation"]) == ("0 5 * * *", "2")
+        assert await _event(kubectl, "ConfigMapRestored") is None
+    assert len(writes(kmock, "v1/configmaps", km.action.UPDATE)) == 1  # render's
+
+
+async def test_a_tick_repairs_only_the_configmap_it_read(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick read a hand-edited ConfigMap, then render wrote the new spec before the tick's repair
+    arrived: the repair is refused (its resourceVersion precondition, 409) and the new spec stays."""
+    tick = _HeldTick(monkeypatch, "patch_configmap")
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME, {"schedule": "0 3 * * *"}))
+        await wait_for(kubectl, NAME, phase("Ready"))
+        tick.armed = True
+        await kubectl.patch_configmap(
+            "default", CM, {"data": {f"default__{NAME}.yaml": "schedule: '@hourly'\n"}}
+        )
+        await tick.entered.wait()  # a tick read the edit and is about to repair it as of generation 1
+
+        await kubectl.patch(NAME, {"spec": {"schedule": "0 5 * * *"}})
+        await eventually(lambda: _matches(configmap(kubectl), lambda cm: _schedule(cm) == "0 5 * * *"))
+        tick.release.set()
+        await tick.done.wait()
+        await asyncio.sleep(1)
+
+        assert _schedule(await configmap(kubectl)) == "0 5 * * *"
+        assert await _event(kubectl, "ConfigMapRestored") is None
+    assert (
+        len(writes(kmock, "v1/configmaps", km.action.UPDATE)) == 3
+    )  # the edit, render's, the refused repair
+
+
+async def test_a_tick_in_flight_during_a_deletion_does_not_recreate_the_configmap(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick reading the ConfigMap when the pipeline is deleted finds it gone (finalize removed it) and
+    creates nothing: outside the pipeline's namespace no owner reference would ever remove it."""
+    tick = _HeldTick(monkeypatch, "get_configmap")
+    airflow.load_dag(DAG)
+    async with operator_running(
+        kmock, make_settings(str(kmock.url), airflow.url, config_namespace="airflow")
+    ):
+        await kubectl.apply(pipeline_manifest(NAME))
+        await wait_for(kubectl, NAME, phase("Ready"))
+        tick.armed = True
+        await tick.entered.wait()
+
+        await kubectl.delete(NAME)
+        await eventually(lambda: _true(airflow.is_paused(DAG)), what="finalize to have run")
+        assert await configmap(kubectl, namespace="airflow") is None
+        tick.release.set()
+        await tick.done.wait()
+
+        assert await configmap(kubectl, namespace="airflow") is None
+        assert await _event(kubectl, "ConfigMapRestored") is None
+    assert len(writes(kmock, "v1/configmaps", km.action.CREATE)) == 1
 
 
 async def _matches(awaitable, check):

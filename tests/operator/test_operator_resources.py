@@ -18,6 +18,7 @@ from grocery.operator.resources import (
     job_pipeline,
     job_state,
     purge_job_name,
+    rendered_generation,
     run_now_id,
 )  # fmt: skip
 
@@ -27,7 +28,7 @@ PIPELINE = NamedPipeline(
 
 
 def test_the_configmap_holds_the_document_the_dag_factory_reads() -> None:
-    cm = build_configmap(PIPELINE, "airflow")
+    cm = build_configmap(PIPELINE, "airflow", 3)
     assert cm["metadata"]["namespace"] == "airflow"
     assert cm["metadata"]["labels"][CONFIG_LABEL] == "true"
     assert cm["metadata"]["annotations"]["grocery.io/dag-id"] == "grocery__team-a__nightly"
@@ -35,7 +36,10 @@ def test_the_configmap_holds_the_document_the_dag_factory_reads() -> None:
     assert sorted(cm["data"]) == ["team-a__nightly.py", "team-a__nightly.yaml"]
     assert read_pipeline(cm["data"][key], origin=key) == PIPELINE
     assert cm["data"]["team-a__nightly.py"] == DAG_FILE  # the folder collecting these is a DAG folder
-    assert build_configmap(PIPELINE, "airflow") == cm  # deterministic
+    assert build_configmap(PIPELINE, "airflow", 3) == cm  # deterministic
+    assert rendered_generation(cm) == 3  # the generation of the resource it was rendered from
+    assert rendered_generation({"metadata": {"annotations": {"grocery.io/generation": "x"}}}) is None
+    assert rendered_generation({"metadata": {}}) is None
 
 
 def test_configmap_names_are_unique_across_namespaces_and_short_enough() -> None:
@@ -47,7 +51,7 @@ def test_configmap_names_are_unique_across_namespaces_and_short_enough() -> None
 
 
 def test_no_drift_means_no_patch_and_drift_is_patched_precisely() -> None:
-    desired = build_configmap(PIPELINE, "team-a")
+    desired = build_configmap(PIPELINE, "team-a", 1)
     assert configmap_drift(desired, desired) is None
     live = {
         **desired,
@@ -60,7 +64,7 @@ def test_no_drift_means_no_patch_and_drift_is_patched_precisely() -> None:
 
 
 def test_an_owner_reference_missing_on_the_live_configmap_is_drift() -> None:
-    desired = build_configmap(PIPELINE, "team-a")
+    desired = build_configmap(PIPELINE, "team-a", 1)
     owned = {
         **desired,
         "metadata": {**desired["metadata"], "ownerReferences": [{"uid": "u", "kind": "GroceryPipeline"}]},

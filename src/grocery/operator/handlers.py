@@ -151,7 +151,7 @@ class PipelineOperator:
             new = refused(previous, meta.get("generation"), str(exc), utcnow())
             patch.status.update(new.model_dump(mode="json", by_alias=True, include={"phase", "conditions"}))
             raise
-        where, change = await self._sync_configmap(body, pipeline, retry)
+        where, change = await self._sync_configmap(body, pipeline, meta.get("generation"), retry)
         if change == "created":
             kopf.info(body, reason="ConfigMapCreated", message=f"rendered {where} for Airflow")
         elif change:
@@ -171,16 +171,18 @@ class PipelineOperator:
         """Put the rendered ConfigMap back when someone deleted or changed it (level-triggered: render
         reacts to the spec only); a ConfigMap as rendered is left alone, not rewritten.
 
-        It waits for render to have rendered the current generation, so it never races render, and
-        never renders a spec render refused. A deletion in progress stops it (the finalizer removes
-        the ConfigMap)."""
-        if stopped or status.get("observedGeneration") != meta.get("generation"):
+        It waits for render to have rendered the current generation, and never renders a spec render
+        refused. A spec updated during a tick is render's: the tick writes nothing over a ConfigMap
+        rendered from a newer generation, nor over one changed since it read it (see _sync_configmap).
+        A deletion in progress stops it (the finalizer removes the ConfigMap)."""
+        generation = meta.get("generation")
+        if stopped or status.get("observedGeneration") != generation:
             return
         try:
             pipeline = _pipeline(body, name, namespace)
         except kopf.PermanentError:  # render refused it and said why
             return
-        where, change = await self._sync_configmap(body, pipeline, retry)
+        where, change = await self._sync_configmap(body, pipeline, generation, retry, repair=True)
         if change:
             what = "was deleted" if change == "created" else f"had its {change} changed"
             kopf.warn(
@@ -188,11 +190,19 @@ class PipelineOperator:
                 message=f"{where} {what} outside the operator: restored as rendered from the spec",
             )  # fmt: skip
 
-    async def _sync_configmap(self, body: kopf.Body, pipeline: NamedPipeline, retry: int) -> tuple[str, str]:
-        """Make the pipeline's ConfigMap as rendered: (namespace/name, what changed). What changed is
-        "created", the parts patched ("data, labels"), or "" when it was as rendered already."""
+    async def _sync_configmap(
+        self, body: kopf.Body, pipeline: NamedPipeline, generation: int, retry: int, repair: bool = False
+    ) -> tuple[str, str]:
+        """Make the pipeline's ConfigMap as rendered from `generation`: (namespace/name, what changed). What
+        changed is "created", the parts patched ("data, labels"), or "" when it was as rendered already.
+
+        With `repair` (the configmap timer, whose spec may be a tick old) it writes nothing, and says "",
+        when the ConfigMap was rendered from a newer generation, when the resource is being deleted
+        (`body` is kopf's live view: finalize may have removed the ConfigMap), or when the ConfigMap
+        changed or appeared since it was read (the write's precondition fails, 409): the next tick looks
+        again."""
         target = self._config_namespace(pipeline.namespace)
-        desired = resources.build_configmap(pipeline, target)
+        desired = resources.build_configmap(pipeline, target, generation)
         # Owner references cannot cross namespaces; the finalizer cleans up otherwise. Not kopf.adopt:
         # it copies the resource's labels too, and a relabelled resource would look like drift.
         if target == pipeline.namespace:
@@ -200,15 +210,24 @@ class PipelineOperator:
         cm_name = desired["metadata"]["name"]
         try:
             live = await self.kube.get_configmap(target, cm_name)
-            if live is None:
+            if repair and (
+                body.metadata.get("deletionTimestamp")
+                or (live is not None and (resources.rendered_generation(live) or 0) > generation)
+            ):
+                change = ""
+            elif live is None:
                 await self.kube.create_configmap(desired)
                 change = "created"
             elif drift := resources.configmap_drift(live, desired):
-                await self.kube.patch_configmap(target, cm_name, drift)
                 change = ", ".join([*(["data"] if "data" in drift else []), *drift.get("metadata", {})])
+                if repair:  # only over the ConfigMap it read
+                    drift.setdefault("metadata", {})["resourceVersion"] = live["metadata"]["resourceVersion"]
+                await self.kube.patch_configmap(target, cm_name, drift)
             else:
                 change = ""
         except KubeError as exc:
+            if repair and exc.status == 409:
+                return f"{target}/{cm_name}", ""
             raise kopf.TemporaryError(str(exc), delay=self.settings.backoff(retry)) from None
         return f"{target}/{cm_name}", change
 

@@ -2,7 +2,8 @@
 
 The pipeline's ConfigMap holds one key, `<namespace>__<name>.yaml`, whose value is the GroceryPipeline
 document the Airflow DAG factory reads (`NamedPipeline.to_yaml()`), and carries the label
-`grocery.io/pipeline-config: "true"` so a collector can find every pipeline's ConfigMap. Its name is
+`grocery.io/pipeline-config: "true"` so a collector can find every pipeline's ConfigMap, and the
+annotation `grocery.io/generation`, the resource's generation it was rendered from. Its name is
 deterministic, `grocerypipeline.<namespace>.<name>`, unique even when all ConfigMaps share one namespace
 (namespaces have no dots, so the first dot separates them).
 
@@ -30,6 +31,7 @@ SINGULAR = "grocerypipeline"
 SHORT_NAME = "gp"
 RUN_NOW = f"{API_GROUP}/run-now"
 CONFIG_LABEL = f"{API_GROUP}/pipeline-config"
+GENERATION = f"{API_GROUP}/generation"
 MANAGED_BY = "grocery-operator"
 PURGE_COMPONENT = "data-deletion"
 # The purge pod's own retries before the Job counts as failed (then the operator reports it).
@@ -84,8 +86,9 @@ def identity(pipeline: NamedPipeline) -> dict[str, str]:
     }
 
 
-def build_configmap(pipeline: NamedPipeline, namespace: str) -> dict:
-    """The ConfigMap the DAG factory reads; the same text for the same spec.
+def build_configmap(pipeline: NamedPipeline, namespace: str, generation: int) -> dict:
+    """The ConfigMap the DAG factory reads, rendered from `generation` of the resource; the same text for
+    the same spec.
 
     It holds the pipeline file and its DAG file, so a folder that collects the labelled ConfigMaps
     (the k8s-sidecar of charts/airflow-values.yaml) is a ready DAG folder for Airflow.
@@ -97,10 +100,19 @@ def build_configmap(pipeline: NamedPipeline, namespace: str) -> dict:
             "name": configmap_name(pipeline.namespace, pipeline.name),
             "namespace": namespace,
             "labels": {**labels(pipeline), CONFIG_LABEL: "true"},
-            "annotations": identity(pipeline),
+            "annotations": {**identity(pipeline), GENERATION: str(generation)},
         },
         "data": {pipeline.file_name: pipeline.to_yaml(), dag_file_name(pipeline.file_name): DAG_FILE},
     }
+
+
+def rendered_generation(configmap: dict) -> int | None:
+    """The generation of the resource a ConfigMap was rendered from (its annotation); None when unknown."""
+    value = ((configmap.get("metadata") or {}).get("annotations") or {}).get(GENERATION)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def configmap_drift(live: dict, desired: dict) -> dict | None:
