@@ -23,6 +23,7 @@ pytest.importorskip("airflow", reason="the airflow extra is not installed (scrip
 from grocery import stages as registry
 from grocery.airflow import dag_from_file
 from grocery.airflow.factory import LIVY_CONN_ID
+from grocery.airflow.manifests import run_digest
 
 
 class _FakeLivy(BaseHTTPRequestHandler):
@@ -92,5 +93,6 @@ def test_a_run_with_no_logical_date_processes_the_last_day_over_when_it_was_due(
     assert str(run.state) == "success", states
     day = (run.run_after - timedelta(days=1)).date()
     assert [(b["name"], b["args"]) for b in livy] == [
-        (f"shop-adhoc-{name}-{day:%Y%m%d}-try1", ["--date", day.isoformat()]) for name in spark
+        (f"shop-adhoc-{name}-{day:%Y%m%d}-{run_digest(run.run_id)}-try1", ["--date", day.isoformat()])
+        for name in spark
     ]

@@ -11,19 +11,21 @@ import yaml
 
 pytest.importorskip("airflow", reason="the airflow extra is not installed (scripts/setup.d/30-airflow.sh)")
 
+from airflow.sdk.execution_time.context import MacrosAccessor
 from kubernetes.client import ApiClient
 
 from grocery import stages as registry
 from grocery.airflow import build_dag
 from grocery.airflow.commands import DATE
 from grocery.airflow.factory import KUBERNETES_CONN_ID, LIVY_CONN_ID
-from grocery.airflow.manifests import spark_application
+from grocery.airflow.manifests import run_digest, spark_application
 from grocery.config import NamedPipeline, parse_spec, read_pipeline
 
 SPARK_CRD = (
     Path(__file__).resolve().parents[3] / "shared" / "schemas" / "sparkoperator.k8s.io_sparkapplications.yaml"
 )
 DS = "2018-01-02"
+RUN_ID = "scheduled__2018-01-02T00:00:00+00:00"
 SPEC = {
     "execution": {
         "mode": "kubernetes",
@@ -69,10 +71,11 @@ def _pipeline(submitter: str = "operator") -> NamedPipeline:
     return NamedPipeline(name="nightly", namespace="shop", spec=spec)
 
 
-def _render(task) -> Any:
-    task.render_template_fields(
-        {"ds": DS, "ds_nodash": DS.replace("-", ""), "ti": SimpleNamespace(try_number=2)}
-    )
+def _render(task, run_id: str = RUN_ID) -> Any:
+    task.render_template_fields({
+        "ds": DS, "ds_nodash": DS.replace("-", ""), "run_id": run_id, "macros": MacrosAccessor(),
+        "ti": SimpleNamespace(try_number=2),
+    })  # fmt: skip
     return task
 
 
@@ -285,7 +288,11 @@ def test_spark_stages_are_livy_batches_when_the_submitter_is_livy(with_spark_sta
         params = task.spark_params
         assert params["file"] == f"local:///app/spark_apps/{stage.name}.py"
         assert params["args"] == ["--date", DS]
-        assert params["name"] == f"shop-nightly-{stage.name}-20180102-try2"  # a retry's name is its own
+        # Livy refuses a name it holds: a retry's name is its own, and so is another run's of the same day.
+        assert params["name"] == f"shop-nightly-{stage.name}-20180102-{run_digest(RUN_ID)}-try2"
+        rerun = _render(build_dag(pipeline).get_task(stage.name), run_id="manual__2018-01-03T09:12:00+00:00")
+        assert rerun.spark_params["name"] != params["name"]
+        assert rerun.spark_params["name"].startswith(f"shop-nightly-{stage.name}-20180102-")
         assert (params["driver_cores"], params["driver_memory"]) == (2, "3g")
         assert (params["executor_cores"], params["executor_memory"], params["num_executors"]) == (3, "6g", 4)
         conf = params["conf"]

@@ -16,6 +16,7 @@ How a stage gets its pipeline file:
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from grocery.airflow.commands import DATE, DATE_NODASH, PIPELINE_ENV, POD_CONFIG_DIR, POD_CONFIG_FILE
@@ -33,12 +34,20 @@ PIPELINE_ANNOTATION = "grocery.io/pipeline"
 # A finished SparkApplication is removed after a day even if Airflow never came back for it.
 SPARK_TTL_SECONDS = 24 * 3600
 _NOT_IN_NAME = re.compile(r"[^a-z0-9-]+")
+# 8 hex digits of the DAG run's id (uuid5, a SHA-1 digest; `macros.uuid` is Python's uuid module in
+# Airflow's templates): what tells apart two runs that process the same day. `run_digest` in Python.
+RUN_DIGEST = "{{ macros.uuid.uuid5(macros.uuid.NAMESPACE_URL, run_id).hex[:8] }}"
 
 
 def k8s_name(*parts: str, max_len: int = 63) -> str:
     """A DNS-1123 label from parts joined by '-' (lowercase, at most max_len, alphanumeric ends)."""
     name = _NOT_IN_NAME.sub("-", "-".join(parts).lower())
     return name[:max_len].strip("-") or "grocery"
+
+
+def run_digest(run_id: str) -> str:
+    """What RUN_DIGEST renders to in the run `run_id`."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, run_id).hex[:8]
 
 
 def labels(pipeline: NamedPipeline, stage: Stage) -> dict[str, str]:
@@ -215,10 +224,11 @@ def livy_batch(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any = None)
     return {
         "file": spark_app_file(stage),
         "args": spark_args(),
-        # Livy refuses a name it still holds (a finished batch is kept a while): one per pipeline,
-        # stage, day and try, so a retry is not refused for its failed try's name.
+        # Livy refuses a name it still holds (a finished batch, 10 minutes by default): one per pipeline,
+        # stage, day, DAG run and try, so neither a retry nor a second run of the day (run-now, or a
+        # run-now on the day of a scheduled run) is refused for a name an earlier batch had.
         "name": k8s_name(pipeline.namespace, pipeline.name, stage.name, max_len=200)
-        + f"-{DATE_NODASH}-try{{{{ ti.try_number }}}}",
+        + f"-{DATE_NODASH}-{RUN_DIGEST}-try{{{{ ti.try_number }}}}",
         "driver_memory": spark.driver.memory,
         "driver_cores": spark.driver.cores,
         "executor_memory": spark.executor.memory,
