@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from grocery import csv_lines
-from grocery.csv_lines import parsed_record_starts, record_starts
+from grocery.csv_lines import parsed_record_starts, record_starts, with_lf_line_ends
 
 
 def _reader_starts(path: Path) -> list[int]:
@@ -92,3 +92,14 @@ def test_a_record_has_its_bytes_and_lines(tmp_path: Path) -> None:
         starts = scan(path)
         assert [starts.text(path, record) for record in range(len(starts))] == [b"a,b", b'1,"x\r\ny"', b"2,z"]
         assert [starts.extent(record)[2] for record in range(len(starts))] == [1, 2, 1]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 32 << 20])
+def test_line_ends_become_lf_and_a_quoted_field_keeps_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(csv_lines, "_CHUNK", chunk)
+    path = tmp_path / "x.csv"
+    path.write_bytes(b'a,b\r\n1,"x\r\ny"\n2,z\r\n3,"\r"\r\n4,w\r')
+    copy = with_lf_line_ends(path, tmp_path / "lf.csv")
+    assert copy.read_bytes() == b'a,b\n1,"x\r\ny"\n2,z\n3,"\r"\n4,w\r'

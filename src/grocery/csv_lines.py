@@ -11,6 +11,9 @@ the parity as it was. It reads the file in chunks with numpy, keeping a few byte
 right for every file whose quotes open fields, as CSV writers write them. A quote inside an unquoted
 field (`Pizza 12" thin`) is a literal to a CSV reader but flips the parity: for such a file
 `parsed_record_starts` parses the file with Python's csv reader, which reads it as DuckDB does.
+
+`with_lf_line_ends` copies a file that mixes LF and CRLF line ends, which DuckDB cannot read, with LF
+alone, by the same parity.
 """
 
 from __future__ import annotations
@@ -141,3 +144,24 @@ def parsed_record_starts(path: Path, encoding: str = "utf-8") -> RecordStarts:
         csv.field_size_limit(limit)
     line = np.asarray(first, dtype=np.int64)
     return RecordStarts(line, blank[line - 1], np.append(start[line - 1], size), len(start))
+
+
+def with_lf_line_ends(path: Path, copy: Path) -> Path:
+    """A copy of a file with each CRLF outside quotes made LF: a line end, where a quoted field keeps
+    its CRLF as delivered (by the quotes' parity, as `record_starts` reads them)."""
+    quotes = 0  # in the file before this chunk
+    with open(path, "rb") as source, open(copy, "wb") as target:
+        carry = b""
+        while chunk := source.read(_CHUNK):
+            data = carry + chunk
+            carry = b"\r" if data.endswith(b"\r") else b""  # its LF may open the next chunk
+            body = np.frombuffer(data, dtype=np.uint8)[: len(data) - len(carry)]
+            returns = np.flatnonzero((body[:-1] == _RETURN) & (body[1:] == _NEWLINE))
+            quoted = np.flatnonzero(body == _QUOTE)
+            inside = (quotes + np.searchsorted(quoted, returns)) & 1
+            keep = np.ones(len(body), dtype=bool)
+            keep[returns[inside == 0]] = False
+            target.write(body[keep].tobytes())
+            quotes += len(quoted)
+        target.write(carry)
+    return copy

@@ -36,7 +36,7 @@ from grocery import encodings
 from grocery import lake as layout
 from grocery.config import LATIN_1, UTF_8, WINDOWS_1252
 from grocery.context import Context
-from grocery.csv_lines import RecordStarts, parsed_record_starts, record_starts
+from grocery.csv_lines import RecordStarts, parsed_record_starts, record_starts, with_lf_line_ends
 from grocery.errors import InputError, StageError
 from grocery.extract import measure, read_manifest
 from grocery.interval import DataInterval
@@ -60,8 +60,6 @@ _REFERENCED = {ref for t in TABLES for _, ref, _ in t.foreign_keys()}
 # Formats accepted for dates besides ISO: spreadsheet exports of the published files use DD-MM-YYYY.
 _ALT_DATE_FORMAT = "%d-%m-%Y"
 _EXACT_IN_DOUBLE = 2**53  # past it, a double cannot tell one integer from the next
-_COPY_CHUNK = 8 << 20
-_CR, _LF, _QUOTE = ord("\r"), ord("\n"), ord('"')
 _DUCKDB_LINE_TEXT = 10_000  # the characters of a line DuckDB keeps in its rejects table (`csv_line`)
 # What DuckDB says of a file it cannot read at all; mixed line ends (LF and CRLF) are one cause.
 _PARSER_STATE = "CSV Parser state machine reached an invalid state"
@@ -402,7 +400,7 @@ def _read_checked(con: duckdb.DuckDBPyConnection, table: Table, path: Path, scra
             raise
     for scratch_table in ("rejected", "scans"):
         con.execute(f"drop table if exists {scratch_table}_{table.name}")
-    copy = _with_lf_line_ends(path, scratch / f"{table.name}.lf.csv")
+    copy = with_lf_line_ends(path, scratch / f"{table.name}.lf.csv")
     try:
         _create_checked(con, table, copy)
     except duckdb.InvalidInputException as exc:
@@ -435,27 +433,6 @@ def _create_checked(
         if text_of:
             for scratch in ("rejected", "scans"):
                 con.execute(f"drop table if exists {scratch}_again_{table.name}")
-
-
-def _with_lf_line_ends(path: Path, copy: Path) -> Path:
-    """A copy of a file with each CRLF outside quotes made LF: a line end, where a quoted field keeps
-    its CRLF as delivered (by the quotes' parity, as `csv_lines.record_starts` reads them)."""
-    quotes = 0  # in the file before this chunk
-    with open(path, "rb") as source, open(copy, "wb") as target:
-        carry = b""
-        while chunk := source.read(_COPY_CHUNK):
-            data = carry + chunk
-            carry = b"\r" if data.endswith(b"\r") else b""  # its LF may open the next chunk
-            body = np.frombuffer(data, dtype=np.uint8)[: len(data) - len(carry)]
-            returns = np.flatnonzero((body[:-1] == _CR) & (body[1:] == _LF))
-            quoted = np.flatnonzero(body == _QUOTE)
-            inside = (quotes + np.searchsorted(quoted, returns)) & 1
-            keep = np.ones(len(body), dtype=bool)
-            keep[returns[inside == 0]] = False
-            target.write(body[keep].tobytes())
-            quotes += len(quoted)
-        target.write(carry)
-    return copy
 
 
 def _lone_return(path: Path) -> str:
