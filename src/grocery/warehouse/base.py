@@ -118,17 +118,21 @@ class Warehouse(ABC):
         `grocery.spark.export.fact_state`). Equal rows cancel out, so fingerprint rows by a key as well.
         Stable for one adapter, not across adapters."""
 
+    def deliveries_query(self, table: Table, columns: Sequence[str]) -> str:
+        """Per ingest date (d) of `raw.<table>`: the delivery's rows (n) and the XOR of their hashes
+        over `columns` (h), a fingerprint of each delivery (`row_hash`)."""
+        return (
+            f"select {INGEST_DATE} as d, count(*) as n, bit_xor({self.row_hash(columns)}) as h "
+            f"from {self.relation('raw', table.name)} group by {INGEST_DATE}"
+        )
+
     def _snapshot_query(self, tables: Sequence[Table]) -> str:
-        """The query behind `snapshot_fingerprint`: per table (t) and ingest date (d) the delivery's
-        rows (n) and the XOR of their hashes over the table's own columns (h)."""
-        selects = []
-        for table in tables:
-            row_hash = self.row_hash([c.name for c in table.columns])
-            selects.append(
-                f"select '{table.name}' as t, {INGEST_DATE} as d, count(*) as n, bit_xor({row_hash}) as h "
-                f"from {self.relation('raw', table.name)} group by {INGEST_DATE}"
-            )
-        return " union all ".join(selects)
+        """The query behind `snapshot_fingerprint`: per table (t) its `deliveries_query` over the
+        table's own columns."""
+        return " union all ".join(
+            f"select '{table.name}' as t, d, n, h from ({self.deliveries_query(table, [c.name for c in table.columns])})"
+            for table in tables
+        )
 
     @staticmethod
     def _snapshot_digest(rows: Iterable[tuple[str, date, int, int]]) -> str:
