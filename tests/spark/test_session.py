@@ -346,6 +346,22 @@ def test_a_spark_app_hands_the_pipeline_of_its_environment_to_the_stage_command(
     ]
 
 
+def test_a_spark_app_leaves_no_folder_behind(tmp_path, monkeypatch):
+    # Each driver of a cluster run wrote the handed-over spec into a folder of its own and kept it.
+    import tempfile
+
+    from grocery.airflow.commands import PIPELINE_ENV
+    from grocery.config import NamedPipeline
+    from grocery.spark.submit import main
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv(PIPELINE_ENV, NamedPipeline(name="p").to_yaml())
+    for argv in (["--help"], ["--date", "not-a-date"]):
+        with pytest.raises(SystemExit):
+            main("segment", argv)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_only_a_running_spark_submit_makes_the_session_not_local(monkeypatch):
     from grocery.spark.session import launched_by_spark_submit
 

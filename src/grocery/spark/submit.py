@@ -39,7 +39,8 @@ def stage_arguments(stage: str, argv: list[str], environ: Mapping[str, str], fol
 
 
 def main(stage: str, argv: list[str] | None = None) -> None:
-    """Run `grocery <stage>` with this process's arguments; exits with the command's status."""
-    folder = Path(tempfile.mkdtemp(prefix=f"grocery-{stage}-"))
-    args = stage_arguments(stage, sys.argv[1:] if argv is None else argv, os.environ, folder)
-    app(args=args, prog_name=f"spark_apps/{stage}.py")
+    """Run `grocery <stage>` with this process's arguments; exits with the command's status. The
+    folder of the handed-over spec goes with the command, whichever way it ends."""
+    with tempfile.TemporaryDirectory(prefix=f"grocery-{stage}-") as folder:
+        args = stage_arguments(stage, sys.argv[1:] if argv is None else argv, os.environ, Path(folder))
+        app(args=args, prog_name=f"spark_apps/{stage}.py")
