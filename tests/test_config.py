@@ -125,6 +125,11 @@ def test_an_unknown_field_is_named_with_the_nearest_field_the_spec_has(
             "spark: {driver: {memory: -4}}\n",
             "spark.driver.memory: '-4' is not of the form memory, Spark style",
         ),
+        ("spark: {driver: {memory: 4}}\n", "spark.driver.memory: 4 has no unit: write it with one, as in 4g"),
+        (
+            "spark: {driver: {memory: '4'}}\n",
+            "spark.driver.memory: 4 has no unit: write it with one, as in 4g",
+        ),
         ("spark: {executor: {memory: true}}\n", "spark.executor.memory: Input should be a valid string"),
         ("spark: {driver: {memory: 4.5}}\n", "spark.driver.memory: Input should be a valid string"),
         ("source: {kind: path}\n", "source: source.path is required when source.kind is 'path'"),
@@ -154,13 +159,13 @@ def test_cron_expressions_and_presets_are_schedules(schedule: str | None) -> Non
     assert PipelineSpec.model_validate({"schedule": schedule}).schedule == schedule
 
 
-def test_an_unquoted_date_or_memory_is_taken_as_written(tmp_path: Path) -> None:
-    """YAML reads `2018-05-01` as a date and `4` as a number; the spec takes both as their text."""
+def test_an_unquoted_date_is_taken_as_written(tmp_path: Path) -> None:
+    """YAML reads `2018-05-01` as a date; the spec takes it as its text."""
     path = tmp_path / "grocery.yaml"
-    path.write_text("startDate: 2018-05-01\nspark: {driver: {memory: 4}, executor: {memory: 512m}}\n")
+    path.write_text("startDate: 2018-05-01\nspark: {driver: {memory: 4G}, executor: {memory: 512m}}\n")
     spec = load_spec(path)
     assert spec.start_date == "2018-05-01"
-    assert (spec.spark.driver.memory, spec.spark.executor.memory) == ("4", "512m")
+    assert (spec.spark.driver.memory, spec.spark.executor.memory) == ("4G", "512m")
     manifest = "kind: GroceryPipeline\nmetadata: {name: x}\nspec: {startDate: 2018-05-01}\n"
     assert read_pipeline(manifest, "cm/key").spec.start_date == "2018-05-01"
 

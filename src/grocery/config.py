@@ -101,16 +101,22 @@ WarehouseSpec = Annotated[DuckDBWarehouseSpec | BigQueryWarehouseSpec, Field(dis
 
 
 class Resources(Model):
-    """CPU and memory of one process (Kubernetes quantities)."""
+    """Cores and memory of one Spark process, a driver or an executor (Spark's forms, not Kubernetes')."""
 
     cores: int = Field(1, ge=1, le=64, description="CPU cores.")
-    memory: str = Field("2g", pattern=r"^[0-9]+[kmgKMG]?$", description="Memory, Spark style: 512m, 4g.")
+    memory: str = Field(
+        "2g", pattern=r"^[1-9][0-9]*[kmgtKMGT]$", description="Memory, Spark style: 512m, 4g."
+    )
 
     @field_validator("memory", mode="before")
     @classmethod
-    def _a_number_as_written(cls, value: object) -> object:
-        """`memory: 4` in YAML is a number: it is taken as the text "4", as if quoted."""
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    def _with_a_unit(cls, value: object) -> object:
+        """A size without a unit is refused: Spark would read `memory: 4` as 4 MiB, too little to start."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # YAML's number, checked as its text
+        if isinstance(value, str) and value.isdigit():
+            raise ValueError(f"{value} has no unit: write it with one, as in 4g or 512m")
+        return value
 
 
 class SparkSpec(Model):
