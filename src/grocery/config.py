@@ -126,7 +126,9 @@ class SparkSpec(Model):
         "local", description="local: spark in this process; operator: SparkApplication; livy: a Livy batch."
     )
     image: str = Field(
-        "grocery-pipeline-spark:latest", description="Container image for the driver and executors."
+        "grocery-pipeline-spark:latest",
+        description="Container image for the driver and executors. A GroceryPipeline that leaves it out "
+        "runs the operator's: its release's.",
     )
     driver: Resources = Field(default_factory=Resources, description="Driver resources.")
     executor: Resources = Field(
@@ -183,7 +185,11 @@ class ExecutionSpec(Model):
     mode: Literal["local", "kubernetes"] = Field(
         "local", description="local: the grocery CLI on the Airflow worker; kubernetes: one pod per stage."
     )
-    image: str = Field("grocery-pipeline:latest", description="Pipeline image (CLI and dbt) for stage pods.")
+    image: str = Field(
+        "grocery-pipeline:latest",
+        description="Pipeline image (CLI and dbt) for stage pods. A GroceryPipeline that leaves it out runs "
+        "the operator's: its release's.",
+    )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="Pull policy of stage pods."
     )

@@ -498,22 +498,27 @@ def test_images_come_from_the_registry_with_the_release_tag(chart):
     assert default == f"grocery-pipeline-operator:{chart.metadata['appVersion']}"
 
 
-def test_example_pipelines_without_images_run_the_release_images(chart):
+def test_pipelines_without_images_run_the_release_images(chart):
+    # The operator fills a pipeline's missing images with its own settings: the release's images,
+    # whether the pipeline came with the chart or from kubectl.
     registry = "europe-west1-docker.pkg.dev/p/grocery"
     pinned = {"execution": {"image": "elsewhere/pipeline:7"}, "spark": {"image": "elsewhere/spark:7"}}
     values = {
         "image": {"registry": registry, "tag": "9.9.9"},
         "pipelines": [
-            {"name": "daily", "spec": {"execution": {"mode": "kubernetes", "image": ""}}},
+            {"name": "daily", "spec": {"execution": {"mode": "kubernetes"}}},
             {"name": "pinned", "spec": pinned},
         ],
     }
-    daily, kept = _kinds(render(chart, values), "GroceryPipeline")
-    assert daily["spec"]["execution"] == {"mode": "kubernetes", "image": f"{registry}/grocery-pipeline:9.9.9"}
-    assert daily["spec"]["spark"] == {"image": f"{registry}/grocery-pipeline-spark:9.9.9"}
-    assert kept["spec"] == pinned
-    [default] = _kinds(render(chart, {"pipelines": [{"name": "daily"}]}), "GroceryPipeline")
-    assert default["spec"]["execution"]["image"] == f"grocery-pipeline:{chart.metadata['appVersion']}"
+    objects = render(chart, values)
+    (deploy,) = _kinds(objects, "Deployment")
+    env = {e["name"]: e.get("value") for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (env["GROCERY_PIPELINE_IMAGE"], env["GROCERY_SPARK_IMAGE"]) == (
+        f"{registry}/grocery-pipeline:9.9.9",
+        f"{registry}/grocery-pipeline-spark:9.9.9",
+    )
+    daily, kept = _kinds(objects, "GroceryPipeline")
+    assert daily["spec"] == {"execution": {"mode": "kubernetes"}} and kept["spec"] == pinned
 
 
 def test_example_pipelines_are_valid(chart):

@@ -98,16 +98,18 @@ def test_dry_run_renders_the_release_offline():
     image = operator["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "europe-west1-docker.pkg.dev/grocery-prod/grocery/grocery-pipeline-operator:2.0.0"
     assert {o["metadata"].get("namespace") for o in objects} <= {"grocery", "airflow", None}
-    # dev's pipeline sets no image: its stages run the release's images too.
-    [daily] = [o for o in objects if o["kind"] == "GroceryPipeline"]
+    # dev's pipeline sets no image: the operator gives its stages the release's images.
+    env = {e["name"]: e.get("value") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert (
-        daily["spec"]["execution"]["image"]
+        env["GROCERY_PIPELINE_IMAGE"]
         == "europe-west1-docker.pkg.dev/grocery-prod/grocery/grocery-pipeline:2.0.0"
     )
     assert (
-        daily["spec"]["spark"]["image"]
+        env["GROCERY_SPARK_IMAGE"]
         == "europe-west1-docker.pkg.dev/grocery-prod/grocery/grocery-pipeline-spark:2.0.0"
     )
+    [daily] = [o for o in objects if o["kind"] == "GroceryPipeline"]
+    assert "image" not in daily["spec"].get("execution", {}) and "image" not in daily["spec"].get("spark", {})
 
 
 def test_dry_run_of_prod_renders_what_argo_cd_would_sync():

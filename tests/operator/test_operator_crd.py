@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from grocery.cli import app
 from grocery.config import API_GROUP, API_VERSION, KIND, PipelineSpec, parse_spec, read_pipeline
 from grocery.errors import ConfigError
-from grocery.operator.crd import CRD_FILE, build_crd, render_crd
+from grocery.operator.crd import CRD_FILE, OPERATOR_DEFAULTS, build_crd, render_crd
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "operator" / "examples").glob("*.yaml"))
@@ -77,18 +77,38 @@ def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 3
 
 
+def _model_defaults(spec: dict) -> dict:
+    """The spec as the model fills it in, but for the images a spec leaves out: the operator fills
+    those (`OPERATOR_DEFAULTS`), the API server leaves them out."""
+    dump = _strip_none(parse_spec(spec).model_dump(mode="json", by_alias=True))
+    for section in ("execution", "spark"):
+        if not (spec.get(section) or {}).get("image"):
+            del dump[section]["image"]
+    return dump
+
+
 @pytest.mark.parametrize("spec", [{}, *(yaml.safe_load(p.read_text()).get("spec") or {} for p in EXAMPLES)])
 def test_the_api_servers_defaults_are_the_models(spec: dict) -> None:
     defaulted = apply_defaults(SPEC_SCHEMA, spec)
     assert parse_spec(defaulted) == parse_spec(spec)
     if (spec.get("warehouse") or {}).get("kind", "duckdb") == "duckdb":
-        # Outside the warehouse union, the API server fills in every default the model has.
-        assert _strip_none(defaulted) == _strip_none(parse_spec(spec).model_dump(mode="json", by_alias=True))
+        # Outside the warehouse union, the API server fills in every default the model has, but the images.
+        assert _strip_none(defaulted) == _model_defaults(spec)
 
 
 def test_an_empty_spec_becomes_the_default_pipeline() -> None:
     defaulted = apply_defaults(SPEC_SCHEMA, {})
-    assert _strip_none(defaulted) == _strip_none(PipelineSpec().model_dump(mode="json", by_alias=True))
+    assert _strip_none(defaulted) == _model_defaults({})
+    assert parse_spec(defaulted) == PipelineSpec()
+
+
+def test_the_images_are_left_to_the_operator() -> None:
+    assert {(model.__name__, name) for model, name in OPERATOR_DEFAULTS} == {
+        ("ExecutionSpec", "image"),
+        ("SparkSpec", "image"),
+    }
+    for section in ("execution", "spark"):
+        assert "default" not in SPEC_SCHEMA["properties"][section]["properties"]["image"]
 
 
 BAD_SPECS = {

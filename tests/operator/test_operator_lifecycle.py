@@ -105,6 +105,26 @@ async def test_create_renders_an_owned_configmap_and_reports_ready(
     assert writes(kmock, "v1/configmaps", km.action.UPDATE) == []
 
 
+async def test_a_pipeline_that_names_no_image_runs_the_operators(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    release = {"pipeline_image": "registry.example/grocery-pipeline:2.0.0",
+               "spark_image": "registry.example/grocery-pipeline-spark:2.0.0"}  # fmt: skip
+    pinned = {"execution": {"image": "mine/pipeline:7"}, "spark": {"image": "mine/spark:7"}}
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url, **release)):
+        await kubectl.apply(pipeline_manifest(NAME, {"execution": {"mode": "kubernetes"}}))
+        await kubectl.apply(pipeline_manifest("pinned", pinned))
+        rendered = {}
+        for name in (NAME, "pinned"):
+            cm = await eventually(lambda n=name: configmap(kubectl, configmap_name("default", n)), what=name)
+            rendered[name] = read_pipeline(cm["data"][f"default__{name}.yaml"], origin="configmap").spec
+    assert (rendered[NAME].execution.image, rendered[NAME].spark.image) == tuple(release.values())
+    assert (rendered["pinned"].execution.image, rendered["pinned"].spark.image) == (
+        "mine/pipeline:7",
+        "mine/spark:7",
+    )
+
+
 async def _has(awaitable, *wanted: str) -> bool:
     got = await awaitable
     return all(w in got for w in wanted)

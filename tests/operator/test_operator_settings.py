@@ -21,11 +21,13 @@ def test_every_variable_is_read() -> None:
         "GROCERY_NAMESPACE": "grocery-system", "GROCERY_CONFIG_NAMESPACE": "airflow",
         "GROCERY_STATUS_INTERVAL": "10", "GROCERY_RETRY_DELAY": "2.5", "GROCERY_AIRFLOW_TIMEOUT": "3",
         "GROCERY_DELETE_TIMEOUT": "60", "GROCERY_WATCH_TIMEOUT": "120", "GROCERY_KUBE_API_URL": "http://127.0.0.1:8001",
+        "GROCERY_PIPELINE_IMAGE": "r.example/grocery-pipeline:2", "GROCERY_SPARK_IMAGE": "r.example/grocery-pipeline-spark:2",
     })  # fmt: skip
     assert settings == Settings(
         airflow_url="https://airflow.example", airflow_secret="airflow-api", namespace="grocery-system",
         config_namespace="airflow", status_interval=10, retry_delay=2.5, airflow_timeout=3, delete_timeout=60,
-        watch_timeout=120, kube_api_url="http://127.0.0.1:8001",
+        watch_timeout=120, kube_api_url="http://127.0.0.1:8001", pipeline_image="r.example/grocery-pipeline:2",
+        spark_image="r.example/grocery-pipeline-spark:2",
     )  # fmt: skip
 
 

@@ -15,7 +15,8 @@ fields with a `kind` enum. Which fields go with which kind is said twice: by `on
 its kind, its required fields, not the other kinds' fields), which jsonschema can check offline too,
 and by CEL `x-kubernetes-validations` rules, which give readable messages at `kubectl apply`.
 Variant-specific fields carry no API-server default (a duckdb warehouse must not get bigquery's
-`location`); the model fills them in when it parses the spec.
+`location`); the model fills them in when it parses the spec. Nor do the images (`OPERATOR_DEFAULTS`),
+which the operator fills with its release's.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from grocery.config import API_GROUP, API_VERSION, KIND, PipelineSpec, SourceSpec
+from grocery.config import API_GROUP, API_VERSION, KIND, ExecutionSpec, PipelineSpec, SourceSpec, SparkSpec
 from grocery.operator.resources import PLURAL, SHORT_NAME, SINGULAR
 from grocery.operator.status import PipelineStatus
 
@@ -55,6 +56,10 @@ EXTRA_RULES: dict[type[BaseModel], list[tuple[dict, dict]]] = {
         )
     ],
 }
+
+# Fields the API server leaves out when a resource does, so that the operator can tell: it fills them
+# with the images of its release (`grocery.operator.resources.with_images`), else the model's default.
+OPERATOR_DEFAULTS: set[tuple[type[BaseModel], str]] = {(ExecutionSpec, "image"), (SparkSpec, "image")}
 
 _SCALAR_KEYS = (
     "type",
@@ -179,7 +184,9 @@ def _object(model: type[BaseModel], node: dict, defs: dict) -> dict:
         out["description"] = _doc(model)
     properties = node.get("properties", {})
     out["properties"] = {
-        (field.alias or name): _field(field, properties[field.alias or name], defs)
+        (field.alias or name): _field(
+            field, properties[field.alias or name], defs, api_default=(model, name) not in OPERATOR_DEFAULTS
+        )
         for name, field in model.model_fields.items()
     }
     if node.get("required"):
@@ -190,10 +197,10 @@ def _object(model: type[BaseModel], node: dict, defs: dict) -> dict:
     return out
 
 
-def _field(field: FieldInfo, node: dict, defs: dict) -> dict:
+def _field(field: FieldInfo, node: dict, defs: dict, api_default: bool = True) -> dict:
     out = _convert(field.annotation, node, defs)
     described = field.description or _deref(node, defs).get("description") or out.get("description")
-    default = _default(field)
+    default = _default(field) if api_default else None
     # type and description first, default last: the order a reader of the YAML wants
     head = {k: out.pop(k) for k in ("type", "description") if k in out}
     if described:

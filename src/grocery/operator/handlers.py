@@ -145,7 +145,7 @@ class PipelineOperator:
         A spec the model refuses renders nothing: the status says why, and the handler fails for good
         (kopf posts the error as an event) until the spec changes."""
         try:
-            pipeline = _pipeline(body, name, namespace)
+            pipeline = self._pipeline(body, name, namespace)
         except kopf.PermanentError as exc:
             previous = PipelineStatus.model_validate(dict(status))
             new = refused(previous, meta.get("generation"), str(exc), utcnow())
@@ -179,7 +179,7 @@ class PipelineOperator:
         if stopped or status.get("observedGeneration") != generation:
             return
         try:
-            pipeline = _pipeline(body, name, namespace)
+            pipeline = self._pipeline(body, name, namespace)
         except kopf.PermanentError:  # render refused it and said why
             return
         where, change = await self._sync_configmap(body, pipeline, generation, retry, repair=True)
@@ -235,7 +235,7 @@ class PipelineOperator:
         self, body: kopf.Body, name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any
     ) -> None:
         """Pause or unpause the DAG as spec.suspend says (the status timer applies it once Airflow loads the DAG)."""
-        pipeline = _pipeline(body, name, namespace)
+        pipeline = self._pipeline(body, name, namespace)
         paused = pipeline.spec.suspend
         try:
             applied = await self.airflow.set_paused(pipeline.dag_id, paused)
@@ -261,7 +261,7 @@ class PipelineOperator:
         value = annotations.get(resources.RUN_NOW)
         if value is None or status.get("lastRunRequest") == value:
             return
-        pipeline = _pipeline(body, name, namespace)
+        pipeline = self._pipeline(body, name, namespace)
         run_id = resources.run_now_id(uid or "", value)
         try:
             started = await self.airflow.trigger(
@@ -298,7 +298,7 @@ class PipelineOperator:
         if self._airflow is None:  # the operator is stopping: its clients are closed
             return
         try:
-            pipeline = _pipeline(body, name, namespace)
+            pipeline = self._pipeline(body, name, namespace)
         except kopf.PermanentError as exc:  # render wrote it into Ready (InvalidSpec) and an event
             logger.debug(f"status not refreshed: {exc}")
             return
@@ -347,7 +347,7 @@ class PipelineOperator:
         first would leave the data behind. spec.onDelete switched to Retain meanwhile keeps the data.
         """
         try:
-            pipeline = _pipeline(body, name, namespace)
+            pipeline = self._pipeline(body, name, namespace)
         except kopf.PermanentError:  # an unparseable spec still names its ConfigMap and DAG; data is kept
             pipeline = NamedPipeline(name=name, namespace=namespace, spec=PipelineSpec())
         target = self._config_namespace(namespace)
@@ -511,14 +511,17 @@ class PipelineOperator:
     def _config_namespace(self, namespace: str) -> str:
         return self.settings.config_namespace or namespace
 
-
-def _pipeline(body: kopf.Body, name: str, namespace: str) -> NamedPipeline:
-    """The resource as a pipeline; a spec the model refuses (the CRD should have) is a permanent error."""
-    try:
-        spec = parse_spec(dict(body.get("spec") or {}), origin=f"{resources.SINGULAR} {namespace}/{name}")
-    except ConfigError as exc:  # the CLI's hint (`grocery config`) is no help to kubectl
-        raise kopf.PermanentError(f"{exc.message} (fix the spec and apply it again)") from None
-    return NamedPipeline(name=name, namespace=namespace, spec=spec)
+    def _pipeline(self, body: kopf.Body, name: str, namespace: str) -> NamedPipeline:
+        """The resource as a pipeline, with the operator's (the release's) images where it names none; a
+        spec the model refuses (the CRD should have) is a permanent error."""
+        document = resources.with_images(
+            dict(body.get("spec") or {}), self.settings.pipeline_image, self.settings.spark_image
+        )
+        try:
+            spec = parse_spec(document, origin=f"{resources.SINGULAR} {namespace}/{name}")
+        except ConfigError as exc:  # the CLI's hint (`grocery config`) is no help to kubectl
+            raise kopf.PermanentError(f"{exc.message} (fix the spec and apply it again)") from None
+        return NamedPipeline(name=name, namespace=namespace, spec=spec)
 
 
 def _run_requested(annotations: kopf.Annotations, status: kopf.Status, **_: Any) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from grocery.airflow import manifests
 from grocery.airflow.commands import POD_CONFIG_FILE, POD_HOME
@@ -214,6 +214,19 @@ def job_pipeline(job: dict) -> str | None:
     """The pipeline document a purge Job was made with (its pod's annotation)."""
     template = (job.get("spec") or {}).get("template") or {}
     return ((template.get("metadata") or {}).get("annotations") or {}).get(manifests.PIPELINE_ANNOTATION)
+
+
+def with_images(spec: dict[str, Any], pipeline_image: str, spark_image: str) -> dict[str, Any]:
+    """A resource's spec with `execution.image` and `spark.image` filled, where it leaves them out or
+    empty, by the given images (the operator's GROCERY_PIPELINE_IMAGE and GROCERY_SPARK_IMAGE); an
+    empty given image leaves the spec's default. The CRD gives these fields no default, so that a
+    pipeline applied with kubectl runs the images of the release that runs it."""
+    out = dict(spec)
+    for section, image in (("execution", pipeline_image), ("spark", spark_image)):
+        part = out.get(section) or {}
+        if image and isinstance(part, dict) and not part.get("image"):
+            out[section] = {**part, "image": image}
+    return out
 
 
 def data_locations(spec: PipelineSpec) -> tuple[list[str], list[str]]:

@@ -16,6 +16,10 @@
     GROCERY_WATCH_TIMEOUT               server-side timeout of Kubernetes watches, seconds (default 300)
     GROCERY_KUBE_API_URL                talk to this Kubernetes API instead of the in-cluster/kubeconfig one,
                                         e.g. `kubectl proxy` at http://127.0.0.1:8001 (default: empty)
+    GROCERY_PIPELINE_IMAGE              the image of a pipeline's stage pods when its spec names none
+                                        (spec.execution.image); the chart sets the release's. Empty
+                                        (default): the spec's own default, grocery-pipeline:latest
+    GROCERY_SPARK_IMAGE                 likewise, the Spark image (spec.spark.image)
 
 A bad or missing value fails at start with the variable's name: `GROCERY_STATUS_INTERVAL: expected a
 number of seconds, got 'soon'`.
@@ -48,6 +52,8 @@ class Settings:
     delete_timeout: float = 600.0
     watch_timeout: float = 300.0
     kube_api_url: str = ""
+    pipeline_image: str = ""
+    spark_image: str = ""
 
     @property
     def max_retry_delay(self) -> float:
@@ -72,6 +78,8 @@ class Settings:
             delete_timeout=_seconds(env, "DELETE_TIMEOUT", 600.0),
             watch_timeout=_seconds(env, "WATCH_TIMEOUT", 300.0),
             kube_api_url=_url(env, "KUBE_API_URL", required=False),
+            pipeline_image=_text(env, "PIPELINE_IMAGE", ""),
+            spark_image=_text(env, "SPARK_IMAGE", ""),
         )
 
 
