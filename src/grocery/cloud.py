@@ -24,6 +24,7 @@ line instead of a traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -38,6 +39,10 @@ BQ_API_ENDPOINT_ENV = "GROCERY_BQ_API_ENDPOINT"
 # gcsfs 2026.10 hangs at import unless its experimental zonal/HNS bucket support is switched off;
 # set before gcsfs is first imported (fsspec imports it for the first gs:// filesystem).
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+# gcsfs logs a request that ran out of retries with its traceback (`logger.exception`) before it
+# raises the error, which the CLI then reports in one line (`cloud_failure`): without a handler of
+# the application's, Python printed those tracebacks to stderr. The error itself still comes through.
+logging.getLogger("gcsfs").setLevel(logging.CRITICAL)
 
 
 def _env(name: str) -> str | None:

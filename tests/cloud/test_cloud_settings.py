@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -137,6 +140,30 @@ def test_failures_the_user_can_fix_are_told_apart_from_bugs() -> None:
             continue
         assert error is not None and error.message.startswith(said), (exc, error)
         assert "\n" not in str(error) and str(exc).split()[0] in error.message
+
+
+def test_without_a_network_a_cloud_lake_fails_in_one_line_without_a_traceback(tmp_path: Path) -> None:
+    """gcsfs logged each request out of retries with its traceback, which Python printed to stderr
+    (53 lines) before the command's one line. In a process of its own: pytest would catch the log."""
+    pytest.importorskip("gcsfs")
+    spec = tmp_path / "grocery.yaml"
+    spec.write_text("lake: gs://bucket/lake\n")
+    command = (
+        "import asyncio, sys\n"
+        "async def no_wait(_):\n    return None\n"
+        "asyncio.sleep = no_wait  # six retries without their 30 s of backoff\n"
+        "from grocery.cli import main\n"
+        "sys.argv = ['grocery', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", command, "status", "--config", str(spec), "--home", str(tmp_path / "h")],
+        env={**os.environ, "GROCERY_GCS_ENDPOINT": "http://127.0.0.1:9"},  # nothing listens there
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot reach Google Cloud"), done.stderr[:3000]
+    assert len(done.stderr.splitlines()) <= 2, done.stderr[:3000]
 
 
 def test_without_credentials_a_cloud_pipeline_fails_in_one_line(
