@@ -98,6 +98,25 @@ def test_the_latest_deliveries_are_shown_and_every_missing_day_counted(
         "2018-05-03, 2018-05-04, 2018-05-05, 2018-05-06, 2018-05-07 and 1 more"
     )
     assert status.days_without_delivery([date(2018, 5, 1)]) == []
+    # Sales lines on a day cover it: a delivery of 05-03 .. 05-09 lands under its last day.
+    sales = frozenset(date(2018, 5, n) for n in range(3, 10))
+    assert status.days_without_delivery(days, sales) == []
+
+
+def test_a_delivery_of_several_days_covers_them(tmp_path: Path) -> None:
+    # `--start 05-03 --end 05-05` lands one delivery, ingest date 05-05: 05-03 and 05-04 are not missing.
+    home = tmp_path / "home"
+    for interval in (DataInterval.day(date(2018, 5, 1)), DataInterval(date(2018, 5, 3), date(2018, 5, 5))):
+        ctx = make_context(home, interval=interval, **{"source.scale": 0.001})
+        extract.run(ctx)
+        load.run(ctx)
+        ctx.close()
+    ctx = make_context(home)
+    found = status.collect(ctx)
+    ctx.close()
+    assert found.ingest_dates == [date(2018, 5, 1), date(2018, 5, 5)]
+    assert found.missing_days == [date(2018, 5, 2)]
+    assert "sales_days" not in found.to_json()
 
 
 def behind(**changes) -> status.Status:

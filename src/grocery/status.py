@@ -4,7 +4,8 @@ next run, and after one that went wrong.
 - deliveries: every ingest date the lake has a manifest for (extract), the latest in detail: its
   sales lines landed and, per ingest date, the rows of every table in `raw` and in `quarantine`
   (load), or that it was never loaded;
-- the days between the first and the last delivery that have none (a backfill to run);
+- the days between the first and the last delivery that none covers: neither the ingest date of
+  one nor a day its sales lines are on (a backfill to run);
 - the last sales date in `raw.sales` and the extent of `core.fct_sales` (transform);
 - the latest run date of the Spark outputs in the lake (segment, recommend) and the customers in
   `marts.mart_customer_segments` (publish), and where the dashboard is.
@@ -61,10 +62,11 @@ class Status:
     dashboard: str | None
     working: str | None = None  # the grocery command working in the home now
     warehouse_unreadable: str | None = None  # why the warehouse could not be read (held by that command)
+    sales_days: frozenset[date] = frozenset()  # the days raw.sales has lines on (not in the JSON)
     missing_days: list[date] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "missing_days", days_without_delivery(self.ingest_dates))
+        object.__setattr__(self, "missing_days", days_without_delivery(self.ingest_dates, self.sales_days))
 
     @property
     def empty(self) -> bool:
@@ -112,17 +114,21 @@ class Status:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["sales_days"]
         data["next_steps"] = self.next_steps()
         return data
 
 
-def days_without_delivery(ingest_dates: list[date]) -> list[date]:
-    """The days after the first delivery and before the last that have none."""
+def days_without_delivery(ingest_dates: list[date], sales_days: frozenset[date] = frozenset()) -> list[date]:
+    """The days after the first delivery and before the last that none covers: neither an ingest
+    date nor a day with sales lines (a delivery of several days, `--start A --end B`, covers them
+    under its last day's ingest date)."""
     landed = set(ingest_dates)
     if not landed:
         return []
     first, last = min(landed), max(landed)
-    return [first + timedelta(n) for n in range(1, (last - first).days) if first + timedelta(n) not in landed]
+    days = (first + timedelta(n) for n in range(1, (last - first).days))
+    return [day for day in days if day not in landed and day not in sales_days]
 
 
 def name_days(days: list[date]) -> str:
@@ -160,6 +166,7 @@ def collect(ctx: Context, working: str | None = None) -> Status:
         dashboard=ctx.lake.uri(LAKE_PATH) if lake_made and ctx.lake.exists(LAKE_PATH) else None,
         working=working,
         warehouse_unreadable=unreadable,
+        sales_days=facts.sales_days,
     )
 
 
@@ -167,6 +174,7 @@ def collect(ctx: Context, working: str | None = None) -> Status:
 class _WarehouseFacts:
     loaded: dict[date, tuple[int, int]] = field(default_factory=dict)  # ingest date: accepted, quarantined
     raw_sales_last: date | None = None
+    sales_days: frozenset[date] = frozenset()
     fct_sales: dict[str, Any] | None = None
     segmented: int | None = None
 
@@ -176,10 +184,14 @@ def _warehouse_facts(warehouse: Warehouse) -> _WarehouseFacts:
     if not warehouse.created():
         return _WarehouseFacts()
     raw_sales_last = fct_sales = segmented = None
+    sales_days: frozenset[date] = frozenset()
     if warehouse.exists("raw", SALES.name):
-        raw_sales_last = warehouse.query(
-            f"select max(cast(SalesDate as date)) as d from {warehouse.relation('raw', SALES.name)}"
-        )[0]["d"]
+        dated = f"cast({SALES.dated_by} as date)"
+        rows = warehouse.query(
+            f"select distinct {dated} as d from {warehouse.relation('raw', SALES.name)} where {dated} is not null"
+        )
+        sales_days = frozenset(r["d"] for r in rows)
+        raw_sales_last = max(sales_days, default=None)
     if warehouse.exists("core", "fct_sales"):
         extent = warehouse.query(  # (ROWS is a keyword in BigQuery)
             f"select count(*) as n, min(sales_date) as first_day, max(sales_date) as last_day "
@@ -188,7 +200,7 @@ def _warehouse_facts(warehouse: Warehouse) -> _WarehouseFacts:
         fct_sales = {"rows": int(extent["n"]), "first": extent["first_day"], "last": extent["last_day"]}
     if warehouse.exists("marts", "mart_customer_segments"):
         segmented = warehouse.count("marts", "mart_customer_segments")
-    return _WarehouseFacts(warehouse.rows_by_ingest_date(), raw_sales_last, fct_sales, segmented)
+    return _WarehouseFacts(warehouse.rows_by_ingest_date(), raw_sales_last, sales_days, fct_sales, segmented)
 
 
 def _delivery(ctx: Context, day: date, accepted: int | None, quarantined: int | None) -> Delivery:
