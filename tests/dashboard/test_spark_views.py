@@ -13,6 +13,8 @@ import duckdb
 import pytest
 from dashboard_browser import Browser, open_context
 
+from grocery.dashboard import data as dashboard_data
+
 SEGMENTS = """
 create table marts.mart_customer_segments as
 select
@@ -133,3 +135,23 @@ def test_segments_recommendations_and_evaluation_are_shown(
         "const w = document.querySelector('[data-testid=rec-metrics]').parentElement;"
         "return w.scrollWidth <= w.clientWidth"
     )
+
+
+def test_customers_who_never_bought_have_no_recency(browser: Browser, spark_page: Path, private_home) -> None:
+    """Their segment's average days since the last order is none (a dash), not 0 days."""
+    ctx = open_context(private_home)
+    try:
+        segments = {
+            s["segment"]: s for s in dashboard_data.collect(ctx.warehouse, ctx.spec.dashboard)["segments"]
+        }
+    finally:
+        ctx.close()
+    assert segments["No purchases"]["recency"] is None
+    assert segments["Champions"]["recency"] is not None
+    browser.open(spark_page)
+    hover = browser.js(
+        "const t = document.getElementById('chart-segments').data[0];"
+        "return Object.fromEntries(t.y.map((segment, i) => [segment, t.customdata[i]]))"
+    )
+    assert "<br>\N{EN DASH} days since last order · " in hover["No purchases"]
+    assert "<br>\N{EN DASH} days" not in hover["Champions"]

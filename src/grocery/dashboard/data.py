@@ -46,6 +46,11 @@ def _num(value: Any) -> float:
     return round(float(value), 6) if value is not None else 0.0
 
 
+def _average(value: Any) -> float | None:
+    """An average, or None where there is nothing to average (the page shows a dash, not 0)."""
+    return None if value is None else _num(value)
+
+
 def _iso(value: Any) -> str | None:
     if value is None:
         return None
@@ -79,6 +84,8 @@ def collect(wh: Warehouse, spec: DashboardSpec, *, now: datetime | None = None) 
         "meta": _meta(wh, spec, days, now),
         "dates": [d.isoformat() for d in days],
         "categories": [r["category_name"] for r in categories],
+        # Two categories may share a name: the page tells them apart, and breaks ties, by id.
+        "category_ids": [r["category_id"] for r in categories],
     }
     data["daily"] = _daily(wh, rel, day_index)
     data["daily_category"] = _daily_category(wh, rel, day_index, cat_index)
@@ -189,6 +196,7 @@ def _cities(wh: Warehouse, rel, day_index, cat_index) -> dict[str, Any]:
                 {
                     "id": r["city_id"],
                     "name": city.get("city_name"),
+                    "country": city.get("country_name"),  # tells apart two cities of one name
                     "state": place.state if place else None,
                     "lat": place.lat if place else None,
                     "lon": place.lon if place else None,
@@ -330,9 +338,10 @@ def _segments(wh: Warehouse, rel) -> list[dict[str, Any]]:
             "segment": r["segment"] or "(none)",
             "customers": int(r["customers"]),
             "revenue": _num(r["revenue"]),
-            "recency": _num(r["recency"]),
-            "frequency": _num(r["frequency"]),
-            "monetary": _num(r["monetary"]),
+            # Customers who never bought have no recency: its average over them is null, not 0 days.
+            "recency": _average(r["recency"]),
+            "frequency": _average(r["frequency"]),
+            "monetary": _average(r["monetary"]),
         }
         for r in rows
     ]

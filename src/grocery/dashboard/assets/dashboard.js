@@ -30,9 +30,37 @@
   function money(v) { return Math.abs(v) >= 10000 ? moneyWhole.format(v) : moneyExact.format(v); }
   function count(v) { return whole.format(v); }
   function day(iso) { return iso ? longDate.format(new Date(iso + "T00:00:00Z")) : "–"; }
+  function dayRange(first, last) { return first === last ? day(first) : `${day(first)} – ${day(last)}`; }
   function esc(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   }
+  /** Text for Plotly's labels, drawn as it is: Plotly reads <br>, <b>, ... and entities in label text as formatting. */
+  function plotText(s) {
+    return String(s == null ? "" : s).replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" }[c]));
+  }
+  function compareIds(a, b) {
+    return typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b));
+  }
+
+  /** Labels that tell apart members of the same name: the name, and where two of the members share it,
+   * the detail that tells them apart (a city's country), else the id ("Springfield (Canada)", "Ann Twin #7"). */
+  function distinctLabels(members, detail) {
+    const name = (m) => (m.name == null || m.name === "" ? `#${m.id}` : String(m.name));
+    const groups = new Map();
+    members.forEach((m, i) => groups.set(name(m), [...(groups.get(name(m)) || []), i]));
+    const labels = members.map(name);
+    for (const [shared, group] of groups) {
+      if (group.length < 2) continue;
+      const details = detail ? group.map((i) => detail(members[i])) : [];
+      const told = details.length && details.every((d) => d) && new Set(details).size === group.length;
+      group.forEach((i, k) => { labels[i] = told ? `${shared} (${details[k]})` : `${shared} #${members[i].id}`; });
+    }
+    // A label made so may be another member's own name ("Plain #2"): then the ids settle it.
+    const seen = new Map();
+    for (const l of labels) seen.set(l, (seen.get(l) || 0) + 1);
+    return labels.map((l, i) => (seen.get(l) > 1 ? `${l} #${members[i].id}` : l));
+  }
+  const CATEGORY_LABELS = distinctLabels(DATA.categories.map((name, i) => ({ name, id: DATA.category_ids[i] })));
 
   // -- state and filters -------------------------------------------------------------------------
   const nDays = DATA.dates.length;
@@ -52,7 +80,7 @@
     month.innerHTML = '<option value="">All months</option><option value="custom" hidden>Custom range</option>' +
       months.map((m) => `<option value="${m}">${esc(monthName.format(new Date(m + "-01T00:00:00Z")))}</option>`).join("");
     category.innerHTML = '<option value="-1">All categories</option>' +
-      DATA.categories.map((name, i) => `<option value="${i}">${esc(name)}</option>`).join("");
+      CATEGORY_LABELS.map((label, i) => `<option value="${i}">${esc(label)}</option>`).join("");
 
     start.addEventListener("change", () => setRange(start.value, null));
     end.addEventListener("change", () => setRange(null, end.value));
@@ -96,7 +124,7 @@
       if (days[0] === first && days[days.length - 1] === last) month = m;
     }
     el("f-month").value = month;
-    const categoryText = state.category === CATEGORY_ALL ? "all categories" : DATA.categories[state.category];
+    const categoryText = state.category === CATEGORY_ALL ? "all categories" : CATEGORY_LABELS[state.category];
     el("subtitle").textContent = `${day(first)} – ${day(last)} · ${categoryText}`;
     document.body.dataset.start = first;
     document.body.dataset.end = last;
@@ -119,8 +147,11 @@
     return out;
   }
 
-  function topN(map, measure, n) {
-    return [...map.entries()].sort((a, b) => b[1][measure] - a[1][measure] || String(a[0]).localeCompare(String(b[0]))).slice(0, n);
+  /** The n biggest by a measure, ties by id ascending, as the marts and the terminal's answers rank them.
+   * Sums are compared to the millionth the data carries, so that float addition cannot split a tie. */
+  function topN(map, measure, n, idOf) {
+    const rounded = (v) => Math.round(v[measure] * 1e6);
+    return [...map.entries()].sort((a, b) => rounded(b[1]) - rounded(a[1]) || compareIds(idOf(a[0]), idOf(b[0]))).slice(0, n);
   }
 
   function totals() {
@@ -153,17 +184,19 @@
     return Plotly.react(node, traces, baseLayout(layout), PLOT_CONFIG).then(() => { node.dataset.rendered = "1"; });
   }
 
-  /** A top-10 horizontal bar chart, biggest on top, each bar labelled with its formatted value. */
+  /** A top-10 horizontal bar chart, biggest on top, each bar labelled with its formatted value.
+   * The labels must be distinct (see distinctLabels): a category axis draws equal ones as one row.
+   * hoverExtra is Plotly label text: names in it go through plotText. */
   function rankBars(id, labels, values, format, color, hoverExtra) {
     const n = labels.length;
     return draw(id, [{
-      type: "bar", orientation: "h", y: labels.slice().reverse(), x: values.slice().reverse(),
+      type: "bar", orientation: "h", y: labels.map(plotText).reverse(), x: values.slice().reverse(),
       text: values.map(format).reverse(), textposition: "auto", insidetextanchor: "end", cliponaxis: false,
       marker: { color: color || BLUE }, customdata: (hoverExtra || values.map(() => "")).slice().reverse(),
       hovertemplate: "<b>%{y}</b><br>%{text}%{customdata}<extra></extra>",
     }], {
       xaxis: Object.assign({}, format === money ? moneyAxis : countAxis, { fixedrange: true }),
-      yaxis: { automargin: true, fixedrange: true, ticksuffix: "  " },
+      yaxis: { type: "category", automargin: true, fixedrange: true, ticksuffix: "  " },
       margin: { l: 10, r: 16, t: 4, b: 28 }, bargap: 0.25, height: undefined,
       annotations: n ? [] : [{ text: "No sales in this selection", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }],
     });
@@ -228,8 +261,9 @@
 
   function renderCategories() {
     const sums = sumBy(DATA.daily_category, (i) => DATA.daily_category.c[i], ["revenue"], false);
-    const order = [...sums.entries()].sort((a, b) => b[1].revenue - a[1].revenue);
-    const labels = order.map(([c]) => DATA.categories[c]);
+    const order = [...sums.entries()].sort((a, b) => b[1].revenue - a[1].revenue || compareIds(DATA.category_ids[a[0]], DATA.category_ids[b[0]]));
+    // A pie adds up the slices of equal labels: the labels are distinct, and escaped for Plotly.
+    const labels = order.map(([c]) => plotText(CATEGORY_LABELS[c]));
     const values = order.map(([, v]) => v.revenue);
     const pull = order.map(([c]) => (c === state.category ? 0.12 : 0));
     return draw("chart-categories", [{
@@ -257,7 +291,7 @@
       { type: "scattergeo", mode: "lines", lon: DATA.state_outlines.lon, lat: DATA.state_outlines.lat,
         line: { color: "#c3ccd8", width: 0.8 }, hoverinfo: "skip", fill: "toself", fillcolor: "#f2f4f7" },
       { type: "scattergeo", mode: "markers", lon: placed.map(([c]) => c.lon), lat: placed.map(([c]) => c.lat),
-        text: placed.map(([c]) => c.name + (c.state ? ", " + c.state : "")),
+        text: placed.map(([c]) => plotText(c.name + (c.state ? ", " + c.state : c.country ? ", " + c.country : ""))),
         customdata: placed.map(([, v]) => [money(v.revenue), count(v.lines)]),
         hovertemplate: "<b>%{text}</b><br>%{customdata[0]}<br>%{customdata[1]} sale lines<extra></extra>",
         marker: {
@@ -275,8 +309,9 @@
 
   function renderCities() {
     const cs = DATA.city_sales;
-    const top = topN(sumBy(cs, (i) => cs.city[i], ["revenue", "lines"], true), "revenue", 10);
-    return rankBars("chart-cities", top.map(([i]) => DATA.cities[i].name), top.map(([, v]) => v.revenue), money, "#e8590c",
+    const top = topN(sumBy(cs, (i) => cs.city[i], ["revenue", "lines"], true), "revenue", 10, (i) => DATA.cities[i].id);
+    const labels = distinctLabels(top.map(([i]) => DATA.cities[i]), (city) => city.country);
+    return rankBars("chart-cities", labels, top.map(([, v]) => v.revenue), money, "#e8590c",
       top.map(([, v]) => `<br>${count(v.lines)} sale lines`));
   }
 
@@ -284,21 +319,23 @@
     const ps = DATA.product_sales;
     const rows = { d: ps.d, c: ps.p.map((p) => DATA.products[p].c), revenue: ps.revenue, units: ps.units };
     const sums = sumBy(rows, (i) => ps.p[i], ["revenue", "units"], true);
-    const name = (p) => DATA.products[p].name;
-    const byRevenue = topN(sums, "revenue", 10);
-    const byUnits = topN(sums, "units", 10);
+    const id = (p) => DATA.products[p].id;
+    const labels = (top) => distinctLabels(top.map(([p]) => DATA.products[p]));
+    const category = (p) => plotText(DATA.products[p].c >= 0 ? CATEGORY_LABELS[DATA.products[p].c] : "");
+    const byRevenue = topN(sums, "revenue", 10, id);
+    const byUnits = topN(sums, "units", 10, id);
     return Promise.all([
-      rankBars("chart-products-revenue", byRevenue.map(([p]) => name(p)), byRevenue.map(([, v]) => v.revenue), money, "#2f9e44",
-        byRevenue.map(([p, v]) => `<br>${count(v.units)} units · ${DATA.categories[DATA.products[p].c]}`)),
-      rankBars("chart-products-units", byUnits.map(([p]) => name(p)), byUnits.map(([, v]) => v.units), count, "#5c940d",
-        byUnits.map(([p, v]) => `<br>${money(v.revenue)} · ${DATA.categories[DATA.products[p].c]}`)),
+      rankBars("chart-products-revenue", labels(byRevenue), byRevenue.map(([, v]) => v.revenue), money, "#2f9e44",
+        byRevenue.map(([p, v]) => `<br>${count(v.units)} units · ${category(p)}`)),
+      rankBars("chart-products-units", labels(byUnits), byUnits.map(([, v]) => v.units), count, "#5c940d",
+        byUnits.map(([p, v]) => `<br>${money(v.revenue)} · ${category(p)}`)),
     ]);
   }
 
   function renderEmployees() {
     const es = DATA.employee_sales;
-    const top = topN(sumBy(es, (i) => es.e[i], ["revenue", "lines"], true), "revenue", 10);
-    return rankBars("chart-employees", top.map(([e]) => DATA.employees[e].name), top.map(([, v]) => v.revenue), money, "#7048e8",
+    const top = topN(sumBy(es, (i) => es.e[i], ["revenue", "lines"], true), "revenue", 10, (e) => DATA.employees[e].id);
+    return rankBars("chart-employees", distinctLabels(top.map(([e]) => DATA.employees[e])), top.map(([, v]) => v.revenue), money, "#7048e8",
       top.map(([, v]) => `<br>${count(v.lines)} sale lines`));
   }
 
@@ -342,9 +379,12 @@
     body.innerHTML = '<div class="chart" id="chart-segments" data-chart="segments"></div>';
     const segs = DATA.segments.slice(0, 12);
     const total = segs.reduce((s, g) => s + g.revenue, 0) || 1;
+    // A segment of customers who never bought has no recency (null): "–", not 0 days.
+    const average = (v, format) => (v == null ? "–" : format(v));
     return rankBars("chart-segments", segs.map((g) => g.segment), segs.map((g) => g.customers), count, "#0c8599",
       segs.map((g) => `<br>customers · ${percent.format(g.revenue / total)} of revenue<br>` +
-        `${oneDecimal.format(g.recency)} days since last order · ${oneDecimal.format(g.frequency)} orders · ${money(g.monetary)} spent on average`));
+        `${average(g.recency, oneDecimal.format)} days since last order · ${average(g.frequency, oneDecimal.format)} orders · ` +
+        `${average(g.monetary, money)} spent on average`));
   }
 
   // -- customer look-up and recommendations ------------------------------------------------------
@@ -433,8 +473,25 @@
     if (keys.length < 2) keys = Object.keys(rows[0]);
     const sorted = rows.slice().sort((a, b) => (a.k || 0) - (b.k || 0) || String(a.model).localeCompare(String(b.model)));
     const first = rows[0];
-    const note = first.holdout_start_date
-      ? `<p class="note">Purchases held out ${day(first.holdout_start_date)} – ${day(first.holdout_end_date)}` +
+    // The holdout as it applies to the data: sales before the first one are none, whatever the window says.
+    let held = "", shorter = "";
+    if (first.holdout_start_date) {
+      const clipped = META.first_date && first.holdout_start_date < META.first_date;
+      held = dayRange(clipped ? META.first_date : first.holdout_start_date, first.holdout_end_date);
+      if (clipped) {
+        const length = Math.round((Date.parse(first.holdout_end_date) - Date.parse(first.holdout_start_date)) / 86400000) + 1;
+        shorter = `the sales start on ${day(META.first_date)}, inside the ${count(length)}-day holdout`;
+      }
+    }
+    if (rows.every((r) => r.users === 0)) {
+      // Precision and recall over no one are 0 by convention: a table of them would read as a model that fails.
+      body.innerHTML = '<div class="empty" data-testid="not-evaluated"><strong>No customer could be evaluated.</strong>' +
+        "It needs customers who bought both before the holdout and in it" +
+        (shorter ? `, and ${esc(shorter)}: no purchase comes before it.` : `; none did (held out: ${esc(held || "–")}).`) + "</div>";
+      return;
+    }
+    const note = held
+      ? `<p class="note">Purchases held out ${esc(held)}` + (shorter ? ` (${esc(shorter)})` : "") +
         (first.users != null ? ` · ${count(first.users)} customers evaluated` : "") + "; the popularity model is the baseline.</p>"
       : "";
     body.innerHTML = '<div class="table-wrap"><table class="data compact" data-testid="rec-metrics"><thead><tr>' +
