@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 
 import pytest
 
@@ -224,3 +225,74 @@ def test_square_brackets_in_the_data_are_printed_as_they_are(monkeypatch, capsys
         line.split("│")[1].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("│")
     ]
     assert cells == ["Tea [organic]", "Jam [/oops]", "[red]Figs"]
+
+
+# A terminal acts on these instead of showing them: ESC starts a sequence (here: red text), U+009B
+# (CSI) is one on its own, CR returns over what was printed, U+202E reverses the rest of the line.
+HOSTILE = ["\x1b[31mRED\x1b[0m", "Zed\x9b2J", "ok\rEVIL", "\u202eevil", "two\nlines"]
+SHOWN = ["\\x1b[31mRED\\x1b[0m", "Zed\\x9b2J", "ok\\x0dEVIL", "\\u202eevil", "two\\x0alines"]
+
+
+def _raw_in(text: str) -> list[str]:
+    """The characters of the hostile names found in printed text as they are."""
+    return [c for c in "\x1b\x9b\r\u202e" if c in text]
+
+
+def test_control_characters_in_the_data_are_printed_as_escapes_in_the_answers(monkeypatch, capsys) -> None:
+    from types import SimpleNamespace
+
+    from grocery import answers
+
+    rows = [{"customer_name": name, "net_revenue": 12.5} for name in HOSTILE]
+    monkeypatch.setattr(answers, "top_answers", lambda warehouse: {"Top customers": rows})
+    cli.show_answers(SimpleNamespace(warehouse=None, close=lambda: None))
+    printed = capsys.readouterr().out
+    assert _raw_in(printed) == []
+    cells = [line.split("│")[1].strip() for line in printed.splitlines() if line.startswith("│")]
+    assert cells == SHOWN  # one line each: a newline in a name breaks no row
+
+
+def test_control_characters_in_an_error_are_printed_as_escapes(monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from grocery.benchmarks import spark
+    from grocery.errors import InputError
+
+    def hostile() -> None:
+        raise InputError(f"sales.csv: unknown column {HOSTILE[0]} and {HOSTILE[3]}")
+
+    monkeypatch.setattr(spark, "require_baseline", hostile)
+    result = CliRunner().invoke(cli.app, ["benchmark", "spark"])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: sales.csv: unknown column {SHOWN[0]} and {SHOWN[3]}\n"
+
+
+def test_control_characters_in_what_status_reads_are_printed_as_escapes(capsys) -> None:
+    import dataclasses
+    from datetime import date
+
+    from grocery import status
+
+    found = status.Status(
+        lake=f"file:///{HOSTILE[3]}", warehouse="DuckDB w", ingest_dates=[date(2018, 5, 9)],
+        deliveries=[status.Delivery(date(2018, 5, 9), None, None, damaged=f"manifest {HOSTILE[0]}: bad")],
+        raw_sales_last=None, fct_sales=None, spark_runs={}, segmented_customers=None,
+        dashboard=None, working=f"grocery run --input {HOSTILE[2]}",
+    )  # fmt: skip
+    cli._print_status(found)
+    printed = capsys.readouterr().out
+    assert _raw_in(printed) == []
+    assert f"lake       file:///{SHOWN[3]}" in printed.splitlines()
+    assert f"working    grocery run --input {SHOWN[2]}" in printed.splitlines()
+    cli._print_status(dataclasses.replace(found, working=None))  # the next steps name the damage
+    printed = capsys.readouterr().out
+    assert _raw_in(printed) == []
+    assert (
+        f"next: manifest {SHOWN[0]}: bad: run `grocery extract --date 2018-05-09` again"
+        in printed.splitlines()
+    )
+    cli._print_json(found.to_json())
+    printed = capsys.readouterr().out
+    assert _raw_in(printed) == []
+    assert "\\u001b[31mRED" in printed and "\\u202eevil" in printed
+    assert json.loads(printed)["lake"] == found.lake  # the same data, in JSON's own escapes

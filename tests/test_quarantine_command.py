@@ -147,3 +147,32 @@ def test_square_brackets_in_a_quarantined_line_are_printed_as_they_are(
         if row.startswith("│")
     ]
     assert cells[0][2:] == ["Quantity is not a valid int: [/oops]", line]
+
+
+def test_control_characters_in_a_quarantined_line_are_printed_as_escapes(
+    tmp_path: Path, delivery: Path
+) -> None:
+    """An ESC in a quarantined value recolours no terminal, a U+202E reorders no line: both show as
+    escapes, in the table and in --json (whose data is the line as delivered all the same)."""
+    line = "900001,1,1,1,\x1b[31mRED\x1b[0m,0,0,2018-05-09 10:00:00.000,\u202eT"
+    with open(delivery / "sales.csv", "a") as f:
+        f.write(line + "\n")
+    ctx = make_context(tmp_path / "home", delivery)
+    extract.run(ctx)
+    load.run(ctx)
+    ctx.close()
+    home = str(tmp_path / "home")
+    printed = CliRunner().invoke(app, ["quarantine", "--home", home], env={"COLUMNS": "250"})
+    assert printed.exit_code == 0, printed.output
+    assert "\x1b" not in printed.output and "\u202e" not in printed.output
+    cells = [
+        [c.strip() for c in row.split("│")[1:-1]]
+        for row in printed.output.splitlines()
+        if row.startswith("│")
+    ]
+    shown = "900001,1,1,1,\\x1b[31mRED\\x1b[0m,0,0,2018-05-09 10:00:00.000,\\u202eT"
+    assert cells[0][2:] == ["Quantity is not a valid int: \\x1b[31mRED\\x1b[0m", shown]
+
+    as_json = CliRunner().invoke(app, ["quarantine", "--home", home, "--json"])
+    assert "\x1b" not in as_json.output and "\u202e" not in as_json.output
+    assert [r["text"] for r in json.loads(as_json.output)["records"]] == [line]

@@ -42,6 +42,7 @@ from grocery.context import DEFAULT_HOME, Context, hold_home, working_in
 from grocery.errors import ConfigError, GroceryError, Interrupted, StageError, interrupt_behind, make_folder
 from grocery.interval import DataInterval
 from grocery.progress import Progress, quiet_when_unread
+from grocery.visible import visible, visible_json
 
 if TYPE_CHECKING:
     from grocery.status import Status
@@ -58,15 +59,31 @@ app = typer.Typer(
 # terminal's width (tables still fit themselves to it). What `out` prints is plain text: paths and
 # values from the data (a product named "Tea [organic]", a quarantined line holding "[/x]") are
 # never read as rich markup. `err` has markup for its "error:", and escapes what it prints beside it.
+# Whatever holds text from the data (a name, a quarantined line, a reason, a path) is printed
+# through `visible` (`_say`, `_fmt`, `_print_json`): its control characters are shown as escapes.
 out = Console(soft_wrap=True, markup=False)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _say(line: str) -> None:
+    """Print one line to stdout as plain text, its control characters shown as escapes."""
+    out.print(visible(line), highlight=False)
+
+
+def _print_json(data: object) -> None:
+    """Print data as JSON (highlighted on a terminal), its control characters in JSON escapes."""
+    from rich.highlighter import JSONHighlighter
+
+    text = JSONHighlighter()(visible_json(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
+    text.no_wrap, text.overflow = True, None  # as rich's print_json
+    out.print(text)
 
 
 def _show_version(shown: bool) -> None:
     if shown:
         from importlib.metadata import version
 
-        out.print(f"grocery-pipeline {version('grocery-pipeline')}", highlight=False)
+        _say(f"grocery-pipeline {version('grocery-pipeline')}")
         raise typer.Exit()
 
 
@@ -171,7 +188,8 @@ def _reported(debug: bool) -> Iterator[None]:
         error = exc if isinstance(exc, GroceryError) else cloud_failure(exc)
         if error is None or debug:
             raise
-        err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)  # a path may hold "[...]"
+        # A path may hold "[...]", a value from the data an ESC: neither reaches the terminal as such.
+        err.print(f"[red]error:[/red] {escape(visible(str(error)))}", highlight=False)
         raise typer.Exit(error.exit_code) from None
 
 
@@ -235,7 +253,7 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
         finally:
             ctx.close()
     if as_json:
-        out.print_json(json.dumps(results, default=str))
+        _print_json(results)
     return results
 
 
@@ -254,11 +272,11 @@ def _run_in_order(ctx: Context, selected: list[registry.Stage], results: dict[st
         seconds = time.perf_counter() - started
         # The stage's wall time, its preload's wait included, whatever its metrics hold.
         results[stage.name] = {"summary": result.summary, **result.metrics, "seconds": round(seconds, 2)}
-        ctx.progress.info(Text.assemble(f"  {result.summary} ", (f"({seconds:.1f}s)", "dim")))
+        ctx.progress.info(Text.assemble(f"  {visible(result.summary)} ", (f"({seconds:.1f}s)", "dim")))
     if "publish" in results:
         # The dashboard is publish's last part: the page shows the marts publish has just built.
         results["publish"]["dashboard"] = _render_dashboard(ctx)
-        ctx.progress.info(f"  dashboard: {results['publish']['dashboard']}")
+        ctx.progress.info(f"  dashboard: {visible(results['publish']['dashboard'])}")
 
 
 @app.command()
@@ -278,7 +296,7 @@ def run(
         if not as_json and (names is None or "transform" in names):
             show_answers(ctx)
         if dashboard and not as_json:
-            out.print(f"dashboard: {dashboard}", highlight=False)
+            _say(f"dashboard: {dashboard}")
 
 
 def _require_home(ctx: Context, *, lake: bool = False, warehouse: bool = False) -> None:
@@ -323,7 +341,7 @@ def show_dashboard(
             ctx.home
         ):  # not beside a run: it reads the warehouse, and writes the page a run writes
             where = _render_dashboard(ctx, output)
-    out.print(f"dashboard: {where}", highlight=False)
+    _say(f"dashboard: {where}")
     if open_page:
         import webbrowser
 
@@ -332,7 +350,7 @@ def show_dashboard(
         from grocery.dashboard.serve import serve
 
         with _reported(debug):
-            serve(Path(where), port, announce=lambda line: out.print(line, highlight=False))
+            serve(Path(where), port, announce=_say)
 
 
 def _stage_command(stage: registry.Stage) -> None:
@@ -345,7 +363,7 @@ def _stage_command(stage: registry.Stage) -> None:
             ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
             results = run_stages(ctx, [stage.name], as_json)
             if not as_json and quiet:
-                out.print(results[stage.name]["summary"], highlight=False)
+                _say(results[stage.name]["summary"])
 
     command.__doc__ = stage.summary
     app.command(name=stage.name)(command)
@@ -372,7 +390,7 @@ def generate(
         make_folder(output, "the output folder", hint="pass a folder you can write to")
         started = time.perf_counter()
         write(output, scale=source.scale, seed=source.seed, interval=interval)
-        out.print(f"wrote 7 files to {output} in {time.perf_counter() - started:.1f}s", highlight=False)
+        _say(f"wrote 7 files to {output} in {time.perf_counter() - started:.1f}s")
 
 
 benchmark_app = typer.Typer(help="Benchmarks: figures as ratios against a baseline measured in the same run.")
@@ -445,26 +463,22 @@ def show_status(
             finally:
                 ctx.close()
     if as_json:
-        out.print_json(json.dumps(found.to_json(), default=str))
+        _print_json(found.to_json())
         return
     _print_status(found)
 
 
 def _print_status(found: Status) -> None:
     if found.working:
-        out.print(f"working    {found.working}", highlight=False)
-    out.print(f"lake       {found.lake}", highlight=False)
-    out.print(f"warehouse  {found.warehouse}", highlight=False)
+        _say(f"working    {found.working}")
+    _say(f"lake       {found.lake}")
+    _say(f"warehouse  {found.warehouse}")
     if found.warehouse_unreadable:
-        out.print(
-            f"           not read while that command works: {found.warehouse_unreadable}", highlight=False
-        )
+        _say(f"           not read while that command works: {found.warehouse_unreadable}")
     landed = found.ingest_dates
     if landed:
         span = f", {landed[0]} .. {landed[-1]}" if len(landed) > 1 else f", {landed[0]}"
-        out.print(
-            f"deliveries {len(landed):,} ingest date{'s' if len(landed) != 1 else ''}{span}", highlight=False
-        )
+        _say(f"deliveries {len(landed):,} ingest date{'s' if len(landed) != 1 else ''}{span}")
         rows = [
             {
                 "ingest_date": d.ingest_date,
@@ -481,18 +495,18 @@ def _print_status(found: Status) -> None:
         table.caption, table.caption_justify = "accepted, quarantined: rows of all seven tables", "left"
         out.print(table)
     else:
-        out.print("deliveries none", highlight=False)
+        _say("deliveries none")
     if found.fct_sales is not None:
         f = found.fct_sales
         span = f", sales dates {f['first']} .. {f['last']}" if f["rows"] else ""
-        out.print(f"fct_sales  {f['rows']:,} rows{span}", highlight=False)
+        _say(f"fct_sales  {f['rows']:,} rows{span}")
     runs = ", ".join(f"{stage} {day or 'never run'}" for stage, day in found.spark_runs.items())
-    out.print(f"spark      {runs}", highlight=False)
+    _say(f"spark      {runs}")
     if found.segmented_customers is not None:
-        out.print(f"segments   {found.segmented_customers:,} customers published", highlight=False)
-    out.print(f"dashboard  {found.dashboard or 'not rendered yet'}", highlight=False)
+        _say(f"segments   {found.segmented_customers:,} customers published")
+    _say(f"dashboard  {found.dashboard or 'not rendered yet'}")
     for step in found.next_steps():
-        out.print(f"next: {step}", highlight=False)
+        _say(f"next: {step}")
 
 
 @app.command("quarantine")
@@ -524,17 +538,17 @@ def show_quarantine(
             finally:
                 ctx.close()
     if as_json:
-        out.print_json(json.dumps(asdict(found), default=str))
+        _print_json(asdict(found))
         return
     where = f"ingest_date={found.ingest_date}" + (f", {table}" if table else "")
     if not found.total:
-        out.print(f"no quarantined rows for {where}", highlight=False)
+        _say(f"no quarantined rows for {where}")
         return
     per_table = ", ".join(f"{name} {n:,}" for name, n in found.totals.items())
-    out.print(f"{found.total:,} quarantined rows for {where} ({per_table})", highlight=False)
+    _say(f"{found.total:,} quarantined rows for {where} ({per_table})")
     for name, by_rule in found.counts.items():
         for rule, n in by_rule.items():
-            out.print(f"  {name:<10} {n:>9,}  {rule}", highlight=False)
+            _say(f"  {name:<10} {n:>9,}  {rule}")
     rows = [
         # A line number as it is, without a thousands separator.
         {"table": r.table, "line": str(r.line_number or ""), "reason": r.reason, "as delivered": r.text}
@@ -562,12 +576,12 @@ def purge_data(
         with hold_home(ctx.home):
             report = purge.purge(ctx)
     if as_json:
-        out.print_json(json.dumps({"deleted": report.deleted, "absent": report.absent}))
+        _print_json({"deleted": report.deleted, "absent": report.absent})
         return
     for what in report.deleted:
-        out.print(f"deleted {what}", highlight=False)
+        _say(f"deleted {what}")
     for what in report.absent:
-        out.print(f"already gone: {what}", highlight=False)
+        _say(f"already gone: {what}")
 
 
 @app.command("crd")
@@ -639,7 +653,7 @@ def _fmt(value: object, money: bool) -> str:
         return f"{value:,}"
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return str(value)
+    return visible(str(value))
 
 
 def show_answers(ctx: Context) -> None:
