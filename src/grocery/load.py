@@ -307,12 +307,14 @@ def _number_lines(
     (`_starts_as_read`), which also makes sure DuckDB read every record the file holds.
     """
     checked, malformed, n = f"checked_{table.name}", f"malformed_{table.name}", LINE_NUMBER
-    # DuckDB keeps the first 10,000 characters of a line it could not split: the file has the rest.
+    # DuckDB keeps the first 10,000 characters of a line it could not split, and garbles one that is
+    # not UTF-8 (a byte it cannot read takes the next with it: `1,Jos\xe9,A` became `1,Jos??A`): the
+    # file has such a line as delivered.
     found = con.execute(
-        f"select position, length(raw_line) >= {_DUCKDB_LINE_TEXT} as cut from {malformed}"
+        f"select position, length(raw_line) >= {_DUCKDB_LINE_TEXT} or garbled as from_file from {malformed}"
     ).fetchnumpy()
-    positions, cut = found["position"], np.asarray(found["cut"], dtype=bool)
-    if lines == records + 1 and not cut.any():
+    positions, from_file = found["position"], np.asarray(found["from_file"], dtype=bool)
+    if lines == records + 1 and not from_file.any():
         con.execute(
             f"create or replace table lines_{table.name} as with skips as (select {n} - 2 - "
             f"(row_number() over (order by {n}) - 1) as records_before from {malformed}) "
@@ -325,9 +327,9 @@ def _number_lines(
     assert broken is not None  # _starts_as_read made sure of it
     split = np.delete(np.arange(1, len(starts)), broken - 1)  # the records DuckDB split, by rowid
     rejected = con.execute(f"select rowid from {checked} where {REASON} is not null").fetchnumpy()["rowid"]
-    texts = [
-        starts.text(path, int(record)).decode("utf-8", errors="replace") if whole else None
-        for record, whole in zip(broken, cut, strict=True)
+    texts = [  # a byte that is not UTF-8 shown as its value (\xe9), where DuckDB's text had "?"
+        starts.text(path, int(record)).decode("utf-8", errors="backslashreplace") if read else None
+        for record, read in zip(broken, from_file, strict=True)
     ]
     numbered = {
         "split": pa.table(
@@ -503,7 +505,8 @@ def validate_table(
     con.execute(
         f"create or replace table malformed_{table.name} as select cast(line as bigint) as {LINE_NUMBER}, "
         f"line as position, any_value(trim(csv_line, chr(10) || chr(13))) as raw_line, "
-        f"'malformed line: ' || arg_min(error_message, coalesce(column_idx, -1)) as reason "
+        f"'malformed line: ' || arg_min(error_message, coalesce(column_idx, -1)) as reason, "
+        f"bool_or(error_type = 'INVALID ENCODING') as garbled "
         f"from rejected_{table.name} group by line"
     )
     flagged_sql = "".join(
