@@ -296,3 +296,74 @@ def test_control_characters_in_what_status_reads_are_printed_as_escapes(capsys) 
     assert _raw_in(printed) == []
     assert "\\u001b[31mRED" in printed and "\\u202eevil" in printed
     assert json.loads(printed)["lake"] == found.lake  # the same data, in JSON's own escapes
+
+
+def _record_stage(ctx: object) -> object:
+    from grocery.stages import StageResult
+
+    return StageResult("ran", {})
+
+
+def _fake_stages(monkeypatch) -> None:
+    """Each registered stage replaced by one that does nothing, on an engine that needs nothing installed."""
+    from dataclasses import replace
+
+    from grocery import stages as registry
+
+    fakes = {
+        s.name: replace(s, entry="test_cli:_record_stage", preload=None, engine="python")
+        for s in registry.STAGES
+    }
+    monkeypatch.setattr(registry, "BY_NAME", fakes)
+    monkeypatch.setattr(registry, "STAGES", tuple(fakes.values()))
+
+
+@pytest.mark.parametrize(
+    ("stages", "rendered_after"),
+    [
+        ("extract,load,transform", "transform"),  # the Spark stages not run: after transform
+        ("transform,segment,recommend,publish", "publish"),
+        ("extract,load", None),  # no marts built: the page stays as it is
+        ("segment,recommend", None),
+    ],
+)
+def test_a_run_renders_the_dashboard_after_publish_or_else_after_transform(
+    stages: str, rendered_after: str | None, monkeypatch, tmp_path
+) -> None:
+    from typer.testing import CliRunner
+
+    _fake_stages(monkeypatch)
+    page = tmp_path / "home" / "lake" / "dashboard" / "index.html"
+    rendered: list[object] = []
+    monkeypatch.setattr(cli, "_render_dashboard", lambda ctx, output=None: rendered.append(ctx) or str(page))
+    monkeypatch.setattr(cli, "show_answers", lambda ctx: print("the answers"))
+    args = ["run", "--stages", stages, "--home", str(tmp_path / "home"), "--quiet"]
+
+    printed = CliRunner().invoke(cli.app, args)
+    assert printed.exit_code == 0, printed.output
+    lines = printed.stdout.splitlines()
+    if rendered_after is None:
+        assert rendered == [] and not any(line.startswith("dashboard:") for line in lines)
+    else:
+        assert len(rendered) == 1
+        assert lines[-1] == f"dashboard: {page}"  # last, as a full run prints it
+    as_json = CliRunner().invoke(cli.app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    results = json.loads(as_json.stdout)
+    assert [name for name, result in results.items() if "dashboard" in result] == (
+        [rendered_after] if rendered_after else []
+    )
+
+
+def test_a_transform_of_its_own_renders_no_dashboard_and_publish_does(monkeypatch, tmp_path) -> None:
+    """`grocery transform` is a step of a longer run (an Airflow task): publish, its last, renders it."""
+    from typer.testing import CliRunner
+
+    _fake_stages(monkeypatch)
+    rendered: list[object] = []
+    monkeypatch.setattr(cli, "_render_dashboard", lambda ctx, output=None: rendered.append(ctx) or "page")
+    home = str(tmp_path / "home")
+    assert CliRunner().invoke(cli.app, ["transform", "--home", home, "--quiet"]).exit_code == 0
+    assert rendered == []
+    assert CliRunner().invoke(cli.app, ["publish", "--home", home, "--quiet"]).exit_code == 0
+    assert len(rendered) == 1

@@ -234,14 +234,23 @@ def _wind_down_spark(interrupted: bool) -> None:
             claim_session(timeout=WIND_DOWN_SECONDS)
 
 
-def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> dict[str, dict]:
-    """Run stages in registry order, reporting each; returns their results."""
+# The stages after which a run renders the dashboard, in order of preference: `grocery publish`
+# renders it as publish's last part; `grocery run` also after transform when publish is not run.
+PUBLISHED = ("publish",)
+MARTS_BUILT = ("publish", "transform")
+
+
+def run_stages(
+    ctx: Context, names: list[str] | None, as_json: bool = False, dashboard_after: tuple[str, ...] = PUBLISHED
+) -> dict[str, dict]:
+    """Run stages in registry order, reporting each; then render the dashboard when one of
+    `dashboard_after` ran, its path in the result of the first of them that ran. Returns the results."""
     results: dict[str, dict] = {}
     _raised.clear()
     selected = registry.select(names)
     with hold_home(ctx.home):  # one command at a time in a home
         try:
-            _run_in_order(ctx, selected, results)
+            _run_in_order(ctx, selected, results, dashboard_after)
         except BaseException as exc:
             # Also an error in place of an interrupt a library swallowed: the user stopped the run.
             by = _interruption(exc) or (_interruption(_raised[-1]) if _raised else None)
@@ -257,8 +266,10 @@ def run_stages(ctx: Context, names: list[str] | None, as_json: bool = False) -> 
     return results
 
 
-def _run_in_order(ctx: Context, selected: list[registry.Stage], results: dict[str, dict]) -> None:
-    """Each stage in turn, its result put in `results` as it ends; then publish's dashboard."""
+def _run_in_order(
+    ctx: Context, selected: list[registry.Stage], results: dict[str, dict], dashboard_after: tuple[str, ...]
+) -> None:
+    """Each stage in turn, its result put in `results` as it ends; then the dashboard."""
     registry.check_ready(selected, ctx.spec.warehouse.kind)
     background = registry.preload(ctx, selected)
     for stage in selected:
@@ -273,10 +284,11 @@ def _run_in_order(ctx: Context, selected: list[registry.Stage], results: dict[st
         # The stage's wall time, its preload's wait included, whatever its metrics hold.
         results[stage.name] = {"summary": result.summary, **result.metrics, "seconds": round(seconds, 2)}
         ctx.progress.info(Text.assemble(f"  {visible(result.summary)} ", (f"({seconds:.1f}s)", "dim")))
-    if "publish" in results:
-        # The dashboard is publish's last part: the page shows the marts publish has just built.
-        results["publish"]["dashboard"] = _render_dashboard(ctx)
-        ctx.progress.info(f"  dashboard: {visible(results['publish']['dashboard'])}")
+    after = next((name for name in dashboard_after if name in results), None)
+    if after is not None:
+        # Rendered from the marts the run has just built, so that the page shows them.
+        results[after]["dashboard"] = _render_dashboard(ctx)
+        ctx.progress.info(f"  dashboard: {visible(results[after]['dashboard'])}")
 
 
 @app.command()
@@ -290,9 +302,10 @@ def run(
     with _reported(debug):
         names = registry.parse_names(stages)
         ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
-        results = run_stages(ctx, names, as_json)
-        # The dashboard is publish's: a run of some stages only (a benchmark, a backfill) renders none.
-        dashboard = results.get("publish", {}).get("dashboard")
+        # The page is rendered after publish, or after transform when publish is not run: a run that
+        # builds no marts (extract,load; segment,recommend) leaves it as it is, the marts' page still.
+        results = run_stages(ctx, names, as_json, dashboard_after=MARTS_BUILT)
+        dashboard = next((results[name]["dashboard"] for name in MARTS_BUILT if name in results), None)
         if not as_json and (names is None or "transform" in names):
             show_answers(ctx)
         if dashboard and not as_json:
