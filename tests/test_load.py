@@ -358,10 +358,10 @@ def test_sales_dated_outside_the_interval_are_accepted_counted_and_said(
         == result.metrics["tables"]["sales"]["outside_interval"]
         == outside
     )
-    assert result.metrics["accepted"] == result.metrics["rows_in"]  # accepted: a later transform models them
+    assert result.metrics["accepted"] == result.metrics["rows_in"]  # accepted: the next transform models them
     assert result.summary.endswith(
-        f"; {outside:,} sales dated {first} .. {last}, outside {DAY}, are kept in raw.sales for a transform "
-        "over their days"
+        f"; {outside:,} sales dated {first} .. {last}, outside {DAY}, are kept in raw.sales, and the next "
+        "transform models their days too"
     )
     # A run over everything has no outside.
     _, everything = _extract_and_load(tmp_path / "all", generated)

@@ -702,10 +702,11 @@ def _quarantine_note(reports: list[TableReport], most: int = 3) -> str:
 
 
 def _outside_note(reports: list[TableReport], interval: DataInterval) -> str:
-    """What the summary says of accepted rows dated outside the interval: kept, but not modelled by this run."""
+    """What the summary says of accepted rows dated outside the interval: kept, and modelled on their
+    own days by the next transform (`grocery.transform.stale_sales_days`)."""
     notes = [
         f"; {r.outside_interval:,} {r.table} dated {r.outside_dates[0]} .. {r.outside_dates[1]}, outside "
-        f"{interval}, are kept in raw.{r.table} for a transform over their days"
+        f"{interval}, are kept in raw.{r.table}, and the next transform models their days too"
         for r in reports
         if r.outside_interval and r.outside_dates
     ]

@@ -21,17 +21,18 @@ the dimensions that passed; a build that fails forgets it). A late delivery of a
 a change: the dimensions keep every member any delivery has listed.
 Runs over everything always build everything.
 
-An interval run also replaces, beyond its days, every day on which `core.fct_sales` holds a line
-that staging no longer has on that day (a later delivery moved it to another date, took its date
-away, or a delivery delivered again withdrew it), and each day such a line moved to
-(`stale_sales_days`, passed to dbt as GROCERY_EXTRA_DATES; dbt/macros/sales_interval.sql): otherwise
-the fact would keep a line twice, or one no delivery holds. Finding them compares the whole fact
-with staging (0.4-1 s at full scale on two shared cores) only when a delivery of sales has changed
-or gone since the last transform that passed; the usual day brings a new delivery only, only its
-lines can have moved, and looking them up takes about 10 ms (and 20 ms to fingerprint the
-deliveries). What the last transform that passed was built from (each delivery's lines and a hash
-of their ids and dates) is kept in the warehouse's state (`SALES_STATE`), with any extra day a
-failed build still owes.
+An interval run also replaces, beyond its days, every day whose lines in `core.fct_sales` are not
+the lines staging prices from the deliveries (`stale_sales_days`, passed to dbt as
+GROCERY_EXTRA_DATES; dbt/macros/sales_interval.sql): a day a late line (or an export of more days
+than the interval) brought lines to, a day one of whose lines a later delivery changed or moved (and
+the day it moved to), a day whose line a day delivered again withdrew. So the fact always holds
+what the deliveries hold, never a line twice, and no line is left for a run over its day. Finding
+them compares the fact with staging day by day (about a second at full scale on two shared cores)
+only when a delivery of sales, or of the products that price it, has changed or gone since the last
+transform that passed; the usual day brings a new delivery only, only its lines can differ, and
+looking them up takes 50-100 ms (and 0.1 s to fingerprint the deliveries). What the last transform
+that passed was built from (`sales_deliveries`) is kept in the warehouse's state (`SALES_STATE`),
+with any extra day a failed build still owes.
 
 dbt's artifacts and logs go under `<home>/dbt/` (partial parsing reuses them from run to run), so the
 repository stays clean and two pipelines never share them. dbt's console output stays off unless
@@ -56,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from grocery.errors import StageError, interrupt_behind
 from grocery.stages import StageResult
-from grocery.tables import DIMENSIONS, INGEST_DATE, SALES, TABLES
+from grocery.tables import DIMENSIONS, INGEST_DATE, PRODUCTS, SALES, TABLES
 
 if TYPE_CHECKING:
     from grocery.context import Context
@@ -78,6 +79,12 @@ SALES_SELECTOR = "sales"  # dbt/selectors.yml: what follows from the sales, with
 SALES_STATE = "transform.sales"
 # Days outside the interval that a run replaces too (dbt/macros/sales_interval.sql), comma-separated.
 EXTRA_DATES_ENV = "GROCERY_EXTRA_DATES"
+# The columns of core.fct_sales (dbt/models/core/fct_sales.sql), each as staging's priced lines have
+# it (int_sales_priced): a line that differs in any of them is stale in the fact.
+FACT_COLUMNS = (
+    "sales_id", "transaction_number", "sales_at", "sales_date", "customer_id", "employee_id",
+    "product_id", "quantity", "discount", "unit_price", "gross_revenue", "net_revenue",
+)  # fmt: skip
 _NAMED_DAYS = 5  # extra days named in a summary
 # Folders of a dbt project folder that dbt writes itself (when run there by hand): not the project.
 _NOT_PROJECT = frozenset({"target", "logs", "dbt_packages", "__pycache__"})
@@ -345,50 +352,66 @@ def dimensions_fingerprint(ctx: Context) -> str | None:
 
 
 def sales_deliveries(ctx: Context) -> dict[str, list[int]] | None:
-    """Each delivery of `raw.sales` by ingest date: [its lines, the XOR of a hash of each line's id
-    and date]. One scan of two columns (20-40 ms at full scale on DuckDB). None before any load."""
+    """Each delivery of `raw.sales` by ingest date: [its lines, the XOR of a hash of each line, the
+    XOR of a hash of each product of the same delivery, which prices its lines (0 without)]. A scan
+    of raw.sales (about 0.1 s at full scale on DuckDB). None before any load."""
     warehouse = ctx.warehouse
     try:
-        rows = warehouse.query(warehouse.deliveries_query(SALES, [SALES.key, SALES.dated_by]))
+        sales = warehouse.query(warehouse.deliveries_query(SALES, [c.name for c in SALES.columns]))
+        products = warehouse.query(warehouse.deliveries_query(PRODUCTS, [c.name for c in PRODUCTS.columns]))
     except warehouse.missing_relation:
         return None
-    return {r["d"].isoformat(): [int(r["n"]), int(r["h"])] for r in rows}
+    prices = {r["d"]: int(r["h"]) for r in products}
+    return {r["d"].isoformat(): [int(r["n"]), int(r["h"]), prices.get(r["d"], 0)] for r in sales}
 
 
 def stale_sales_days(
     ctx: Context, deliveries: Mapping[str, list[int]], built_from: Mapping[str, list[int]] | None
 ) -> set[date]:
-    """The days on which `core.fct_sales` holds a line that staging no longer has on that day (moved
-    to another date, undated, or withdrawn), and the days such lines moved to.
+    """The days on which `core.fct_sales` is not what the deliveries make of them: the days of lines
+    staging holds and the fact does not (a late arrival, or a day of a delivery no run covered yet),
+    of lines the fact holds and staging does not (withdrawn by a day delivered again), and of lines
+    the two hold otherwise (changed by a later delivery: its quantity, its price, its date; both the
+    day it left and the day it came to).
 
-    `built_from` is `sales_deliveries` when the fact was last built (None: unknown). Lines can only
-    have gone stale through deliveries that changed since. When only new ones came (the usual day),
-    only their lines can have moved, and only those are looked up in the fact. When a delivery known
-    then changed or went (a day delivered again, which may withdraw lines), or nothing is known, every
-    line of the fact is compared with staging.
+    `built_from` is `sales_deliveries` when the fact was last built (None: unknown), and that build
+    left the fact as staging had it. Lines can only have gone stale through deliveries that changed
+    since. When only new ones came (the usual day), only their lines can differ, and only those are
+    looked up in the fact. When a delivery known then changed or went, or nothing is known, the fact
+    and staging are compared day by day (a count and a fingerprint of each day's lines). Before the
+    fact exists, every day that raw.sales dates is one.
     """
     warehouse = ctx.warehouse
     fct_sales = warehouse.relation("core", "fct_sales")
-    staged = warehouse.relation("staging", "stg_grocery__sales")
+    priced = warehouse.relation("staging", "int_sales_priced")
+    if not warehouse.exists("core", "fct_sales"):
+        assert SALES.dated_by
+        dated = f"cast({SALES.dated_by} as date)"
+        rows = warehouse.query(
+            f"select distinct {dated} as d from {warehouse.relation('raw', SALES.name)} where {dated} is not null"
+        )
+        return {r["d"] for r in rows}
     if built_from is not None and all(deliveries.get(day) == value for day, value in built_from.items()):
         new = sorted(set(deliveries) - set(built_from))
         if not new:
             return set()
         days = ", ".join(f"date '{day}'" for day in new)
-        source = f"(select sales_id, sales_date from {staged} where {INGEST_DATE} in ({days}))"
-        join, stale = "inner join", "staged.sales_date is distinct from fct.sales_date"
-    else:
-        source, join = staged, "left join"
-        stale = "staged.sales_id is null or staged.sales_date is distinct from fct.sales_date"
-    try:
+        differs = " or ".join(f"staged.{column} is distinct from fct.{column}" for column in FACT_COLUMNS)
         rows = warehouse.query(
-            "select distinct fct.sales_date as old_date, staged.sales_date as new_date "
-            f"from {fct_sales} as fct {join} {source} as staged on fct.sales_id = staged.sales_id "
-            f"where {stale}"
+            "select distinct fct.sales_date as before, staged.sales_date as now "
+            f"from {priced} as staged left join {fct_sales} as fct on fct.sales_id = staged.sales_id "
+            f"where staged.{INGEST_DATE} in ({days}) and (fct.sales_id is null or {differs})"
         )
-    except warehouse.missing_relation:  # nothing built yet: the run builds every day it models
-        return set()
-    return {r["old_date"] for r in rows} | {r["new_date"] for r in rows if r["new_date"] is not None}
+        return {day for r in rows for day in (r["before"], r["now"]) if day is not None}
+    fingerprint = f"count(*) as n, bit_xor({warehouse.row_hash(FACT_COLUMNS)}) as h"
+    rows = warehouse.query(
+        f"with staged as (select sales_date, {fingerprint} from {priced} where has_sales_date group by sales_date), "
+        f"fct as (select sales_date, {fingerprint} from {fct_sales} group by sales_date) "
+        "select coalesce(staged.sales_date, fct.sales_date) as d "
+        "from staged full join fct on staged.sales_date = fct.sales_date "
+        "where staged.n is distinct from fct.n or staged.h is distinct from fct.h"
+    )
+    return {r["d"] for r in rows}
 
 
 def _read_sales_state(ctx: Context) -> dict[str, Any]:
@@ -450,8 +473,8 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
     ctx.close()
     unit = f", {done.unit_tests} unit tests" if done.unit_tests else ""
     also = (
-        f"; also rebuilt {len(extra)} day{'s' if len(extra) != 1 else ''} outside it, where a later "
-        f"delivery moved or withdrew sales: {_named_days(extra)}"
+        f"; also rebuilt {len(extra)} day{'s' if len(extra) != 1 else ''} outside it, whose sales the "
+        f"deliveries added to, changed or withdrew: {_named_days(extra)}"
         if extra
         else ""
     )

@@ -275,8 +275,8 @@ def test_a_price_change_prices_the_lines_of_its_delivery_whatever_the_order_of_t
 ) -> None:
     # The 01-03 delivery doubles Flour's price (2.5 -> 5.0), sells it once that day, and brings s6
     # (Flour, 01-02) again unchanged. Each line is priced with its own delivery's products: s1 keeps
-    # 2.5, s6 and s7 cost 5.0. A daily run (01-03, then 01-02 for the late line) and a run over
-    # everything give the same fact: it depends on the raw data alone.
+    # 2.5, s6 and s7 cost 5.0. A daily run (01-03, which re-prices s6 on 01-02 too), another run of
+    # 01-02 and a run over everything give the same fact: it depends on the raw data alone.
     p = copy_of(built[0], tmp_path)
     doubled = [dict(r, Price=5.0) if r["ProductID"] == 10 else r for r in DIMENSIONS["products"]]
     p.ingest(
@@ -288,9 +288,10 @@ def test_a_price_change_prices_the_lines_of_its_delivery_whatever_the_order_of_t
         customers=RENAMED,
         products=doubled,
     )
-    p.transform("2018-01-03", "2018-01-03")
-    p.transform("2018-01-02", "2018-01-02")
+    assert p.transform("2018-01-03", "2018-01-03").metrics["extra_dates"] == ["2018-01-02"]
     after_daily_runs = fact(p)
+    p.transform("2018-01-02", "2018-01-02")
+    assert fact(p) == after_daily_runs
     assert after_daily_runs == {
         **EXPECTED_FACT,
         6: ("2018-01-02", 4, 5.0, 20.0, 17.5),
@@ -320,10 +321,13 @@ def test_running_an_interval_again_leaves_the_fact_unchanged(
     assert fact(p) == EXPECTED_FACT
 
 
-def test_an_interval_run_replaces_exactly_its_days(built: tuple[Pipeline, Any], tmp_path: Path) -> None:
+def test_an_interval_run_replaces_its_days_and_the_days_its_delivery_changed(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
     p = copy_of(built[0], tmp_path)
-    # A third delivery: s1 again with a new quantity (its day, 01-01, is outside the interval), both
-    # lines of 01-02 again without a date (that day must end up empty), and a new line on 01-03.
+    # A third delivery: s1 again with a new quantity (its day, 01-01, is outside the interval, and
+    # replaced too), both lines of 01-02 again without a date (that day must end up empty), and a new
+    # line on 01-03.
     p.ingest(
         "2018-01-03",
         [
@@ -334,9 +338,10 @@ def test_an_interval_run_replaces_exactly_its_days(built: tuple[Pipeline, Any], 
         ],
         customers=RENAMED,
     )
-    p.transform("2018-01-02", "2018-01-03")
+    result = p.transform("2018-01-02", "2018-01-03")
+    assert result.metrics["extra_dates"] == ["2018-01-01"]
     assert fact(p) == {
-        1: EXPECTED_FACT[1],  # 01-01 was not in the interval: the old version stays
+        1: ("2018-01-01", 6, 2.5, 15.0, 15.0),
         2: EXPECTED_FACT[2],
         3: EXPECTED_FACT[3],
         7: ("2018-01-03", 1, 4.0, 4.0, 4.0),
@@ -345,6 +350,7 @@ def test_an_interval_run_replaces_exactly_its_days(built: tuple[Pipeline, Any], 
         "select distinct cast(sales_date as varchar) as d from marts.mart_sales_summary order by 1"
     )
     assert [r["d"] for r in days] == ["2018-01-01", "2018-01-03"]
+    assert_day_grain_marts_equal_the_fact(p)
     perth = p.query("select total_spent from marts.mart_customer_behavior where customer_id = 4")
     assert perth == [{"total_spent": 4.0}]
     # The per-customer and per-employee marts equal what a rebuild computes from the new fact:
@@ -429,9 +435,11 @@ def test_orders_count_once_while_their_lines_come_and_go(built: tuple[Pipeline, 
         customers=RENAMED,
     )
     listed = "select transaction_number from staging.int_multi_line_transactions order by 1"
-    p.transform("2018-01-01", "2018-01-01")  # T1's day
-    assert p.query(listed) == [{"transaction_number": "T1"}]
-    p.transform("2018-01-03", "2018-01-03")  # T4's second line, whose first is of the day before
+    # T1's day; the run also takes in 01-03, a day of the new delivery: T4's second line, whose first
+    # is of the day before.
+    assert p.transform("2018-01-01", "2018-01-01").metrics["extra_dates"] == ["2018-01-03"]
+    assert p.query(listed) == [{"transaction_number": "T1"}, {"transaction_number": "T4"}]
+    assert p.transform("2018-01-03", "2018-01-03").metrics["extra_dates"] == []
     assert p.query(listed) == [{"transaction_number": "T1"}, {"transaction_number": "T4"}]
     lines = "select transaction_number, count(*) as n from core.fct_sales group by 1 order by 1"
     assert p.query(lines) == [
@@ -546,8 +554,8 @@ def test_a_sale_a_later_delivery_moves_to_another_day_is_in_the_fact_once_on_its
     result = p.transform("2018-01-03", "2018-01-03")
     assert result.metrics["extra_dates"] == ["2018-01-01", "2018-01-02"]
     assert result.summary.endswith(
-        "; also rebuilt 2 days outside it, where a later delivery moved or withdrew sales: 2018-01-01, "
-        "2018-01-02; dimensions unchanged, left as built"
+        "; also rebuilt 2 days outside it, whose sales the deliveries added to, changed or withdrew: "
+        "2018-01-01, 2018-01-02; dimensions unchanged, left as built"
     )
     assert fact(p) == {
         **EXPECTED_FACT,
@@ -565,22 +573,69 @@ def test_a_sale_a_later_delivery_moves_to_another_day_is_in_the_fact_once_on_its
 def test_a_sale_withdrawn_by_a_day_delivered_again_leaves_the_fact_and_the_marts(
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:
-    # 01-03 arrives with a late line of 01-02 (s8), which a run of 01-02 models; then 01-03 is
-    # delivered again without it. The run of 01-03 must take s8 out of 01-02, though no delivery
-    # now holds it (the whole fact is compared with staging: a delivery known before changed).
+    # 01-03 arrives with a late line of 01-02 (s8), which the run of 01-03 models on its day; then
+    # 01-03 is delivered again without it. The run of 01-03 must take s8 out of 01-02, though no
+    # delivery now holds it (the fact and staging are compared day by day: a known delivery changed).
     p = copy_of(built[0], tmp_path)
     late = sale(8, "2018-01-02 18:00:00", customer=2, product=10, quantity=3, employee=2)
     today = sale(7, "2018-01-03 08:00:00", customer=4, product=11, quantity=1, employee=2, transaction="T5")
     p.ingest("2018-01-03", [late, today], customers=RENAMED)
-    assert p.transform("2018-01-03", "2018-01-03").metrics["extra_dates"] == []  # 01-02 waits for its run
-    p.transform("2018-01-02", "2018-01-02")
-    assert 8 in fact(p)
+    assert p.transform("2018-01-03", "2018-01-03").metrics["extra_dates"] == ["2018-01-02"]
+    assert fact(p)[8] == ("2018-01-02", 3, 2.5, 7.5, 7.5)
+    assert_day_grain_marts_equal_the_fact(p)
     p.ingest("2018-01-03", [today], customers=RENAMED)
     result = p.transform("2018-01-03", "2018-01-03")
     assert result.metrics["extra_dates"] == ["2018-01-02"]
     assert fact(p) == {**EXPECTED_FACT, 7: ("2018-01-03", 1, 4.0, 4.0, 4.0)}
     assert_day_grain_marts_equal_the_fact(p)
     assert_customer_totals_equal_a_rebuild(p)
+
+
+def test_a_first_interval_run_models_every_day_its_delivery_holds(tmp_path: Path) -> None:
+    # An export of more days than asked for, on a home whose fact does not exist yet: the run of
+    # 01-02 builds 01-01 too, as the next run over any interval would.
+    p = make_pipeline(tmp_path / "home")
+    p.ingest("2018-01-02", [*DAY1, *DAY2[1:]], customers=RENAMED)
+    result = p.transform("2018-01-02", "2018-01-02")
+    assert result.metrics["extra_dates"] == ["2018-01-01"]
+    assert fact(p) == {**EXPECTED_FACT, 2: ("2018-01-01", 3, 4.0, 12.0, 9.0)}
+    assert p.transform("2018-01-02", "2018-01-02").metrics["extra_dates"] == []
+
+
+def test_a_day_delivered_again_with_another_version_of_an_older_line_replaces_that_line(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    # 01-03 brings s1 (01-01) with a new quantity; then 01-03 is delivered again with s1's quantity
+    # corrected once more: the same ids on the same days, other values. Each run of 01-03 replaces
+    # 01-01 with the latest version.
+    p = copy_of(built[0], tmp_path)
+    today = sale(7, "2018-01-03 08:00:00", customer=4, product=11, quantity=1, employee=2, transaction="T5")
+    for quantity in (6, 8):
+        s1 = sale(
+            1, "2018-01-01 09:00:00", customer=1, product=10, quantity=quantity, employee=1, transaction="T1"
+        )
+        p.ingest("2018-01-03", [s1, today], customers=RENAMED)
+        assert p.transform("2018-01-03", "2018-01-03").metrics["extra_dates"] == ["2018-01-01"]
+        assert fact(p)[1] == ("2018-01-01", quantity, 2.5, 2.5 * quantity, 2.5 * quantity)
+    assert_day_grain_marts_equal_the_fact(p)
+    assert_customer_totals_equal_a_rebuild(p)
+
+
+def test_a_products_file_delivered_again_with_other_prices_reprices_its_lines_on_every_day(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    # 01-03 brings s6 (Flour, 01-02) again at the same price; then 01-03 is delivered again, the
+    # same sales with Flour at 5.0. s6 is priced with its delivery's products: its day is replaced.
+    p = copy_of(built[0], tmp_path)
+    sales = [DAY2[2], sale(7, "2018-01-03 08:00:00", customer=4, product=11, quantity=1, employee=2)]
+    p.ingest("2018-01-03", sales, customers=RENAMED)
+    assert p.transform("2018-01-03", "2018-01-03").metrics["extra_dates"] == []
+    assert fact(p)[6] == EXPECTED_FACT[6]
+    doubled = [dict(r, Price=5.0) if r["ProductID"] == 10 else r for r in DIMENSIONS["products"]]
+    p.ingest("2018-01-03", sales, customers=RENAMED, products=doubled)
+    assert p.transform("2018-01-03", "2018-01-03").metrics["extra_dates"] == ["2018-01-02"]
+    assert fact(p)[6] == ("2018-01-02", 4, 5.0, 20.0, 17.5)
+    assert_day_grain_marts_equal_the_fact(p)
 
 
 def test_a_failed_build_still_owes_its_extra_days_to_the_next_run(
