@@ -1,4 +1,5 @@
-"""The export of core.fct_sales for the Spark stages: made once per warehouse state; and publish's guards."""
+"""The export of core.fct_sales for the Spark stages: made once per warehouse state, of nothing when the
+fact has no rows (and the stages then write their outputs empty, without Spark); and publish's guards."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def _fact(ctx, rows: list[tuple], view: bool = True) -> None:
         "net_revenue double, transaction_number varchar default 'T1', product_id bigint default 3, "
         "quantity bigint default 2)"
     )
-    con.executemany(f"insert into core.fct_sales ({FACT_COLUMNS}) values (?, ?, ?, ?)", rows)
+    if rows:
+        con.executemany(f"insert into core.fct_sales ({FACT_COLUMNS}) values (?, ?, ?, ?)", rows)
     if view:
         con.execute(
             f"create or replace view {ctx.warehouse.relation(*EXPORT_RELATION)} as "
@@ -119,6 +121,114 @@ def test_a_correction_that_keeps_every_count_and_sum_is_exported_again(tmp_path)
     # A change of nothing the export holds (a column it leaves out) exports nothing again.
     con.execute("update core.fct_sales set quantity = 5")
     assert ensure_export(ctx) == marker
+    ctx.close()
+
+
+def test_a_fact_without_rows_is_exported_as_nothing_until_it_has_rows(tmp_path):
+    """A delivery whose every sale line is undated leaves core.fct_sales empty: no file to export,
+    none left of an earlier state, and a marker that says so. The next state with rows is exported."""
+    from grocery.extract import manifest_path
+    from grocery.spark.export import has_sales
+
+    ctx = make_context(tmp_path / "home")
+    _fact(ctx, [(1, date(2018, 1, 2), 7, 3.0)])
+    ensure_export(ctx)
+    ctx.warehouse.con.execute("delete from core.fct_sales")
+    empty = ensure_export(ctx)
+    assert not has_sales(empty["state"])
+    assert empty["state"] == {
+        "row_count": 0,
+        "first_sales_date": None,
+        "last_sales_date": None,
+        "rows_hash": 0,
+    }
+    assert empty["files"] == [] == ctx.lake.files(EXPORT_DIR, ".parquet")
+    assert ensure_export(ctx) == empty  # once
+    # No sales date to go by: the interval's end, else the latest delivery's ingest date.
+    day = make_context(tmp_path / "home", interval=DataInterval.day(date(2018, 1, 3)))
+    assert run_date(day, empty) == date(2018, 1, 3)
+    for ingest_date in ("2018-01-08", "2018-01-09"):
+        ctx.lake.write_json(manifest_path(date.fromisoformat(ingest_date)), {"files": []})
+    assert run_date(ctx, empty) == date(2018, 1, 9)
+
+    ctx.warehouse.con.execute(
+        f"insert into core.fct_sales ({FACT_COLUMNS}) values (2, date '2018-01-10', 7, 1.0)"
+    )
+    dated = ensure_export(ctx)
+    assert has_sales(dated["state"]) and dated["state"]["row_count"] == 1
+    assert dated["files"] and dated["files"] == [
+        f.rsplit("/", 1)[-1] for f in ctx.lake.files(EXPORT_DIR, ".parquet")
+    ]
+    assert run_date(ctx, dated) == date(2018, 1, 10)
+    ctx.close()
+
+
+def _without_spark(monkeypatch) -> None:
+    """Make a start of Spark fail the test."""
+    import grocery.spark.session
+
+    def start_session(*args, **kwargs):
+        raise AssertionError("Spark was started")
+
+    monkeypatch.setattr(grocery.spark.session, "start_session", start_session)
+
+
+def test_segment_and_recommend_over_a_fact_without_rows_write_their_outputs_empty_without_spark(
+    tmp_path, monkeypatch
+):
+    import pyarrow.parquet as pq
+
+    from grocery import recommend, segment
+    from grocery.spark import jobs
+    from grocery.spark.rfm import RFM_COLUMNS
+
+    _without_spark(monkeypatch)
+    ctx = make_context(tmp_path / "home", interval=DataInterval.day(date(2018, 5, 9)))
+    _fact(ctx, [])
+    segmented = segment.run(ctx)
+    assert segmented.summary == (
+        "core.fct_sales has no dated sales: no customer to score as of 2018-05-09; "
+        "publish reports every customer as 'No purchases'"
+    )
+    assert segmented.metrics["customers"] == 0 and segmented.metrics["segments"] == {}
+    recommended = recommend.run(ctx)
+    assert recommended.summary == (
+        "core.fct_sales has no dated sales: nothing to learn from, recommend or evaluate as of 2018-05-09"
+    )
+    assert {k: recommended.metrics[k] for k in ("customers", "fallback_customers", "rows", "products")} == {
+        "customers": 0, "fallback_customers": 0, "rows": 0, "products": 0,
+    }  # fmt: skip
+
+    def output(table: str):
+        return pq.read_table(ctx.home / "lake" / jobs.analytics_dir(table, date(2018, 5, 9)))
+
+    rfm = output(jobs.CUSTOMER_RFM)
+    assert rfm.num_rows == 0 and rfm.column_names == list(RFM_COLUMNS)
+    assert output(jobs.RECOMMENDATIONS).num_rows == output(jobs.POPULAR_PRODUCTS).num_rows == 0
+    # The evaluation is over no one, as when no customer is in the holdout: each model at each K.
+    metrics = output(jobs.RECOMMENDATION_METRICS).to_pylist()
+    assert [(m["model"], m["k"], m["users"]) for m in metrics] == [
+        ("als", 5, 0), ("als", 10, 0), ("popularity", 5, 0), ("popularity", 10, 0),
+    ]  # fmt: skip
+    assert {(m["holdout_start_date"], m["holdout_end_date"]) for m in metrics} == {
+        (date(2018, 4, 26), date(2018, 5, 9))
+    }
+    ctx.close()
+
+
+def test_publish_loads_the_empty_outputs_of_a_run_over_everything_without_a_dated_sale(tmp_path, monkeypatch):
+    from grocery import recommend, segment
+    from grocery.extract import manifest_path
+    from grocery.publish import load_analytics
+
+    _without_spark(monkeypatch)
+    ctx = make_context(tmp_path / "home")
+    ctx.lake.write_json(manifest_path(date(2018, 5, 9)), {"files": []})
+    _fact(ctx, [])
+    assert segment.run(ctx).metrics["run_date"] == recommend.run(ctx).metrics["run_date"] == "2018-05-09"
+    assert load_analytics(ctx) == {
+        "customer_rfm": 0, "recommendations": 0, "popular_products": 0, "recommendation_metrics": 4,
+    }  # fmt: skip
     ctx.close()
 
 

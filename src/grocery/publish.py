@@ -1,6 +1,6 @@
 """The `publish` stage, warehouse part: load the Spark outputs into `analytics`, build their marts.
 
-For run date D (the interval's end, else the last exported sales date), every
+For run date D (the interval's end, else the export's: `grocery.spark.export.run_date`), every
 `analytics/<table>/run_date=D/` written by `segment` and `recommend` replaces `analytics.<table>`
 (customer_rfm, recommendations, popular_products, recommendation_metrics); then
 `dbt build --selector analytics` builds and tests the marts over them (mart_customer_segments,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from grocery.context import Context
 from grocery.errors import StageError
-from grocery.spark.export import read_marker
+from grocery.spark.export import read_marker, run_date
 from grocery.stages import StageResult
 
 ANALYTICS_TABLES = ("customer_rfm", "recommendations", "popular_products", "recommendation_metrics")
@@ -20,17 +20,14 @@ DBT_SELECTOR = "analytics"
 
 
 def _run_date(ctx: Context):
-    from datetime import date
-
-    if ctx.interval.end is not None:
-        return ctx.interval.end
+    """The run date the Spark stages wrote their outputs under, as they chose it."""
     marker = read_marker(ctx)
-    if marker is None:
+    if marker is None and ctx.interval.end is None:
         raise StageError(
             f"no export of fct_sales in {ctx.lake.uri()}",
             hint="run `grocery segment` and `grocery recommend` first",
         )
-    return date.fromisoformat(marker["state"]["last_sales_date"])
+    return run_date(ctx, marker)
 
 
 def load_analytics(ctx: Context) -> dict[str, int]:

@@ -8,7 +8,9 @@ core.fct_sales (made by `segment`, or here when missing or stale) and writes, fo
 - `analytics/recommendations/run_date=D/`: the top-N of a model trained on everything up to D
   (customers it cannot score get popular products, with is_fallback);
 - `analytics/popular_products/run_date=D/`: the popularity ranking.
-Parameters come from `spec.models.als`.
+Parameters come from `spec.models.als`. A fact without rows (no dated sale) has nothing to learn from,
+recommend or evaluate: without Spark, the stage writes the recommendations and the ranking empty and
+the evaluation over no one (users 0).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from grocery.config import AlsSpec
 from grocery.context import Context
 from grocery.progress import Stopwatch
 from grocery.spark.evaluate import holdout_window
-from grocery.spark.export import ensure_export, marker_buckets, run_date
+from grocery.spark.export import NO_SALES, ensure_export, fact_state, has_sales, marker_buckets, run_date
 from grocery.spark.session import warm_up_work
 from grocery.stages import StageResult
 
@@ -34,11 +36,15 @@ def run(ctx: Context) -> StageResult:
     from grocery.spark.session import claim_session, start_session
 
     lap = Stopwatch()
+    spec = ctx.spec.models.als
+    state = fact_state(ctx)
+    if not has_sales(state):
+        claim_session()  # no job to warm Spark up for: a later stage's warm-up is skipped too
+        return _nothing_to_learn(ctx, ensure_export(ctx, state), spec)
     session = start_session("grocery-recommend")  # the JVM starts while the fact is exported
-    marker = ensure_export(ctx)
+    marker = ensure_export(ctx, state)
     lap("export")
     as_of = run_date(ctx, marker)
-    spec = ctx.spec.models.als
     with ctx.progress.step(f"ALS rank {spec.rank}, {spec.max_iter} iterations, as of {as_of} (Spark)"):
         spark = session.result()
         from grocery.spark import jobs  # after the start: one thread alone imports pyspark
@@ -50,6 +56,18 @@ def run(ctx: Context) -> StageResult:
     return StageResult(
         f"top {spec.top_n} for {result['customers']:,} customers ({result['fallback_customers']:,} popular fallback); "
         f"{evaluation_summary(result['metrics'], spec, as_of)}",
+        {"run_date": as_of.isoformat(), **result},
+    )
+
+
+def _nothing_to_learn(ctx: Context, marker: dict, spec: AlsSpec) -> StageResult:
+    """The stage over a fact without rows: empty outputs, an evaluation over no one, no Spark started."""
+    from grocery.spark import jobs
+
+    as_of = run_date(ctx, marker)
+    result = jobs.recommend_nothing(ctx.lake.uri(), as_of, spec)
+    return StageResult(
+        f"{NO_SALES}: nothing to learn from, recommend or evaluate as of {as_of}",
         {"run_date": as_of.isoformat(), **result},
     )
 

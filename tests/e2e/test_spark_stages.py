@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -136,6 +137,69 @@ def test_spark_starts_and_runs_each_job_once_on_made_up_sales_before_its_stage(p
     assert {tracker.getJobInfo(i).status for i in segment} == {"SUCCEEDED"}
     recommend = tracker.getJobIdsForGroup(WARM_UP_GROUP.format(job="recommend"))
     assert {tracker.getJobInfo(i).status for i in recommend} <= {"SUCCEEDED", "FAILED"}  # none left running
+
+
+def _delivery(generated: Path, folder: Path, sales_date: str, lines: int = 300) -> Path:
+    """The generated files with their first sale lines only, every one dated `sales_date` ("": none)."""
+    shutil.copytree(generated, folder)
+    with open(folder / "sales.csv", newline="") as f:
+        head, *body = list(csv.reader(f))[: lines + 1]
+    column = head.index("SalesDate")
+    with open(folder / "sales.csv", "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(
+            [head, *([*r[:column], sales_date, *r[column + 1 :]] for r in body)]
+        )
+    return folder
+
+
+def test_a_day_without_a_dated_sale_reports_every_customer_and_the_next_day_runs_as_usual(
+    generated, tmp_path
+):
+    # Every sale line of the first delivery is undated: core.fct_sales has no rows. The Spark stages
+    # say there is nothing to score, learn from or evaluate and write their outputs empty; publish
+    # reports every customer as 'No purchases', its dbt tests pass and the dashboard renders. The
+    # next day's dated sales then give the usual outputs, with nothing left of the empty ones.
+    from grocery.cli import run_stages
+    from grocery.dashboard.data import collect
+    from grocery.interval import DataInterval
+
+    home = tmp_path / "home"
+    first = make_context(
+        home, _delivery(generated, tmp_path / "undated", ""), DataInterval.day(date(2018, 5, 9))
+    )
+    results = run_stages(first, None)
+    assert results["segment"]["summary"] == (
+        "core.fct_sales has no dated sales: no customer to score as of 2018-05-09; "
+        "publish reports every customer as 'No purchases'"
+    )
+    assert results["recommend"]["summary"] == (
+        "core.fct_sales has no dated sales: nothing to learn from, recommend or evaluate as of 2018-05-09"
+    )
+    customers = first.warehouse.count("core", "dim_customers")
+    assert customers > 0 and first.warehouse.count("core", "fct_sales") == 0
+    assert results["publish"]["segmented"] == {"customers": customers, "no_purchase": customers}
+    assert first.warehouse.count("marts", "mart_recommend") == 0
+    assert one(first, "select max(users) from analytics.recommendation_metrics") == 0
+    assert Path(results["publish"]["dashboard"]).is_file()
+    page = collect(first.warehouse, first.spec.dashboard)
+    assert [(s["segment"], s["customers"]) for s in page["segments"]] == [("No purchases", customers)]
+    assert page["recommendations"]["pick"] == []
+    assert {m["users"] for m in page["recommendation_metrics"]} == {0}
+    first.close()
+
+    dated = _delivery(generated, tmp_path / "dated", "2018-05-10 09:30:00.000")
+    second = make_context(home, dated, DataInterval.day(date(2018, 5, 10)))
+    results = run_stages(second, None)
+    buyers = one(second, "select count(distinct customer_id) from core.fct_sales")
+    assert results["segment"]["customers"] == buyers > 0
+    assert results["publish"]["segmented"] == {"customers": customers, "no_purchase": customers - buyers}
+    assert second.warehouse.count("marts", "mart_customer_segments", "has_purchase") == buyers
+    assert one(second, "select min(as_of_date) from marts.mart_customer_segments") == date(2018, 5, 10)
+    # The model's recommendations, and popular products for every customer without a dated sale.
+    fallbacks = (customers - buyers) * second.spec.models.als.top_n
+    assert results["recommend"]["rows"] > 0
+    assert second.warehouse.count("marts", "mart_recommend") == results["recommend"]["rows"] + fallbacks
+    second.close()
 
 
 def _spark_submit(stage: str, master: str, args: list[str], pipeline_document: str, cwd: Path,

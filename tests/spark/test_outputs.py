@@ -25,3 +25,34 @@ def test_rows_made_on_the_driver_replace_the_run_date_folder_whole(tmp_path):
     assert [p.name for p in folder.iterdir()] == ["part-00000.parquet"]
     assert pq.read_table(folder).equals(scored)  # the same rows and types, and only those
     assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]  # no scratch folder left
+
+
+def test_the_outputs_of_an_export_of_nothing_have_the_columns_and_types_the_jobs_write(spark, tmp_path):
+    # A fact without rows: the stages write the jobs' outputs without Spark (segment_nothing,
+    # recommend_nothing), to be loaded into the same analytics tables as the jobs' own.
+    from grocery.config import AlsSpec, RfmSpec
+    from grocery.spark.buckets import Buckets
+
+    # Every made-up customer bought every product: recommendations only of products bought.
+    buckets, als = Buckets("customer_id", 2), AlsSpec(max_iter=1, holdout_days=7, exclude_purchased=False)
+    as_of = jobs._tiny_export(tmp_path / "sales", buckets)
+    sales, nothing = (tmp_path / "sales").as_uri(), (tmp_path / "nothing").as_uri()
+    jobs.segment_job(spark, sales, as_of, RfmSpec(), buckets=buckets)
+    jobs.recommend_job(spark, sales, as_of, als, buckets=buckets)
+    spark.sql(f"drop table if exists {jobs._export_table(sales, buckets)}")
+    assert jobs.segment_nothing(nothing, as_of, RfmSpec())["customers"] == 0
+    assert jobs.recommend_nothing(nothing, as_of, als)["customers"] == 0
+
+    def read(lake_uri: str, table: str) -> pa.Table:
+        return pq.read_table(lake_uri.removeprefix("file://") + "/" + jobs.analytics_dir(table, as_of))
+
+    for table in jobs.ANALYTICS_TABLES:
+        written, empty = read(sales, table), read(nothing, table)
+        assert written.num_rows > 0
+        assert [(f.name, f.type) for f in empty.schema] == [(f.name, f.type) for f in written.schema], table
+        if table != jobs.RECOMMENDATION_METRICS:
+            assert empty.num_rows == 0, table
+    # The evaluation: the same models, K and parameters, over no one.
+    evaluated, unevaluated = (read(uri, jobs.RECOMMENDATION_METRICS).to_pylist() for uri in (sales, nothing))
+    scores = ("precision_at_k", "recall_at_k", "ndcg_at_k", "coverage", "users")
+    assert [{**row, **dict.fromkeys(scores, 0)} for row in evaluated] == unevaluated

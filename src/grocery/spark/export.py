@@ -14,6 +14,9 @@ marker matching the warehouse and reuses the files, so one `grocery run` exports
 `transform` that changed any exported value of any line (a re-delivered day that corrects a sale's
 customer, product, date, revenue or transaction) makes the next run export again.
 The marker lists the export's columns too: files written with other columns are exported again.
+A fact without rows (a delivery whose every sale line is undated: those stay in staging) is exported
+as nothing: no files, and a marker whose state says so (`has_sales`); the stages then write their
+outputs empty without starting Spark. Its run date, with no sales date to go by, is the latest delivery's.
 No pyspark here: the warehouse adapter writes the Parquet files (DuckDB COPY, BigQuery EXPORT DATA).
 DuckDB writes them bucketed by customer, one bucket per local core (`grocery.spark.buckets`), and
 the marker says so; the jobs then read them as a bucketed table and group by customer without a
@@ -71,16 +74,10 @@ def fact_state(ctx: Context) -> dict[str, Any]:
             "the warehouse has no core.fct_sales yet", hint="run `grocery transform` first"
         ) from exc
     state = rows[0]
-    if not state["row_count"]:
-        raise StageError(
-            f"{warehouse.relation('core', 'fct_sales')} has no rows",
-            hint="run extract, load and transform over days that hold sales; the load's summary counts "
-            "a delivery's sales outside the interval",
-        )
     return {
         "row_count": int(state["row_count"]),
         **{k: _iso(state[k]) for k in ("first_sales_date", "last_sales_date")},
-        "rows_hash": int(state["rows_hash"]),
+        "rows_hash": int(state["rows_hash"] or 0),  # null over no rows
     }
 
 
@@ -112,9 +109,18 @@ def marker_buckets(marker: dict[str, Any]) -> Buckets | None:
     return Buckets.from_json(marker.get("buckets"))
 
 
-def ensure_export(ctx: Context) -> dict[str, Any]:
-    """Export core.fct_sales unless the lake already holds this state of it; returns the marker."""
-    state = fact_state(ctx)
+def has_sales(state: dict[str, Any]) -> bool:
+    """Whether a state of the fact (`fact_state`, a marker's "state") has any sale line to export."""
+    return bool(state["row_count"])
+
+
+NO_SALES = "core.fct_sales has no dated sales"  # what the Spark stages say of an export of nothing
+
+
+def ensure_export(ctx: Context, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Export core.fct_sales unless the lake already holds this state of it (`fact_state`, when the
+    caller has it already); returns the marker. A fact without rows exports no file."""
+    state = fact_state(ctx) if state is None else state
     marker = read_marker(ctx)
     if (
         marker is not None
@@ -122,6 +128,12 @@ def ensure_export(ctx: Context) -> dict[str, Any]:
         and marker.get("columns") == list(EXPORT_COLUMNS)
         and marker.get("files") == _exported_files(ctx)  # none lost since (a lifecycle rule, a clean-up)
     ):
+        return marker
+    if not has_sales(state):
+        # Nothing for the jobs to read: no file, and none left of an earlier state.
+        ctx.lake.remove(EXPORT_DIR)
+        marker = {"state": state, "columns": list(EXPORT_COLUMNS), "files": [], "exported_at": _now()}
+        ctx.lake.write_json(MARKER, marker)
         return marker
     with ctx.progress.step(
         f"exporting core.fct_sales ({state['row_count']:,} rows) to {ctx.lake.uri(EXPORT_DIR)}"
@@ -146,7 +158,7 @@ def ensure_export(ctx: Context) -> dict[str, Any]:
             "state": state,
             "columns": list(EXPORT_COLUMNS),
             "files": _exported_files(ctx),
-            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "exported_at": _now(),
         }
         if buckets is not None:
             marker["buckets"] = buckets.to_json()
@@ -154,13 +166,21 @@ def ensure_export(ctx: Context) -> dict[str, Any]:
     return marker
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def _exported_files(ctx: Context) -> list[str]:
     """The export's Parquet files, by name: the Spark jobs read them all, so a lost one is a lost bucket."""
     return [path.rsplit("/", 1)[-1] for path in ctx.lake.files(EXPORT_DIR, ".parquet")]
 
 
-def run_date(ctx: Context, marker: dict[str, Any]) -> date:
-    """The as-of date of the Spark outputs: the interval's end, else the last sales date exported."""
+def run_date(ctx: Context, marker: dict[str, Any] | None) -> date:
+    """The as-of date of the Spark outputs: the interval's end, else the last sales date exported,
+    else (an export of nothing) the latest delivery's ingest date. The marker may be None only
+    with an interval."""
     if ctx.interval.end is not None:
         return ctx.interval.end
-    return date.fromisoformat(marker["state"]["last_sales_date"])
+    assert marker is not None, "a run over everything dates its outputs by the export"
+    last = marker["state"]["last_sales_date"]
+    return date.fromisoformat(last) if last else ctx.ingest_date()

@@ -2,7 +2,9 @@
 
 Both jobs take the lake URI and the as-of date (the run date: the end of the data interval) and
 nothing else from the pipeline. The stages `segment` and `recommend` run them in the `grocery`
-process, on a laptop as under `spark-submit spark_apps/<stage>.py` on a cluster.
+process, on a laptop as under `spark-submit spark_apps/<stage>.py` on a cluster. An export of
+nothing (core.fct_sales without rows) needs no Spark: `segment_nothing` and `recommend_nothing`
+write the same outputs, in the same columns, with no customer scored and no product to recommend.
 
 Lake layout read and written:
     exports/fct_sales/                                   input (one Parquet folder, maybe bucketed)
@@ -29,9 +31,9 @@ from grocery.lake import Lake
 from grocery.progress import Stopwatch
 from grocery.spark import als as alsmod
 from grocery.spark.buckets import Buckets
-from grocery.spark.evaluate import holdout_window
+from grocery.spark.evaluate import MetricSums, holdout_window
 from grocery.spark.export import BUCKET_COLUMN, EXPORT_COLUMNS, EXPORT_DIR, export_buckets
-from grocery.spark.rfm import customer_rfm
+from grocery.spark.rfm import customer_rfm, score_rfm
 from grocery.spark.session import WARM_UP_GROUP, require_gcs_connector, wait_for_tasks
 
 CUSTOMER_RFM = "customer_rfm"
@@ -40,6 +42,15 @@ POPULAR_PRODUCTS = "popular_products"
 RECOMMENDATION_METRICS = "recommendation_metrics"
 ANALYTICS_TABLES = (CUSTOMER_RFM, RECOMMENDATIONS, POPULAR_PRODUCTS, RECOMMENDATION_METRICS)
 EVAL_KS = (5, 10)
+EVAL_MODELS = ("als", "popularity")  # the models `alsmod.evaluate` scores, each at every K
+RECOMMENDATIONS_SCHEMA = f"{alsmod.RECOMMENDATION_SCHEMA}, as_of_date date"  # Spark writes them
+POPULAR_PRODUCTS_SCHEMA = pa.schema(
+    [("rank", pa.int64()), ("product_id", pa.int64()), ("customers", pa.int64()), ("score", pa.float64()),
+     ("as_of_date", pa.date32())]
+)  # fmt: skip
+# The Arrow type of each Spark SQL type the outputs Spark writes use.
+_ARROW_TYPES = {"int": pa.int32(), "long": pa.int64(), "double": pa.float64(), "boolean": pa.bool_(),
+                "date": pa.date32()}  # fmt: skip
 
 
 def analytics_dir(table: str, run_date: date) -> str:
@@ -81,6 +92,11 @@ def partitions(spark: SparkSession, buckets: Buckets | None) -> int:
     if buckets is not None and buckets.column == BUCKET_COLUMN:
         return buckets.count
     return spark.sparkContext.defaultParallelism
+
+
+def arrow_schema(ddl: str) -> pa.Schema:
+    """The Arrow schema of a Spark DDL schema of simple types ("customer_id long, rank int, ...")."""
+    return pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in (f.split() for f in ddl.split(","))])
 
 
 def _write_from_driver(
@@ -125,6 +141,21 @@ def segment_job(
     }
 
 
+def segment_nothing(lake_uri: str, as_of: date, rfm: RfmSpec) -> dict[str, object]:
+    """segment_job's output for an export of nothing: customer_rfm without rows, in its columns.
+
+    Every customer is left to publish, which reports those the job did not score as 'No purchases'."""
+    lap = Stopwatch()
+    totals = pa.table(
+        {"customer_id": pa.array([], pa.int64()), "first_purchase_date": pa.array([], pa.date32()),
+         "last_purchase_date": pa.array([], pa.date32()), "frequency": pa.array([], pa.int64()),
+         "monetary": pa.array([], pa.float64())}
+    )  # fmt: skip  # the columns of customer_totals, without a row
+    _write_from_driver(score_rfm(totals, as_of, rfm.bins), lake_uri, CUSTOMER_RFM, as_of)
+    lap("write")
+    return {"customers": 0, "segments": {}, "timings": lap.timings}
+
+
 # -- recommend -------------------------------------------------------------------------------------
 
 
@@ -140,7 +171,7 @@ def recommend_job(
     lap = Stopwatch()
     params = alsmod.AlsParams(spec.rank, spec.max_iter, spec.reg_param, spec.alpha, seed)
     sales = read_sales(spark, lake_uri, buckets).select("customer_id", "product_id", "sales_date")
-    train_end, holdout_start = holdout_window(as_of, spec.holdout_days)
+    train_end, _ = holdout_window(as_of, spec.holdout_days)
     packed = alsmod.pack(sales, as_of, train_end, partitions(spark, buckets))
     if len(packed.items) == 0:
         from grocery.errors import StageError
@@ -155,16 +186,9 @@ def recommend_job(
     # up to as_of (published).
     models = alsmod.fit(packed, params, ("train", "full"))
     lap("fit")
-    ks = sorted({*EVAL_KS, spec.eval_k})
-    metrics = alsmod.evaluate(packed, models["train"], ks, spec.exclude_purchased)
+    metrics = alsmod.evaluate(packed, models["train"], _eval_ks(spec), spec.exclude_purchased)
     lap("evaluate")
-    extra = {
-        "train_end_date": train_end, "holdout_start_date": holdout_start, "holdout_end_date": as_of,
-        "rank": spec.rank, "max_iter": spec.max_iter, "reg_param": spec.reg_param, "alpha": spec.alpha,
-        "exclude_purchased": spec.exclude_purchased, "as_of_date": as_of,
-    }  # fmt: skip
-    metric_rows = [{**row, **extra} for row in metrics]
-    _write_from_driver(metric_rows, lake_uri, RECOMMENDATION_METRICS, as_of)
+    metric_rows = _write_metrics(metrics, lake_uri, as_of, spec)
 
     # Customers with no purchase up to as_of get popular products, marked as a fallback.
     model = models["full"]
@@ -183,27 +207,61 @@ def recommend_job(
          "score": float(model.buyers[i]) / top_buyers, "as_of_date": as_of}
         for r, i in enumerate(popular)
     ]  # fmt: skip
-    _write_from_driver(popular_rows, lake_uri, POPULAR_PRODUCTS, as_of)
-    # Counted from the files' footers; the schema is known, so no job reads it first.
-    rows = (
-        spark.read.schema(f"{alsmod.RECOMMENDATION_SCHEMA}, as_of_date date").parquet(recommendations).count()
+    _write_from_driver(
+        pa.Table.from_pylist(popular_rows, POPULAR_PRODUCTS_SCHEMA), lake_uri, POPULAR_PRODUCTS, as_of
     )
+    # Counted from the files' footers; the schema is known, so no job reads it first.
+    rows = spark.read.schema(RECOMMENDATIONS_SCHEMA).parquet(recommendations).count()
     lap("write")
     return {
         "customers": packed.customers,
         "fallback_customers": packed.customers - packed.buyers,
         "rows": rows,
         "products": len(packed.items),
-        "metrics": [
-            {
-                k: v
-                for k, v in row.items()
-                if k in ("model", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "coverage", "users")
-            }
-            for row in metric_rows
-        ],
+        "metrics": _reported(metric_rows),
         "timings": lap.timings,
     }
+
+
+def recommend_nothing(lake_uri: str, as_of: date, spec: AlsSpec) -> dict[str, object]:
+    """recommend_job's outputs for an export of nothing: no recommendation and no popular product
+    (empty, in their columns), and the evaluation's rows over no one (users 0), as for a holdout
+    without a customer to evaluate."""
+    lap = Stopwatch()
+    ks = _eval_ks(spec)
+    metrics = [MetricSums(k, 0).row(model, 0) for model in EVAL_MODELS for k in ks]
+    metric_rows = _write_metrics(metrics, lake_uri, as_of, spec)
+    empty = arrow_schema(RECOMMENDATIONS_SCHEMA).empty_table()
+    _write_from_driver(empty, lake_uri, RECOMMENDATIONS, as_of)
+    _write_from_driver(POPULAR_PRODUCTS_SCHEMA.empty_table(), lake_uri, POPULAR_PRODUCTS, as_of)
+    lap("write")
+    nothing = {"customers": 0, "fallback_customers": 0, "rows": 0, "products": 0}
+    return {**nothing, "metrics": _reported(metric_rows), "timings": lap.timings}
+
+
+def _eval_ks(spec: AlsSpec) -> list[int]:
+    return sorted({*EVAL_KS, spec.eval_k})
+
+
+def _write_metrics(
+    metrics: list[dict[str, object]], lake_uri: str, as_of: date, spec: AlsSpec
+) -> list[dict[str, object]]:
+    """The evaluation's rows with the holdout and the parameters it ran with, written; returned."""
+    train_end, holdout_start = holdout_window(as_of, spec.holdout_days)
+    extra = {
+        "train_end_date": train_end, "holdout_start_date": holdout_start, "holdout_end_date": as_of,
+        "rank": spec.rank, "max_iter": spec.max_iter, "reg_param": spec.reg_param, "alpha": spec.alpha,
+        "exclude_purchased": spec.exclude_purchased, "as_of_date": as_of,
+    }  # fmt: skip
+    metric_rows = [{**row, **extra} for row in metrics]
+    _write_from_driver(metric_rows, lake_uri, RECOMMENDATION_METRICS, as_of)
+    return metric_rows
+
+
+def _reported(metric_rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The metrics as the stage reports them: without the holdout and the parameters."""
+    keys = ("model", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "coverage", "users")
+    return [{k: v for k, v in row.items() if k in keys} for row in metric_rows]
 
 
 # -- warm-up ---------------------------------------------------------------------------------------
