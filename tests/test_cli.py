@@ -115,6 +115,18 @@ def test_generate_refuses_a_scale_or_seed_the_pipeline_spec_refuses(tmp_path) ->
         assert not (tmp_path / "out").exists()
 
 
+def test_an_input_folder_with_a_source_that_reads_none_is_refused(tmp_path) -> None:
+    # --input implies --source path; with another source it used to be ignored without a word.
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(
+        cli.app, ["extract", "--source", "generator", "--input", str(tmp_path), "--home", str(tmp_path / "h")]
+    )
+    assert result.exit_code == 1, result.output
+    assert "error: --input reads a folder, and --source generator reads none" in result.output
+    assert not (tmp_path / "h").exists()
+
+
 def test_a_stage_list_naming_no_stage_or_an_unknown_one_is_refused_before_anything_runs(tmp_path) -> None:
     from typer.testing import CliRunner
 

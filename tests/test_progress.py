@@ -55,3 +55,17 @@ def test_square_brackets_in_a_message_are_printed_as_they_are() -> None:
     lines = captured.get().splitlines()
     assert lines[0] == f"  landed 7 files in {where}"
     assert lines[1].startswith(f"  done landing files in {where} (")
+
+
+def test_control_characters_in_a_message_are_printed_as_escapes() -> None:
+    """A file name of the delivery reaches the progress lines: its ESC must not recolour the terminal."""
+    progress = Progress.to_terminal()
+    assert progress.console is not None
+    name = "sales\x1b[31m\u202e.csv"
+    with progress.console.capture() as captured:
+        progress.info(f"  checked {name}")
+        with progress.step(f"checking {name}"):
+            pass
+    lines = captured.get().splitlines()
+    assert lines[0] == "  checked sales\\x1b[31m\\u202e.csv"
+    assert lines[1].startswith("  done checking sales\\x1b[31m\\u202e.csv (")

@@ -145,7 +145,7 @@ Input = Annotated[
     typer.Option(
         "--input",
         callback=_an_input,
-        help="Folder of the seven CSV files, or a .zip of them (with --source path).",
+        help="Folder of the seven CSV files, or a .zip of them (implies --source path).",
     ),
 ]
 Scale = Annotated[
@@ -161,9 +161,13 @@ def build_context(
     home: Path, config: Path | None, day: date | None, start: date | None, end: date | None,
     source: str | None, input_dir: Path | None, scale: float | None, seed: int | None, quiet: bool,
 ) -> Context:  # fmt: skip
-    """Merge the spec file with the command's options."""
+    """Merge the spec file with the command's options; `--input` implies `--source path`."""
     if input_dir is not None and source is None:
         source = "path"
+    if input_dir is not None and source != "path":  # it would be read by nothing
+        raise ConfigError(
+            f"--input reads a folder, and --source {source} reads none", hint="drop one of them"
+        )
     spec = load_spec(config).with_overrides(
         **{
             "source.kind": source,

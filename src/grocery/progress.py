@@ -14,6 +14,8 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.text import Text
 
+from grocery.visible import visible
+
 
 @dataclass
 class Progress:
@@ -30,9 +32,12 @@ class Progress:
 
     def info(self, message: str | Text) -> None:
         """One line. A str is printed as it is, never read as rich markup (a path, a file name or a
-        summary may hold "[...]"); styles are given as a `rich.text.Text`."""
+        summary may hold "[...]"), with the characters a terminal would act on shown as escapes
+        (`grocery.visible`); styles are given as a `rich.text.Text`."""
         if self.console:
-            self.console.print(message, highlight=False, markup=False)
+            self.console.print(
+                visible(message) if isinstance(message, str) else message, highlight=False, markup=False
+            )
 
     @contextmanager
     def step(self, message: str) -> Iterator[None]:
@@ -41,6 +46,7 @@ class Progress:
         if self.console is None:
             yield
             return
+        message = visible(message)  # a file name from the delivery may hold anything
         with self.console.status(Text(f"{message}...")):  # a str would be read as markup
             yield
         self.console.print(
