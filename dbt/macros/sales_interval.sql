@@ -83,24 +83,31 @@
     (always true on a full run). Following the project's naming rule, a `_date` column is a date
     and an `_at` column a timestamp. On the staging views filter on sales_at, not sales_date: DuckDB
     pushes a condition on the plain column down to the scan of raw.sales, not one on the computed
-    date, so a one-day run reads one day.
+    date, so a one-day run reads one day. With extra days, a timestamp is bounded by the span of
+    every replaced day (pushed down too) and its date looked up in the extra days: a range per
+    extra day, OR-ed, took DuckDB 4-5 s per scan of the full history with 130 of them, this 0.3-0.5 s.
 -#}
 {% macro in_sales_interval(column) -%}
     {%- set bounds = sales_interval() -%}
     {%- set extra = sales_extra_dates() -%}
     {%- set one_day = modules.datetime.timedelta(days=1) -%}
+    {%- set extra_list %}{% for day in extra %}date '{{ day }}'{% if not loop.last %}, {% endif %}{% endfor %}{% endset -%}
     {%- if bounds is none -%}
         true
+    {%- elif column.endswith('_at') -%}
+        {%- set interval -%}
+            {{ column }} >= timestamp '{{ bounds[0] }}' and {{ column }} < timestamp '{{ bounds[1] + one_day }}'
+        {%- endset -%}
+        {%- if extra -%}
+            {%- set span = sales_replaced_span() -%}
+            ({{ column }} >= timestamp '{{ span[0] }}' and {{ column }} < timestamp '{{ span[1] + one_day }}' and (({{ interval }}) or cast({{ column }} as date) in ({{ extra_list }})))
+        {%- else -%}
+            {{ interval }}
+        {%- endif -%}
     {%- else -%}
         {%- if extra %}({% endif -%}
-        {%- if column.endswith('_at') -%}
-            {{ column }} >= timestamp '{{ bounds[0] }}' and {{ column }} < timestamp '{{ bounds[1] + one_day }}'
-            {%- for day in extra %} or ({{ column }} >= timestamp '{{ day }}' and {{ column }} < timestamp '{{ day + one_day }}'){% endfor -%}
-        {%- else -%}
-            {{ column }} between date '{{ bounds[0] }}' and date '{{ bounds[1] }}'
-            {%- if extra %} or {{ column }} in ({% for day in extra %}date '{{ day }}'{% if not loop.last %}, {% endif %}{% endfor %}){% endif -%}
-        {%- endif -%}
-        {%- if extra %}){% endif -%}
+        {{ column }} between date '{{ bounds[0] }}' and date '{{ bounds[1] }}'
+        {%- if extra %} or {{ column }} in ({{ extra_list }})){% endif -%}
     {%- endif -%}
 {%- endmacro %}
 

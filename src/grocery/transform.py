@@ -56,12 +56,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grocery.errors import StageError, interrupt_behind
+from grocery.interval import DataInterval
 from grocery.stages import StageResult
 from grocery.tables import DIMENSIONS, INGEST_DATE, PRODUCTS, SALES, TABLES
 
 if TYPE_CHECKING:
     from grocery.context import Context
-    from grocery.interval import DataInterval
 
 PROJECT_DIR_ENV = "GROCERY_DBT_PROJECT_DIR"
 LOG_LEVEL_ENV = "GROCERY_DBT_LOG_LEVEL"
@@ -220,7 +220,7 @@ class _Invocation:
     env: dict[str, str]
 
     @classmethod
-    def of(cls, ctx: Context, extra_dates: Sequence[date] = ()) -> _Invocation:
+    def of(cls, ctx: Context, extra_dates: Sequence[date] = (), everything: bool = False) -> _Invocation:
         target, env = ctx.warehouse.dbt_target()
         return cls(
             target=target,
@@ -228,7 +228,7 @@ class _Invocation:
             log_level=os.environ.get(LOG_LEVEL_ENV, "none"),
             env={
                 **env,
-                **interval_env(ctx.interval),
+                **interval_env(DataInterval.everything() if everything else ctx.interval),
                 EXTRA_DATES_ENV: ",".join(day.isoformat() for day in extra_dates),
                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             },
@@ -264,15 +264,17 @@ def dbt_build(
     unit_tests: bool = False,
     label: str = "dbt build",
     extra_dates: Sequence[date] = (),
+    everything: bool = False,
 ) -> DbtRun:
     """Run `dbt build` (plus `extra_args`, e.g. a selector) on the context's warehouse and interval,
-    whose incremental models replace `extra_dates` as well (days outside the interval).
+    whose incremental models replace `extra_dates` as well (days outside the interval); over
+    everything instead, whatever the context's interval, with `everything`.
 
     Raises StageError with one line naming the failed nodes (`label` opens it) when anything fails.
     """
     from dbt.cli.main import dbtRunner
 
-    invocation = _Invocation.of(ctx, extra_dates)
+    invocation = _Invocation.of(ctx, extra_dates, everything)
     ctx.close()  # dbt opens the warehouse itself: release the DuckDB file lock first.
     args = [*invocation.args(unit_tests), *extra_args]
     hint = f"see {invocation.work / 'logs' / 'dbt.log'}"
@@ -378,19 +380,12 @@ def stale_sales_days(
     left the fact as staging had it. Lines can only have gone stale through deliveries that changed
     since. When only new ones came (the usual day), only their lines can differ, and only those are
     looked up in the fact. When a delivery known then changed or went, or nothing is known, the fact
-    and staging are compared day by day (a count and a fingerprint of each day's lines). Before the
-    fact exists, every day that raw.sales dates is one.
+    and staging are compared day by day (a count and a fingerprint of each day's lines). The fact
+    must exist (`build` builds everything before it does).
     """
     warehouse = ctx.warehouse
     fct_sales = warehouse.relation("core", "fct_sales")
     priced = warehouse.relation("staging", "int_sales_priced")
-    if not warehouse.exists("core", "fct_sales"):
-        assert SALES.dated_by
-        dated = f"cast({SALES.dated_by} as date)"
-        rows = warehouse.query(
-            f"select distinct {dated} as d from {warehouse.relation('raw', SALES.name)} where {dated} is not null"
-        )
-        return {r["d"] for r in rows}
     if built_from is not None and all(deliveries.get(day) == value for day, value in built_from.items()):
         new = sorted(set(deliveries) - set(built_from))
         if not new:
@@ -451,20 +446,24 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
         if missing:
             what = "raw tables" if len(missing) == len(TABLES) else ", ".join(missing)
             raise StageError(f"the warehouse has no {what} yet", hint="run `grocery load` first")
+    # Before the fact exists no day of it is built to keep: an interval run builds every day, as a
+    # run over everything does (the fact must hold every dated line the deliveries hold).
+    first = not ctx.interval.is_everything and not ctx.warehouse.exists("core", "fct_sales")
+    everything = ctx.interval.is_everything or first
     keep_dimensions = (
         not unit_tests
-        and not ctx.interval.is_everything
+        and not everything
         and fingerprint is not None
         and ctx.warehouse.read_state(DIMENSIONS_STATE) == fingerprint
     )
     deliveries = sales_deliveries(ctx)
-    extra = [] if ctx.interval.is_everything else _extra_dates(ctx, deliveries)
+    extra = [] if everything else _extra_dates(ctx, deliveries)
     if keep_dimensions:
         done = dbt_build(ctx, extra_args=["--selector", SALES_SELECTOR], extra_dates=extra)
     else:
         # Forgotten first: a build that fails halfway may leave the dimensions neither old nor new.
         ctx.warehouse.write_state(DIMENSIONS_STATE, None)
-        done = dbt_build(ctx, unit_tests=unit_tests, extra_dates=extra)
+        done = dbt_build(ctx, unit_tests=unit_tests, extra_dates=extra, everything=first)
         if fingerprint is not None:
             ctx.warehouse.write_state(DIMENSIONS_STATE, fingerprint)
     if deliveries is not None:  # what the fact is now built from, every extra day replaced
@@ -479,6 +478,8 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
         else ""
     )
     kept = "; dimensions unchanged, left as built" if keep_dimensions else ""
+    if first:
+        also = "; the fact's first build: every day the deliveries hold"
     return StageResult(
         summary=(
             f"dbt build ({ctx.interval}): {done.models} models, {done.tests} tests{unit} passed; "
@@ -488,6 +489,7 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
             **asdict(done),
             "fct_sales_rows": fct_rows,
             "dimensions_rebuilt": not keep_dimensions,
+            "first_build": first,
             "extra_dates": [day.isoformat() for day in extra],
         },
     )

@@ -593,13 +593,16 @@ def test_a_sale_withdrawn_by_a_day_delivered_again_leaves_the_fact_and_the_marts
 
 def test_a_first_interval_run_models_every_day_its_delivery_holds(tmp_path: Path) -> None:
     # An export of more days than asked for, on a home whose fact does not exist yet: the run of
-    # 01-02 builds 01-01 too, as the next run over any interval would.
+    # 01-02 builds 01-01 too, as a run over everything (every day is one to build).
     p = make_pipeline(tmp_path / "home")
     p.ingest("2018-01-02", [*DAY1, *DAY2[1:]], customers=RENAMED)
     result = p.transform("2018-01-02", "2018-01-02")
-    assert result.metrics["extra_dates"] == ["2018-01-01"]
+    assert result.metrics["first_build"] and result.metrics["extra_dates"] == []
+    assert "; the fact's first build: every day the deliveries hold" in result.summary
     assert fact(p) == {**EXPECTED_FACT, 2: ("2018-01-01", 3, 4.0, 12.0, 9.0)}
-    assert p.transform("2018-01-02", "2018-01-02").metrics["extra_dates"] == []
+    again = p.transform("2018-01-02", "2018-01-02")
+    assert not again.metrics["first_build"] and again.metrics["extra_dates"] == []
+    assert fact(p) == {**EXPECTED_FACT, 2: ("2018-01-01", 3, 4.0, 12.0, 9.0)}
 
 
 def test_a_day_delivered_again_with_another_version_of_an_older_line_replaces_that_line(
