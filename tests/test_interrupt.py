@@ -182,3 +182,26 @@ def test_a_signal_in_dbt_stops_the_run_and_the_same_command_completes_it(
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "tests passed" in again.stderr  # the progress lines; the answers go to stdout
+
+
+@pytest.mark.parametrize(("sent", "status", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                      (signal.SIGTERM, 143, "terminated (SIGTERM)")])  # fmt: skip
+def test_a_signal_before_any_stage_ends_the_command_at_once_in_one_line(sent, status, said) -> None:
+    # Outside the stages (Python importing, typer parsing, a command reading the home) the interrupt
+    # used to be raised there: typer turned it into a silent exit 130, a SIGTERM included, or it
+    # ended in a traceback, or, landing in duckdb's import, aborted the process.
+    command = (
+        "import sys, time\n"
+        "from grocery import cli\n"
+        "def app():\n    print('ready', flush=True)\n    time.sleep(60)\n"
+        "cli.app = app\n"
+        "cli.main()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
+    ) as process:  # fmt: skip
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        process.send_signal(sent)
+        _, stderr = process.communicate(timeout=30)
+    assert (process.returncode, stderr) == (status, f"error: {said}\n")

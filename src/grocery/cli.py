@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import gc
 import json
+import os
 import signal
 import sys
 import time
@@ -39,7 +40,15 @@ from grocery import stages as registry
 from grocery.cloud import cloud_failure
 from grocery.config import PipelineSpec, load_spec
 from grocery.context import DEFAULT_HOME, Context, hold_home, working_in
-from grocery.errors import ConfigError, GroceryError, Interrupted, StageError, interrupt_behind, make_folder
+from grocery.errors import (
+    ConfigError,
+    GroceryError,
+    Interrupted,
+    StageError,
+    interrupt_behind,
+    make_folder,
+    stopped_by,
+)
 from grocery.interval import DataInterval
 from grocery.progress import Progress, quiet_when_unread
 from grocery.visible import visible, visible_json
@@ -204,16 +213,42 @@ class Terminated(KeyboardInterrupt):
 
 # The interrupts `_raise_interrupt` raised in this run, whatever became of them.
 _raised: list[KeyboardInterrupt] = []
+# Whether a signal raises its interrupt where the process is (within `_interruptible`), rather than
+# ending the process at once.
+_armed = False
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
-    """The console script's handler of Ctrl-C and SIGTERM: raise the interrupt where the process is,
-    as Python does for Ctrl-C, and keep it. A library may swallow it (dbt reads its saved manifest
-    through code that turns any exception into its own, then parses the project again), and the
-    run still stops at the end of the stage (`run_stages`)."""
-    interrupt = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    """The console script's handler of Ctrl-C and SIGTERM: within `_interruptible` (stages at work, a
+    server), raise the interrupt where the process is, as Python does for Ctrl-C, and keep it. A
+    library may swallow it (dbt reads its saved manifest through code that turns any exception into
+    its own, then parses the project again), and the run still stops at the end of the stage
+    (`run_stages`). Anywhere else the command ends at once, with the same line and exit status: it
+    has nothing to wind down, and an interrupt raised there could land in typer, which made it a
+    silent exit 130 or a traceback, or in the import of a native module, which aborts the process
+    (duckdb's, at start)."""
+    by = signal.Signals(signum)
+    if not _armed:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os.write(2, f"error: {stopped_by(by)}\n".encode())
+        os._exit(128 + by.value)
+    interrupt = Terminated() if by == signal.SIGTERM else KeyboardInterrupt()
     _raised.append(interrupt)
     raise interrupt
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Where a signal raises its interrupt (`_raise_interrupt`): what runs within handles it."""
+    global _armed
+    import duckdb  # noqa: F401 - imported first: an interrupt raised in its import aborts the process
+
+    previous, _armed = _armed, True
+    try:
+        yield
+    finally:
+        _armed = previous
 
 
 def _interruption(exc: BaseException | None) -> signal.Signals | None:
@@ -252,7 +287,7 @@ def run_stages(
     results: dict[str, dict] = {}
     _raised.clear()
     selected = registry.select(names)
-    with hold_home(ctx.home):  # one command at a time in a home
+    with _interruptible(), hold_home(ctx.home):  # one command at a time in a home
         try:
             _run_in_order(ctx, selected, results, dashboard_after)
         except BaseException as exc:
@@ -366,7 +401,7 @@ def show_dashboard(
     if serve_page:
         from grocery.dashboard.serve import serve
 
-        with _reported(debug):
+        with _reported(debug), _interruptible():  # Ctrl+C stops the server, and the command ends
             serve(Path(where), port, announce=_say)
 
 

@@ -46,12 +46,16 @@ class Interrupted(GroceryError):
     reports a process the signal stopped: 130 or 143."""
 
     def __init__(self, stage: str, by: signal.Signals = signal.SIGINT) -> None:
-        how = "interrupted" if by == signal.SIGINT else f"terminated ({by.name})"
         super().__init__(
-            f"{how} in the {stage} stage",
+            f"{stopped_by(by)} in the {stage} stage",
             hint="the stages before it are done; run the same command again to complete the run",
         )
         self.exit_code = 128 + by.value
+
+
+def stopped_by(signum: signal.Signals) -> str:
+    """How a command says a signal stopped it: "interrupted" (Ctrl-C), "terminated (SIGTERM)"."""
+    return "interrupted" if signum == signal.SIGINT else f"terminated ({signum.name})"
 
 
 def interrupt_behind(exc: BaseException | None) -> KeyboardInterrupt | None:

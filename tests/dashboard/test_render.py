@@ -6,6 +6,9 @@ import errno
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import urllib.request
 from pathlib import Path
@@ -189,3 +192,23 @@ def test_a_port_that_cannot_be_bound_is_one_line_naming_it_and_why(
         "(pass another with --port, or --port 0 for any free one)\n"
     )
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_the_server_and_the_command_ends_well(private_home: Path, sent: signal.Signals) -> None:
+    # The server runs where a signal raises its interrupt (the command's handler ends others at once).
+    command = [sys.executable, "-m", "grocery.cli", "dashboard", "--home", str(private_home), "--serve",
+               "--port", "0", "--output", str(private_home / "page.html")]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
+    ) as server:  # fmt: skip
+        assert server.stdout is not None
+        serving = next(line for line in server.stdout if line.startswith("serving "))
+        url = re.search(r"http://127\.0\.0\.1:\d+/", serving)
+        assert url is not None
+        with urllib.request.urlopen(url.group(0), timeout=10) as response:
+            assert response.status == 200
+        server.send_signal(sent)
+        _, stderr = server.communicate(timeout=30)
+    assert (server.returncode, stderr) == (0, "")
