@@ -225,7 +225,7 @@ def test_a_zip_archive_of_the_files_is_delivered_as_its_folder_of_them(
         assert ctx.lake.local_path(entry["path"]).read_bytes() == (generated / entry["name"]).read_bytes()
     assert load.run(ctx).metrics["quarantined"] == 0
     ctx.close()
-    assert not list((tmp_path / "home").glob("extract-*"))  # the unpacked files went with the scratch folder
+    assert not list((tmp_path / "home").glob(".scratch-*"))  # the unpacked files went with the scratch folder
 
 
 def test_a_zip_of_files_named_as_a_folder_may_name_them_is_delivered_too(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from pipeline_support import make_context
@@ -34,3 +36,42 @@ def test_a_failed_build_publishes_nothing(tmp_path: Path) -> None:
     except RuntimeError:
         pass
     assert not lake.exists("exports/fct_sales")
+
+
+def test_what_a_killed_command_left_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    # kill -9 in the middle of a stage: no `finally` runs, so its scratch folder in the home and the
+    # half-built folder beside the lake folder it was replacing stayed there, run after run.
+    from typer.testing import CliRunner
+
+    from grocery import cli
+
+    home = tmp_path / "home"
+    killed = (  # each block entered, never left (the objects kept: a block collected would end)
+        "import os\n"
+        "from pathlib import Path\n"
+        "from grocery.context import Context\n"
+        f"ctx = Context(home=Path({str(home)!r}))\n"
+        "scratch, staging = ctx.scratch('load'), ctx.lake.staging_dir('staged/sales/ingest_date=2018-05-09')\n"
+        "(scratch.__enter__() / 'spill.bin').write_bytes(b'x')\n"
+        "(staging.__enter__() / 'p.parquet').write_bytes(b'half')\n"
+        "os._exit(9)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", killed], timeout=60).returncode == 9
+    lake = home / "lake"
+    (lake / "exports" / f".fct_sales.{'a' * 32}.old").mkdir(parents=True)  # a swap's old folder
+    (lake / "raw" / "_manifests").mkdir(parents=True)
+    (lake / "raw" / "_manifests" / f".ingest_date=2018-05-09.json.{'b' * 32}.tmp").write_text("{")
+    (lake / "staged" / "sales" / ".keep").write_text("not the pipeline's")
+
+    def leftovers() -> list[str]:
+        found = [p for p in home.iterdir() if p.name.startswith(".scratch-")]
+        found += [p for p in lake.rglob(".*") if p.name.endswith((".tmp", ".old"))]
+        return sorted(str(p.relative_to(home)) for p in found)
+
+    assert len(leftovers()) == 4
+    result = CliRunner().invoke(
+        cli.app, ["run", "--stages", "extract", "--scale", "0.001", "--home", str(home)]
+    )
+    assert result.exit_code == 0, result.output
+    assert leftovers() == []
+    assert (lake / "staged" / "sales" / ".keep").exists()

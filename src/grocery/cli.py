@@ -288,6 +288,7 @@ def run_stages(
     _raised.clear()
     selected = registry.select(names)
     with _interruptible(), hold_home(ctx.home):  # one command at a time in a home
+        ctx.remove_leftovers()  # of a command killed before it could clean up after itself
         try:
             _run_in_order(ctx, selected, results, dashboard_after)
         except BaseException as exc:

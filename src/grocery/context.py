@@ -6,7 +6,9 @@ import contextlib
 import fcntl
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 
 DEFAULT_HOME = Path(".grocery")
 HOME_LOCK = ".lock"  # in the home: held by the grocery command working there, naming it
+# A stage's work files in the home (extract's copy of a delivery, load's spill files) are in a
+# folder named so: removed when the stage ends, or by the next run when a killed one left it.
+SCRATCH_PREFIX = ".scratch-"
 
 
 @dataclass
@@ -58,6 +63,26 @@ class Context:
         if "warehouse" in self.__dict__:
             self.warehouse.close()
             del self.__dict__["warehouse"]
+
+    @contextlib.contextmanager
+    def scratch(self, stage: str) -> Iterator[Path]:
+        """A scratch folder in the home for a stage's work files, removed when the block ends."""
+        from grocery.errors import make_folder
+
+        make_folder(self.home, "the home")
+        with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{stage}-", dir=self.home) as folder:
+            yield Path(folder)
+
+    def remove_leftovers(self) -> None:
+        """Remove what commands killed in the middle of their work left: the scratch folders of the
+        home, and the half-swapped folders of a local lake (`Lake.remove_leftovers`). Only for the
+        command that holds the home (`hold_home`): nothing else works in it then."""
+        if self.home.is_dir():
+            for entry in self.home.iterdir():
+                if entry.name.startswith(SCRATCH_PREFIX) and entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+        if lake_layout.exists_without_making(self.lake_uri):
+            self.lake.remove_leftovers()
 
     def ingest_dates(self) -> list[date]:
         """Every ingest date with a manifest in the lake, oldest first. A file that extract does not

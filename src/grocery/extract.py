@@ -13,7 +13,6 @@ import hashlib
 import itertools
 import re
 import shutil
-import tempfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ import duckdb
 from grocery import encodings
 from grocery import lake as layout
 from grocery.context import Context
-from grocery.errors import SourceError, StageError, make_folder
+from grocery.errors import SourceError, StageError
 from grocery.sources import Delivery, open_source
 from grocery.stages import StageResult
 from grocery.tables import BY_NAME, SALES
@@ -262,15 +261,11 @@ def read_manifest(ctx: Context, day: date) -> dict:
 
 def run(ctx: Context) -> StageResult:
     source = open_source(ctx.spec.source, cache_dir=ctx.home / "cache")
-    make_folder(ctx.home, "the home")
-    work = Path(tempfile.mkdtemp(prefix="extract-", dir=ctx.home))
-    try:
+    with ctx.scratch("extract") as work:
         with ctx.progress.step(f"fetching {ctx.spec.source.kind} data for {ctx.interval}"):
             delivery = source.fetch(work / "delivery", ctx.interval)
         with ctx.progress.step(f"landing files in {ctx.lake.uri(layout.RAW)}"):
             day, landed = land(ctx, delivery, work / "landing")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     rows = sum(f.rows for f in landed)
     size = sum(f.bytes for f in landed)
     # A delivery's other CSV files (a backup copy, an extra report) land too, as delivered; load reads the seven.

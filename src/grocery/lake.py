@@ -30,6 +30,9 @@ STAGED = "staged"
 QUARANTINE = "quarantine"
 EXPORTS = "exports"
 ANALYTICS = "analytics"
+# The hidden sibling of a file or folder a local lake replaces (`_sibling`), which a swap cut short
+# leaves behind.
+_SWAP_LEFTOVER = re.compile(r"\..+\.[0-9a-f]{32}\.(tmp|old)")
 
 
 def partition(name: str, value: date | str) -> str:
@@ -132,7 +135,7 @@ class Lake:
         if self.is_local:
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            tmp = _sibling(target, "tmp")
             tmp.write_bytes(data)
             os.replace(tmp, target)
         else:
@@ -169,7 +172,7 @@ class Lake:
         if self.is_local:
             target = self.local_path(rel)
             target.parent.mkdir(parents=True, exist_ok=True)
-            scratch = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            scratch = _sibling(target, "tmp")
         else:
             scratch = Path(_scratch_dir()) / "out"
         scratch.mkdir(parents=True)
@@ -178,6 +181,29 @@ class Lake:
             self.publish_dir(scratch, rel)
         finally:
             shutil.rmtree(scratch if self.is_local else scratch.parent, ignore_errors=True)
+
+    def remove_leftovers(self) -> None:
+        """Remove from a local lake what a swap cut short left beside what it replaced: the new file
+        or folder being written (`write_bytes`, `staging_dir`), or the old folder `publish_dir` had
+        moved aside. What the stages replace is at most three deep (raw/sales/ingest_date=D), so no
+        deeper level is read. Only while no other command writes the lake (the home's lock held)."""
+        if not self.is_local:
+            return
+        level = [self.local_path("")]
+        for _ in range(3):
+            below = []
+            for folder in level:
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        folder_entry = entry.is_dir(follow_symlinks=False)
+                        if _SWAP_LEFTOVER.fullmatch(entry.name):
+                            if folder_entry:
+                                shutil.rmtree(entry.path, ignore_errors=True)
+                            else:
+                                Path(entry.path).unlink(missing_ok=True)
+                        elif folder_entry and not entry.name.startswith("."):
+                            below.append(entry.path)
+            level = below
 
     def publish_dir(self, local_dir: Path, rel: str) -> None:
         """Replace the lake folder `rel` by the content of local_dir.
@@ -189,13 +215,13 @@ class Lake:
         if self.is_local:
             target = self.local_path(rel)
             target.parent.mkdir(parents=True, exist_ok=True)
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+            old = _sibling(target, "old")
             if target.exists():
                 os.replace(target, old)
             try:
                 os.replace(local_dir, target)
             except OSError:  # another filesystem: copy next to the target first, then rename
-                sibling = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+                sibling = _sibling(target, "tmp")
                 shutil.copytree(local_dir, sibling)
                 os.replace(sibling, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -208,6 +234,12 @@ class Lake:
             for existing in self.fs.find(dest):
                 if existing[len(dest) + 1 :] not in new_names:
                     self.fs.rm_file(existing)
+
+
+def _sibling(target: Path, kind: str) -> Path:
+    """A hidden sibling of `target` for replacing it: "tmp", the new one being written, or "old",
+    the old one moved aside (`Lake.remove_leftovers` knows them by this name)."""
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex}.{kind}")
 
 
 def _scratch_dir() -> str:

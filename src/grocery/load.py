@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import mmap
 import re
-import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -612,7 +611,7 @@ def run(ctx: Context) -> StageResult:
         files = _landed_files(ctx, day, stack)
         encoding = ctx.spec.source.encoding
         check_files(files, encoding)
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="load-", dir=ctx.home)))
+        scratch = stack.enter_context(ctx.scratch("load"))
         # In memory, spilling to the scratch folder past the limit: far faster than an on-disk database.
         con = stack.enter_context(
             duckdb.connect(config={"memory_limit": VALIDATION_MEMORY, "temp_directory": str(scratch)})
