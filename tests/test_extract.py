@@ -364,3 +364,20 @@ def test_a_file_whose_name_leaves_no_table_is_not_landed(tmp_path: Path, deliver
     result = extract.run(ctx)
     assert result.metrics["files"] == 7 and result.metrics["not_loaded"] == []
     ctx.close()
+
+
+def test_a_run_over_everything_loads_the_delivery_it_landed_not_the_newest(tmp_path: Path) -> None:
+    # A daily run of 05-12, then a run over everything, whose delivery ends on 05-09: its load loaded
+    # 05-12 again (the newest in the lake), and the delivery it had just landed never reached the warehouse.
+    home = tmp_path / "home"
+    daily = make_context(home, interval=DataInterval.day(date(2018, 5, 12)), **{"source.scale": 0.001})
+    extract.run(daily)
+    load.run(daily)
+    daily.close()
+    everything = make_context(home, **{"source.scale": 0.001})
+    assert extract.run(everything).metrics["ingest_date"] == "2018-05-09"
+    assert load.run(everything).metrics["ingest_date"] == "2018-05-09"
+    assert set(everything.warehouse.rows_by_ingest_date()) == {date(2018, 5, 9), date(2018, 5, 12)}
+    everything.close()
+    # A command of its own (load alone) still loads the newest delivery.
+    assert make_context(home).ingest_date() == date(2018, 5, 12)

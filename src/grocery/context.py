@@ -41,6 +41,8 @@ class Context:
     home: Path = DEFAULT_HOME
     interval: DataInterval = field(default_factory=DataInterval.everything)
     progress: Progress = field(default_factory=Progress.quiet)
+    # The ingest date this command's extract landed (set by `grocery.extract.run`): what its load loads.
+    landed: date | None = None
 
     @property
     def lake_uri(self) -> str:
@@ -95,9 +97,13 @@ class Context:
         return sorted(found)
 
     def ingest_date(self) -> date:
-        """The ingest partition this run works on: the interval's end, else the newest in the lake."""
+        """The ingest partition this run works on: the interval's end, else the one this command's
+        extract landed (a run over everything lands its last sales date, which need not be the newest
+        delivery), else the newest in the lake."""
         if self.interval.end is not None:
             return self.interval.end
+        if self.landed is not None:
+            return self.landed
         made = lake_layout.exists_without_making(self.lake_uri)  # Lake(uri) makes a local lake's folder
         landed = self.ingest_dates() if made else []
         if not landed:

@@ -271,6 +271,7 @@ def run(ctx: Context) -> StageResult:
     # A delivery's other CSV files (a backup copy, an extra report) land too, as delivered; load reads the seven.
     others = sorted(f.name for f in landed if f.table not in BY_NAME)
     note = f"; not the dataset's, so kept but not loaded: {', '.join(others)}" if others else ""
+    ctx.landed = day
     return StageResult(
         f"landed {len(landed)} files, {rows:,} rows, {size / 1e6:,.1f} MB for ingest_date={day}{note}",
         {
