@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 from pipeline_support import make_context
 
@@ -75,3 +76,36 @@ def test_what_a_killed_command_left_is_removed_by_the_next_run(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert leftovers() == []
     assert (lake / "staged" / "sales" / ".keep").exists()
+
+
+def test_a_folder_written_in_the_lake_by_another_writer_replaces_the_old_one_once_whole(
+    tmp_path: Path,
+) -> None:
+    # Spark's executors write the recommendations in the lake; Spark's own overwrite deleted the old
+    # folder first, so a recommend killed while writing left no recommendations at all.
+    lake = Lake(str(tmp_path / "lake"))
+    rel = "analytics/recommendations/run_date=2018-05-09"
+    for content in ("old", "new"):
+        with lake.written_in_place(rel) as uri:
+            written = Path(unquote(uri.removeprefix("file://")))
+            assert written.parent == lake.local_path(rel).parent and written.name.startswith(".")
+            written.mkdir()
+            (written / f"{content}.parquet").write_text(content)
+    try:
+        with lake.written_in_place(rel) as uri:
+            Path(unquote(uri.removeprefix("file://"))).mkdir()
+            raise RuntimeError("killed while writing")
+    except RuntimeError:
+        pass
+    assert lake.files("analytics/recommendations") == [f"{rel}/new.parquet"]
+    assert [p.name for p in lake.local_path("analytics/recommendations").iterdir()] == ["run_date=2018-05-09"]
+
+
+def test_an_old_folder_moved_aside_by_a_killed_swap_goes_back_in_place(tmp_path: Path) -> None:
+    # Killed between its two renames, a swap left the folder's old content aside and no folder.
+    lake = Lake(str(tmp_path / "lake"))
+    old = lake.local_path(f"staged/sales/.ingest_date=2018-05-09.{'c' * 32}.old")
+    old.mkdir(parents=True)
+    (old / "part-0.parquet").write_text("old")
+    lake.remove_leftovers()
+    assert lake.files("staged/sales") == ["staged/sales/ingest_date=2018-05-09/part-0.parquet"]

@@ -258,6 +258,15 @@ def test_publish_without_spark_outputs_says_which_are_missing(tmp_path):
         StageError, match="customer_rfm, recommendations, popular_products, recommendation_metrics"
     ):
         load_analytics(ctx)
+    # A write in progress (Spark's _temporary/) or hidden files are no output either: publish read
+    # them as output, then found no `*.parquet` to load and ended in a traceback.
+    in_progress = "analytics/recommendations/run_date=2018-01-02/_temporary/0/part-0.parquet"
+    ctx.lake.write_bytes(in_progress, b"half")
+    ctx.lake.write_bytes("analytics/customer_rfm/run_date=2018-01-02/.part-0.parquet.crc", b"")
+    with pytest.raises(
+        StageError, match="customer_rfm, recommendations, popular_products, recommendation_metrics"
+    ):
+        load_analytics(ctx)
     ctx.close()
 
 

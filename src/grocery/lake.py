@@ -32,7 +32,7 @@ EXPORTS = "exports"
 ANALYTICS = "analytics"
 # The hidden sibling of a file or folder a local lake replaces (`_sibling`), which a swap cut short
 # leaves behind.
-_SWAP_LEFTOVER = re.compile(r"\..+\.[0-9a-f]{32}\.(tmp|old)")
+_SWAP_LEFTOVER = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{32}\.(?P<kind>tmp|old)")
 
 
 def partition(name: str, value: date | str) -> str:
@@ -185,8 +185,9 @@ class Lake:
     def remove_leftovers(self) -> None:
         """Remove from a local lake what a swap cut short left beside what it replaced: the new file
         or folder being written (`write_bytes`, `staging_dir`), or the old folder `publish_dir` had
-        moved aside. What the stages replace is at most three deep (raw/sales/ingest_date=D), so no
-        deeper level is read. Only while no other command writes the lake (the home's lock held)."""
+        moved aside, which goes back in place when it was killed before the new one came. What the
+        stages replace is at most three deep (raw/sales/ingest_date=D), so no deeper level is read.
+        Only while no other command writes the lake (the home's lock held)."""
         if not self.is_local:
             return
         level = [self.local_path("")]
@@ -196,14 +197,51 @@ class Lake:
                 with os.scandir(folder) as entries:
                     for entry in entries:
                         folder_entry = entry.is_dir(follow_symlinks=False)
-                        if _SWAP_LEFTOVER.fullmatch(entry.name):
-                            if folder_entry:
+                        if leftover := _SWAP_LEFTOVER.fullmatch(entry.name):
+                            replaced = Path(folder, leftover["name"])
+                            if leftover["kind"] == "old" and not replaced.exists():
+                                os.replace(entry.path, replaced)  # killed between the two renames
+                            elif folder_entry:
                                 shutil.rmtree(entry.path, ignore_errors=True)
                             else:
                                 Path(entry.path).unlink(missing_ok=True)
                         elif folder_entry and not entry.name.startswith("."):
                             below.append(entry.path)
             level = below
+
+    @contextmanager
+    def written_in_place(self, rel: str) -> Iterator[str]:
+        """The URI of a hidden folder beside `rel` in the lake, for a writer that writes the lake
+        itself (Spark's executors), put in place of `rel` when the block succeeds and removed
+        otherwise: a writer stopped halfway leaves `rel` as it was. (Spark's own overwrite deleted
+        the old folder first.) On GCS, which cannot rename, the objects are copied into place."""
+        sibling_rel = _sibling(Path(rel), "tmp").as_posix()
+        if self.is_local:
+            sibling = self.local_path(sibling_rel)
+            sibling.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                yield self.uri(sibling_rel)
+                self.publish_dir(sibling, rel)
+            finally:
+                shutil.rmtree(sibling, ignore_errors=True)
+            return
+        try:
+            yield self.uri(sibling_rel)
+            source, dest = self._path(sibling_rel), self._path(rel)
+            new_names = {found[len(source) + 1 :] for found in self.fs.find(source)}
+            for found in sorted(new_names):
+                self.fs.copy(f"{source}/{found}", f"{dest}/{found}")
+            self._drop_all_but(dest, new_names)
+        finally:
+            if self.fs.exists(self._path(sibling_rel)):
+                self.fs.rm(self._path(sibling_rel), recursive=True)
+
+    def _drop_all_but(self, dest: str, names: set[str]) -> None:
+        """Delete the objects below `dest` (a GCS path) whose names below it are not in `names`."""
+        if self.fs.exists(dest):
+            for existing in self.fs.find(dest):
+                if existing[len(dest) + 1 :] not in names:
+                    self.fs.rm_file(existing)
 
     def publish_dir(self, local_dir: Path, rel: str) -> None:
         """Replace the lake folder `rel` by the content of local_dir.
@@ -230,10 +268,7 @@ class Lake:
         new_names = {str(p.relative_to(local_dir)) for p in local_dir.rglob("*") if p.is_file()}
         for name in sorted(new_names):
             self.fs.put_file(str(local_dir / name), f"{dest}/{name}")
-        if self.fs.exists(dest):
-            for existing in self.fs.find(dest):
-                if existing[len(dest) + 1 :] not in new_names:
-                    self.fs.rm_file(existing)
+        self._drop_all_but(dest, new_names)
 
 
 def _sibling(target: Path, kind: str) -> Path:

@@ -34,7 +34,13 @@ def load_analytics(ctx: Context) -> dict[str, int]:
     """Replace each analytics table with its run's Parquet files; returns the rows of each."""
     day = _run_date(ctx)
     folders = {t: f"analytics/{t}/run_date={day.isoformat()}" for t in ANALYTICS_TABLES}
-    missing = [t for t, folder in folders.items() if not ctx.lake.files(folder, ".parquet")]
+    # The files a reader of `folder/*.parquet` reads: not those of a write in progress (Spark's
+    # _temporary/), nor hidden ones.
+    missing = [
+        t
+        for t, folder in folders.items()
+        if not any(n.endswith(".parquet") and not n.startswith(("_", ".")) for n in ctx.lake.listdir(folder))
+    ]
     if missing:
         raise StageError(
             f"no Spark output for run_date={day}: {', '.join(missing)}",

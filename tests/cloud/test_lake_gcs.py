@@ -79,6 +79,27 @@ def test_publish_dir_replaces_a_partition_and_drops_files_the_new_one_lacks(
     assert lake.read_bytes(f"{rel}/part-0.parquet") == b"new 0"
 
 
+def test_a_folder_written_in_the_bucket_replaces_the_old_one_once_whole(cloud: Cloud) -> None:
+    # As Spark's executors write the recommendations: into the bucket, beside the run's folder.
+    lake = Lake(cloud.lake_uri)
+    rel = "analytics/recommendations/run_date=2018-01-05"
+    lake.write_bytes(f"{rel}/part-0.parquet", b"old 0")
+    lake.write_bytes(f"{rel}/part-1.parquet", b"old 1")
+    try:
+        with lake.written_in_place(rel) as uri:
+            lake.write_bytes(f"{uri.removeprefix(lake.uri() + '/')}/part-0.parquet", b"half")
+            raise RuntimeError("killed while writing")
+    except RuntimeError:
+        pass
+    assert lake.files("analytics/recommendations") == [f"{rel}/part-0.parquet", f"{rel}/part-1.parquet"]
+    with lake.written_in_place(rel) as uri:
+        written = uri.removeprefix(lake.uri() + "/")
+        assert written.startswith("analytics/recommendations/.run_date=2018-01-05.")
+        lake.write_bytes(f"{written}/part-0.parquet", b"new 0")
+    assert lake.files("analytics/recommendations") == [f"{rel}/part-0.parquet"]
+    assert lake.read_bytes(f"{rel}/part-0.parquet") == b"new 0"
+
+
 def test_staging_dir_publishes_nothing_when_the_block_fails(cloud: Cloud) -> None:
     lake = Lake(cloud.lake_uri)
     rel = "quarantine/sales/ingest_date=2018-01-05"

@@ -195,9 +195,11 @@ def recommend_job(
     recs = alsmod.recommend(packed, model, spec.top_n, spec.exclude_purchased).withColumn(
         "as_of_date", F.lit(as_of)
     )
-    # One file per task: coalescing to one would run every customer's top-N in a single task.
+    # One file per task: coalescing to one would run every customer's top-N in a single task. The
+    # executors write beside the run's folder, which the new one replaces once whole.
+    with Lake(lake_uri).written_in_place(analytics_dir(RECOMMENDATIONS, as_of)) as beside:
+        recs.write.mode("overwrite").parquet(beside)
     recommendations = _join(lake_uri, analytics_dir(RECOMMENDATIONS, as_of))
-    recs.write.mode("overwrite").parquet(recommendations)
     packed.unpersist()
     lap("recommend")
     popular = [i for i in np.lexsort((np.arange(len(model.items)), -model.buyers)) if model.buyers[i] > 0]
