@@ -25,9 +25,11 @@ def make_context(home: Path, source_folder: Path | None = None, interval=None, *
 
 def fake_context(home: Path, close: Callable[[], object] = lambda: None) -> SimpleNamespace:
     """A stand-in for a Context with what `cli.run_stages` touches itself: the default spec, a home,
-    progress that prints nothing, and close. For runs of stages that the test replaces."""
+    progress that prints nothing, no leftovers to remove, and close. For runs of stages that the
+    test replaces."""
     from grocery.config import PipelineSpec
 
     return SimpleNamespace(
-        spec=PipelineSpec(), home=home, progress=SimpleNamespace(info=lambda message: None), close=close
-    )
+        spec=PipelineSpec(), home=home, progress=SimpleNamespace(info=lambda message: None),
+        remove_leftovers=lambda: None, close=close,
+    )  # fmt: skip

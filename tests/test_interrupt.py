@@ -205,3 +205,78 @@ def test_a_signal_before_any_stage_ends_the_command_at_once_in_one_line(sent, st
         process.send_signal(sent)
         _, stderr = process.communicate(timeout=30)
     assert (process.returncode, stderr) == (status, f"error: {said}\n")
+
+
+def _sleeping_command(entry: str) -> str:
+    """A process whose command sleeps until a signal comes, `entry` its main."""
+    return (
+        "import sys, time\n"
+        "from grocery import cli\n"
+        "from grocery.spark import submit\n"
+        "def app(*args, **kwargs):\n    print('ready', flush=True)\n    time.sleep(60)\n"
+        "cli.app = submit.app = app\n"
+        f"{entry}\n"
+    )
+
+
+def test_a_signal_before_any_stage_on_a_terminal_leaves_it_as_it_was() -> None:
+    # A spinner (rich's status) hides the cursor and holds the last line: the line must be cleared
+    # and the cursor shown again, as rich does when its spinner ends.
+    import pty
+
+    main, other = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-c", _sleeping_command("cli.main()")],
+        stdout=subprocess.PIPE,
+        stderr=other,
+        text=True,
+    ) as process:
+        os.close(other)
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 143
+    written = os.read(main, 4096)
+    os.close(main)
+    assert written.replace(b"\r\n", b"\n") == b"\r\x1b[2K\x1b[?25herror: terminated (SIGTERM)\n"
+
+
+def test_a_signal_before_any_stage_ends_the_command_as_well_when_no_one_reads_it() -> None:
+    # `grocery ... 2>&1 | head -1`: the reader has gone, and writing the line fails with EPIPE; the
+    # command used to end in status 1, its handler cut short.
+    with subprocess.Popen(
+        [sys.executable, "-c", _sleeping_command("cli.main()")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        assert process.stderr is not None
+        process.stderr.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 143
+
+
+def test_a_spark_app_stops_on_sigterm_as_grocery_does() -> None:
+    # spark_apps/<stage>.py is the driver's entry under spark-submit, not `grocery`'s main: a SIGTERM
+    # (the driver pod deleted) killed it without a word.
+    with subprocess.Popen(
+        [sys.executable, "-c", _sleeping_command("submit.main('segment', [])")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert (process.returncode, stderr) == (143, "error: terminated (SIGTERM)\n")
+
+
+def test_a_signal_while_leftovers_are_removed_stops_the_run_in_one_line(monkeypatch, tmp_path) -> None:
+    # Removing a killed command's leftovers (a whole delivery's copy) takes seconds: an interrupt
+    # there reached typer raw, a silent exit 130 even for a SIGTERM.
+    def interrupted() -> None:
+        raise cli.Terminated
+
+    ctx = fake_context(tmp_path / "home")
+    ctx.remove_leftovers = interrupted
+    monkeypatch.setattr(stages, "select", lambda names: [stages.BY_NAME["extract"]])
+    with pytest.raises(Interrupted, match=r"terminated \(SIGTERM\) in the extract stage") as raised:
+        cli.run_stages(ctx, None)
+    assert raised.value.exit_code == 143

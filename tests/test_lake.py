@@ -109,3 +109,14 @@ def test_an_old_folder_moved_aside_by_a_killed_swap_goes_back_in_place(tmp_path:
     (old / "part-0.parquet").write_text("old")
     lake.remove_leftovers()
     assert lake.files("staged/sales") == ["staged/sales/ingest_date=2018-05-09/part-0.parquet"]
+
+
+def test_a_lake_the_spec_names_elsewhere_is_not_swept(tmp_path: Path) -> None:
+    # Two homes may share a lake (spec.lake): one's run removed the other's folder in the making,
+    # whose load then failed. Only a home's own lake is swept.
+    shared = tmp_path / "shared-lake"
+    building = shared / "staged" / "sales" / f".ingest_date=2018-05-09.{'d' * 32}.tmp"
+    building.mkdir(parents=True)
+    ctx = make_context(tmp_path / "home", lake=shared.as_uri())
+    ctx.remove_leftovers()
+    assert building.is_dir()

@@ -231,7 +231,10 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     if not _armed:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
-        os.write(2, f"error: {stopped_by(by)}\n".encode())
+        # A spinner may be on the terminal's last line, its cursor hidden: clear the line, show it.
+        tty = "\r\x1b[2K\x1b[?25h" if sys.stderr.isatty() else ""
+        with contextlib.suppress(OSError):  # a reader gone (`| head`) changes nothing to the exit
+            os.write(2, f"{tty}error: {stopped_by(by)}\n".encode())
         os._exit(128 + by.value)
     interrupt = Terminated() if by == signal.SIGTERM else KeyboardInterrupt()
     _raised.append(interrupt)
@@ -288,8 +291,8 @@ def run_stages(
     _raised.clear()
     selected = registry.select(names)
     with _interruptible(), hold_home(ctx.home):  # one command at a time in a home
-        ctx.remove_leftovers()  # of a command killed before it could clean up after itself
         try:
+            ctx.remove_leftovers()  # of a command killed before it could clean up after itself
             _run_in_order(ctx, selected, results, dashboard_after)
         except BaseException as exc:
             # Also an error in place of an interrupt a library swallowed: the user stopped the run.
@@ -728,12 +731,18 @@ def main() -> None:
     """
     atexit.register(gc.freeze)
     quiet_when_unread()  # `grocery run 2>&1 | head`: the run goes on once head has gone
-    # A stage pod's `grocery` is the container's PID 1, which ignores a SIGTERM it has no handler
-    # for: without this, a deleted pod would run on until its grace period ends in a SIGKILL.
+    handle_signals()
+    app()
+
+
+def handle_signals() -> None:
+    """Ctrl-C and SIGTERM stop the command as `_raise_interrupt` says: `grocery`'s, and a Spark
+    app's (`grocery.spark.submit`). A stage pod's `grocery` is the container's PID 1, which ignores
+    a SIGTERM it has no handler for: without this, a deleted pod would run on until its grace period
+    ends in a SIGKILL."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where Ctrl-C is ignored
         signal.signal(signal.SIGINT, _raise_interrupt)
-    app()
 
 
 if __name__ == "__main__":

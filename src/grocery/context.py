@@ -77,13 +77,14 @@ class Context:
 
     def remove_leftovers(self) -> None:
         """Remove what commands killed in the middle of their work left: the scratch folders of the
-        home, and the half-swapped folders of a local lake (`Lake.remove_leftovers`). Only for the
-        command that holds the home (`hold_home`): nothing else works in it then."""
+        home, and the half-swapped folders of its own lake (`Lake.remove_leftovers`). Only for the
+        command that holds the home (`hold_home`): nothing else works in it then. A lake the spec
+        names elsewhere is left alone: another home's command may be writing it."""
         if self.home.is_dir():
             for entry in self.home.iterdir():
                 if entry.name.startswith(SCRATCH_PREFIX) and entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
-        if lake_layout.exists_without_making(self.lake_uri):
+        if not self.spec.lake and lake_layout.exists_without_making(self.lake_uri):
             self.lake.remove_leftovers()
 
     def ingest_dates(self) -> list[date]:

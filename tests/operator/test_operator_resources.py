@@ -172,3 +172,20 @@ def test_a_job_reaches_cloud_data_and_names_what_sits_on_local_disks() -> None:
         [],
         ["the lake <home>/lake", "the DuckDB file <home>/warehouse.duckdb"],
     )
+
+
+def test_a_pipeline_without_images_or_with_the_crds_old_defaults_gets_the_operators() -> None:
+    from grocery.operator.resources import with_images
+
+    release = ("r.example/grocery-pipeline:2.0", "r.example/grocery-pipeline-spark:2.0")
+    assert with_images({}, *release) == {"execution": {"image": release[0]}, "spark": {"image": release[1]}}
+    # Stored by the API server in every pipeline made under the old CRD, which gave these defaults.
+    stored = {"execution": {"image": "grocery-pipeline:latest", "mode": "kubernetes"},
+              "spark": {"image": "grocery-pipeline-spark:latest"}}  # fmt: skip
+    assert with_images(stored, *release) == {
+        "execution": {"image": release[0], "mode": "kubernetes"},
+        "spark": {"image": release[1]},
+    }
+    pinned = {"execution": {"image": "mine/pipeline:7"}, "spark": {"image": "mine/spark:7"}}
+    assert with_images(pinned, *release) == pinned
+    assert with_images(stored, "", "") == stored  # an operator without images leaves the spec's

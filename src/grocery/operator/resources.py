@@ -216,15 +216,20 @@ def job_pipeline(job: dict) -> str | None:
     return ((template.get("metadata") or {}).get("annotations") or {}).get(manifests.PIPELINE_ANNOTATION)
 
 
+# The images the CRD gave a pipeline that named none, before the operator filled them (an API server
+# stored them in every pipeline created then, and a CRD Helm did not upgrade still does).
+_OLD_DEFAULT_IMAGES = ("grocery-pipeline:latest", "grocery-pipeline-spark:latest")
+
+
 def with_images(spec: dict[str, Any], pipeline_image: str, spark_image: str) -> dict[str, Any]:
-    """A resource's spec with `execution.image` and `spark.image` filled, where it leaves them out or
-    empty, by the given images (the operator's GROCERY_PIPELINE_IMAGE and GROCERY_SPARK_IMAGE); an
-    empty given image leaves the spec's default. The CRD gives these fields no default, so that a
-    pipeline applied with kubectl runs the images of the release that runs it."""
+    """A resource's spec with `execution.image` and `spark.image` filled, where it leaves them out,
+    empty or at the CRD's old default, by the given images (the operator's GROCERY_PIPELINE_IMAGE and
+    GROCERY_SPARK_IMAGE); an empty given image leaves the spec's default. The CRD gives these fields
+    no default, so that a pipeline applied with kubectl runs the images of the release that runs it."""
     out = dict(spec)
     for section, image in (("execution", pipeline_image), ("spark", spark_image)):
         part = out.get(section) or {}
-        if image and isinstance(part, dict) and not part.get("image"):
+        if image and isinstance(part, dict) and part.get("image", "") in ("", *_OLD_DEFAULT_IMAGES):
             out[section] = {**part, "image": image}
     return out
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from grocery.airflow.commands import PIPELINE_ENV
-from grocery.cli import CONFIG_OPTIONS, app
+from grocery.cli import CONFIG_OPTIONS, app, handle_signals
 
 
 def names_a_config(argv: list[str]) -> bool:
@@ -39,8 +39,11 @@ def stage_arguments(stage: str, argv: list[str], environ: Mapping[str, str], fol
 
 
 def main(stage: str, argv: list[str] | None = None) -> None:
-    """Run `grocery <stage>` with this process's arguments; exits with the command's status. The
-    folder of the handed-over spec goes with the command, whichever way it ends."""
+    """Run `grocery <stage>` with this process's arguments; exits with the command's status, and a
+    SIGTERM (the driver pod deleted) or Ctrl-C stops it as it stops `grocery`. The folder of the
+    handed-over spec goes with the command, however it ends but in a signal before or after the
+    stage (the command then ends at once, `grocery.cli._raise_interrupt`)."""
+    handle_signals()
     with tempfile.TemporaryDirectory(prefix=f"grocery-{stage}-") as folder:
         args = stage_arguments(stage, sys.argv[1:] if argv is None else argv, os.environ, Path(folder))
         app(args=args, prog_name=f"spark_apps/{stage}.py")
