@@ -32,7 +32,9 @@ only when a delivery of sales, or of the products that price it, has changed or 
 transform that passed; the usual day brings a new delivery only, only its lines can differ, and
 looking them up takes 50-100 ms (and 0.1 s to fingerprint the deliveries). What the last transform
 that passed was built from (`sales_deliveries`) is kept in the warehouse's state (`SALES_STATE`),
-with any extra day a failed build still owes.
+with the days a build that did not pass (failed, or was stopped) still owes: it may have replaced
+them in the fact and not in the marts after it. Until a build of the fact has passed, and after a
+build over everything that did not, an interval run builds over everything.
 
 dbt's artifacts and logs go under `<home>/dbt/` (partial parsing reuses them from run to run), so the
 repository stays clean and two pipelines never share them. dbt's console output stays off unless
@@ -79,6 +81,8 @@ SALES_SELECTOR = "sales"  # dbt/selectors.yml: what follows from the sales, with
 SALES_STATE = "transform.sales"
 # Days outside the interval that a run replaces too (dbt/macros/sales_interval.sql), comma-separated.
 EXTRA_DATES_ENV = "GROCERY_EXTRA_DATES"
+# The SALES_STATE pending value of a build over everything that did not pass (else a list of days).
+EVERYTHING_OWED = "everything"
 # The columns of core.fct_sales (dbt/models/core/fct_sales.sql), each as staging's priced lines have
 # it (int_sales_priced): a line that differs in any of them is stale in the fact.
 FACT_COLUMNS = (
@@ -414,20 +418,27 @@ def _read_sales_state(ctx: Context) -> dict[str, Any]:
     return json.loads(value) if value else {"deliveries": None, "pending": []}
 
 
-def _extra_dates(ctx: Context, deliveries: Mapping[str, list[int]] | None) -> list[date]:
-    """The days outside the interval that this interval run replaces too (`stale_sales_days`, and
-    any a failed build left), remembered as owed until a build passes."""
+def _extra_dates(
+    ctx: Context, deliveries: Mapping[str, list[int]] | None, state: Mapping[str, Any]
+) -> list[date]:
+    """The days outside the interval that this interval run replaces too: `stale_sales_days`, and
+    those a build that did not pass still owes."""
     if deliveries is None:
         return []
-    state = _read_sales_state(ctx)
     found = stale_sales_days(ctx, deliveries, state["deliveries"])
     found |= {date.fromisoformat(day) for day in state["pending"]}
     assert ctx.interval.start and ctx.interval.end
-    extra = sorted(day for day in found if not ctx.interval.start <= day <= ctx.interval.end)
-    if extra and [day.isoformat() for day in extra] != state["pending"]:
-        pending = {"deliveries": state["deliveries"], "pending": [day.isoformat() for day in extra]}
-        ctx.warehouse.write_state(SALES_STATE, json.dumps(pending))
-    return extra
+    return sorted(day for day in found if not ctx.interval.start <= day <= ctx.interval.end)
+
+
+def _owe(ctx: Context, state: Mapping[str, Any], owed: list[str] | str) -> None:
+    """Remember what a build replaces (its days, or `EVERYTHING_OWED`) as owed until it passes: one
+    that fails or is stopped halfway may have replaced them in the fact and not yet in the marts
+    after it, which the fact alone no longer shows."""
+    if owed != state["pending"]:
+        ctx.warehouse.write_state(
+            SALES_STATE, json.dumps({"deliveries": state["deliveries"], "pending": owed})
+        )
 
 
 def _named_days(days: Sequence[date]) -> str:
@@ -446,9 +457,14 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
         if missing:
             what = "raw tables" if len(missing) == len(TABLES) else ", ".join(missing)
             raise StageError(f"the warehouse has no {what} yet", hint="run `grocery load` first")
-    # Before the fact exists no day of it is built to keep: an interval run builds every day, as a
-    # run over everything does (the fact must hold every dated line the deliveries hold).
-    first = not ctx.interval.is_everything and not ctx.warehouse.exists("core", "fct_sales")
+    # Before a build of the fact has passed, no day of it is built to keep: an interval run builds
+    # every day, as a run over everything does (the fact must hold every dated line the deliveries
+    # hold); so does the run after a build over everything that did not pass.
+    state = _read_sales_state(ctx)
+    built = ctx.warehouse.exists("core", "fct_sales")
+    first = not ctx.interval.is_everything and (
+        not built or state["deliveries"] is None or state["pending"] == EVERYTHING_OWED
+    )
     everything = ctx.interval.is_everything or first
     keep_dimensions = (
         not unit_tests
@@ -457,7 +473,11 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
         and ctx.warehouse.read_state(DIMENSIONS_STATE) == fingerprint
     )
     deliveries = sales_deliveries(ctx)
-    extra = [] if everything else _extra_dates(ctx, deliveries)
+    extra = [] if everything else _extra_dates(ctx, deliveries, state)
+    if built and deliveries is not None:  # (before the fact's first build its state says so anyway)
+        assert everything or (ctx.interval.start and ctx.interval.end)
+        days = [] if everything else [*ctx.interval.days(), *extra]
+        _owe(ctx, state, EVERYTHING_OWED if everything else sorted({day.isoformat() for day in days}))
     if keep_dimensions:
         done = dbt_build(ctx, extra_args=["--selector", SALES_SELECTOR], extra_dates=extra)
     else:
@@ -479,7 +499,8 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
     )
     kept = "; dimensions unchanged, left as built" if keep_dimensions else ""
     if first:
-        also = "; the fact's first build: every day the deliveries hold"
+        why = "a build over everything that did not pass owed it" if built else "the fact's first build"
+        also = f"; every day the deliveries hold built: {why}"
     return StageResult(
         summary=(
             f"dbt build ({ctx.interval}): {done.models} models, {done.tests} tests{unit} passed; "

@@ -598,7 +598,7 @@ def test_a_first_interval_run_models_every_day_its_delivery_holds(tmp_path: Path
     p.ingest("2018-01-02", [*DAY1, *DAY2[1:]], customers=RENAMED)
     result = p.transform("2018-01-02", "2018-01-02")
     assert result.metrics["first_build"] and result.metrics["extra_dates"] == []
-    assert "; the fact's first build: every day the deliveries hold" in result.summary
+    assert "; every day the deliveries hold built: the fact's first build" in result.summary
     assert fact(p) == {**EXPECTED_FACT, 2: ("2018-01-01", 3, 4.0, 12.0, 9.0)}
     again = p.transform("2018-01-02", "2018-01-02")
     assert not again.metrics["first_build"] and again.metrics["extra_dates"] == []
@@ -668,6 +668,43 @@ def test_a_failed_build_still_owes_its_extra_days_to_the_next_run(
     assert result.metrics["extra_dates"] == ["2018-01-01"]
     assert_day_grain_marts_equal_the_fact(p)
     assert_customer_totals_equal_a_rebuild(p)
+
+
+def test_the_days_a_failed_build_replaced_in_the_fact_are_owed_to_the_marts(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    # The run of 01-03 (with a late line of 01-02 of an unknown customer) replaces 01-02 and 01-03 in
+    # the fact, whose test then fails: the marts are skipped. The next day corrects the line; the
+    # fact and staging then agree on 01-03, so only what the failed build owed brings it to the marts.
+    p = copy_of(built[0], tmp_path)
+    late = sale(8, "2018-01-02 18:00:00", customer=99, product=10, quantity=1, employee=2)
+    today = sale(7, "2018-01-03 08:00:00", customer=4, product=11, quantity=1, employee=2, transaction="T5")
+    p.ingest("2018-01-03", [late, today], customers=RENAMED)
+    with pytest.raises(StageError, match="relationships_fct_sales_customer_id"):
+        p.transform("2018-01-03", "2018-01-03")
+    p.ingest("2018-01-04", [dict(late, CustomerID=4)], customers=RENAMED)
+    result = p.transform("2018-01-04", "2018-01-04")
+    assert result.metrics["extra_dates"] == ["2018-01-02", "2018-01-03"]
+    assert_day_grain_marts_equal_the_fact(p)
+    assert_customer_totals_equal_a_rebuild(p)
+
+
+def test_a_first_build_that_failed_is_owed_whole(tmp_path: Path) -> None:
+    # The first build (over every day) fails on a test after the fact is built: the marts are not.
+    # The run after it must build every day again, not the interval's alone.
+    p = make_pipeline(tmp_path / "home")
+    p.ingest("2018-01-01", DAY1)
+    unknown = sale(9, "2018-01-02 10:00:00", customer=99, product=10, quantity=1)
+    p.ingest("2018-01-02", [*DAY2, unknown], customers=RENAMED)
+    with pytest.raises(StageError, match="relationships_fct_sales_customer_id"):
+        p.transform("2018-01-02", "2018-01-02")
+    p.ingest("2018-01-02", DAY2, customers=RENAMED)  # delivered again, corrected
+    result = p.transform("2018-01-02", "2018-01-02")
+    assert result.metrics["first_build"]
+    assert "every day the deliveries hold built: a build over everything that did not pass" in result.summary
+    assert fact(p) == EXPECTED_FACT
+    assert_day_grain_marts_equal_the_fact(p)
+    assert not p.transform("2018-01-02", "2018-01-02").metrics["first_build"]
 
 
 def test_the_unique_test_of_sales_id_sees_a_line_twice_on_a_day_outside_the_interval(
