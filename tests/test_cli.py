@@ -365,6 +365,11 @@ def test_a_run_renders_the_dashboard_after_publish_or_else_after_transform(
     assert [name for name, result in results.items() if "dashboard" in result] == (
         [rendered_after] if rendered_after else []
     )
+    # --no-dashboard: the stages alone (the benchmark measures them so).
+    rendered.clear()
+    without = CliRunner().invoke(cli.app, [*args, "--no-dashboard"])
+    assert without.exit_code == 0, without.output
+    assert rendered == [] and not any(line.startswith("dashboard:") for line in without.stdout.splitlines())
 
 
 def test_a_transform_of_its_own_renders_no_dashboard_and_publish_does(monkeypatch, tmp_path) -> None:

@@ -340,6 +340,7 @@ def run(
     home: Home = DEFAULT_HOME, config: Config = None, day: Day = None, start: Start = None, end: End = None,
     source: SourceKind = None, input_dir: Input = None, scale: Scale = None, seed: Seed = None,
     debug: Debug = False, quiet: Quiet = False, as_json: AsJson = False,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Do not render the dashboard.")] = False,
 ) -> None:  # fmt: skip
     """Run the pipeline: every registered stage in order, then show the top answers."""
     with _reported(debug):
@@ -347,8 +348,8 @@ def run(
         ctx = build_context(home, config, day, start, end, source, input_dir, scale, seed, quiet)
         # The page is rendered after publish, or after transform when publish is not run: a run that
         # builds no marts (extract,load; segment,recommend) leaves it as it is, the marts' page still.
-        results = run_stages(ctx, names, as_json, dashboard_after=MARTS_BUILT)
-        dashboard = next((results[name]["dashboard"] for name in MARTS_BUILT if name in results), None)
+        results = run_stages(ctx, names, as_json, dashboard_after=() if no_dashboard else MARTS_BUILT)
+        dashboard = next((results[name].get("dashboard") for name in MARTS_BUILT if name in results), None)
         if not as_json and (names is None or "transform" in names):
             show_answers(ctx)
         if dashboard and not as_json:

@@ -159,7 +159,8 @@ def run_elt(home: Path, source: Path, day: date | None = None) -> Measured:
     interval = ["--date", day.isoformat()] if day else []
     return run_measured(
         grocery_command(
-            "run", "--stages", STAGES, "--home", str(home), "--input", str(source), *interval, "--json", "--quiet"
+            "run", "--stages", STAGES, "--home", str(home), "--input", str(source), *interval, "--json", "--quiet",
+            "--no-dashboard",  # the stages' work alone: the page is publish's
         )
     )  # fmt: skip
 
