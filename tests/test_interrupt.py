@@ -255,12 +255,13 @@ def test_a_signal_before_any_stage_ends_the_command_as_well_when_no_one_reads_it
         assert process.wait(timeout=30) == 143
 
 
-def test_a_spark_app_stops_on_sigterm_as_grocery_does() -> None:
+def test_a_spark_app_stops_on_sigterm_as_grocery_does(tmp_path) -> None:
     # spark_apps/<stage>.py is the driver's entry under spark-submit, not `grocery`'s main: a SIGTERM
-    # (the driver pod deleted) killed it without a word.
+    # (the driver pod deleted) killed it without a word. (Ended at once outside its stage, the entry
+    # leaves the folder of its spec: in tmp_path, not /tmp.)
     with subprocess.Popen(
         [sys.executable, "-c", _sleeping_command("submit.main('segment', [])")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)},
     ) as process:  # fmt: skip
         assert process.stdout is not None and process.stdout.readline() == "ready\n"
         process.send_signal(signal.SIGTERM)
