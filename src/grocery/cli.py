@@ -681,6 +681,8 @@ def deploy_release(
             typer.echo(deploy.render(p), nl=False)
             return
         result = deploy.upgrade(p, wait=wait, timeout=timeout, kubecontext=kube_context)
+    for line in result["crds"]:
+        err.print(line, highlight=False, markup=False)
     err.print(
         f"release {result['release']} in {result['namespace']}: revision {result['revision']}, {result['status']}",
         highlight=False,

@@ -8,14 +8,21 @@ The values are the environment's file (`deploy/<env>/values.yaml`), then any `--
 to GitHub Actions can be deployed this way: prod belongs to Argo CD (`deploy/argocd/`), and
 `grocery deploy --env prod` refuses, so that one environment never has two owners.
 
-The upgrade needs the `helm` executable (pyhelm3 drives it) and a kubeconfig; `--dry-run` renders
-with helm-python-sdk (Helm as a library) when it is installed, else with `helm template`.
+Helm installs the chart's CRDs (`crds/`) with the release's first install and never again: an upgrade
+leaves a cluster on the first CRD, whose schema then prunes any field a later spec model added. So
+before each upgrade the CRDs are applied with `kubectl apply --server-side` (Argo CD needs no such
+step: it syncs `crds/` as any other manifest).
+
+The upgrade needs the `helm` executable (pyhelm3 drives it), `kubectl` and a kubeconfig; `--dry-run`
+renders with helm-python-sdk (Helm as a library) when it is installed, else with `helm template`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +36,7 @@ from grocery.errors import GroceryError
 CHART_NAME = "grocery-pipeline"
 RELEASE = "grocery-pipeline"
 CHART_DIR_ENV = "GROCERY_CHART_DIR"
+CRD_FIELD_MANAGER = "grocery-deploy"
 
 
 class DeployError(GroceryError):
@@ -222,13 +230,42 @@ async def _upgrade(p: Plan, *, wait: bool, timeout: str, kubecontext: str | None
     }
 
 
+def apply_crds(p: Plan, *, timeout: str = "10m", kubecontext: str | None = None) -> list[str]:
+    """`kubectl apply --server-side` of the chart's CRDs; kubectl's lines, one per CRD."""
+    crds = p.chart_dir / "crds"
+    if not crds.is_dir() or not any(crds.glob("*.yaml")):
+        return []
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise DeployError(
+            "kubectl is not on PATH; it applies the chart's CRDs, which helm upgrade never upgrades",
+            hint="install kubectl and put it on PATH; nothing was upgraded",
+        )
+    context = ["--context", kubecontext] if kubecontext else []
+    command = [kubectl, *context, "apply", "--server-side", "--force-conflicts",
+               f"--field-manager={CRD_FIELD_MANAGER}", f"--request-timeout={timeout}", "-f", str(crds)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DeployError(
+            f"kubectl apply of the CRDs in {crds} failed: {_one_line(done.stderr or done.stdout)}",
+            hint="nothing was upgraded; fix access to the cluster and deploy again",
+        )
+    return done.stdout.splitlines()
+
+
 def upgrade(
     p: Plan, *, wait: bool = True, timeout: str = "10m", kubecontext: str | None = None
 ) -> dict[str, Any]:
-    """`helm upgrade --install --atomic` of the plan (pyhelm3); refuses environments Argo CD owns."""
+    """The chart's CRDs applied, then `helm upgrade --install --atomic` of the plan (pyhelm3).
+
+    Refuses environments Argo CD owns. A failed upgrade is rolled back; the CRDs stay applied (a
+    newer CRD serves the older release too: its versions only add fields).
+    """
     if p.env.owner != "github-actions":
         raise DeployError(
             f"the {p.env.name} release is owned by Argo CD, not by grocery deploy",
             hint=f"commit the new version to {p.env.values_file} and let Argo CD sync it (or use --dry-run)",
         )
-    return asyncio.run(_upgrade(p, wait=wait, timeout=timeout, kubecontext=kubecontext))
+    _client(kubecontext, timeout)  # helm is there, before the cluster is touched
+    crds = apply_crds(p, timeout=timeout, kubecontext=kubecontext)
+    return {**asyncio.run(_upgrade(p, wait=wait, timeout=timeout, kubecontext=kubecontext)), "crds": crds}

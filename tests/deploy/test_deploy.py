@@ -1,6 +1,7 @@
 """`grocery deploy`: values merged in Helm's order, --dry-run renders without a cluster or a helm
-binary, the upgrade goes through pyhelm3 as `helm upgrade --install` with rollback on failure (checked
-against a stand-in helm executable that records its command line), and prod is refused."""
+binary, the upgrade applies the chart's CRDs with kubectl and then goes through pyhelm3 as
+`helm upgrade --install` with rollback on failure (checked against stand-in helm and kubectl
+executables that record their command lines, in order), and prod is refused."""
 
 from __future__ import annotations
 
@@ -40,16 +41,33 @@ else:
     sys.exit("unexpected: " + " ".join(args))
 """
 
+FAKE_KUBECTL = """#!{python}
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_HELM_LOG"], "a") as log:
+    log.write(json.dumps({{"tool": "kubectl", "args": args}}) + "\\n")
+if os.environ.get("FAKE_KUBECTL_FAIL"):
+    sys.stderr.write("error: You must be logged in to the server (Unauthorized)\\n")
+    sys.exit(1)
+for name in sorted(os.listdir(args[args.index("-f") + 1])):
+    print("customresourcedefinition.apiextensions.k8s.io/" + name.removesuffix(".yaml") + " serverside-applied")
+"""
+
+
+def _executable(path: Path, text: str) -> None:
+    path.write_text(text.format(python=sys.executable))
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
 
 @pytest.fixture
 def fake_helm(tmp_path, monkeypatch) -> Path:
+    """A stand-in helm and kubectl on PATH; both append their calls to the returned log."""
     pytest.importorskip("pyhelm3")
-    helm = tmp_path / "bin" / "helm"
-    helm.parent.mkdir()
-    helm.write_text(FAKE_HELM.format(python=sys.executable))
-    helm.chmod(helm.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / "bin").mkdir()
+    _executable(tmp_path / "bin" / "helm", FAKE_HELM)
+    _executable(tmp_path / "bin" / "kubectl", FAKE_KUBECTL)
     log = tmp_path / "helm.log"
-    monkeypatch.setenv("PATH", f"{helm.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_HELM_LOG", str(log))
     return log
 
@@ -143,6 +161,39 @@ def test_upgrade_runs_helm_upgrade_install_with_rollback_through_pyhelm3(fake_he
     assert values["pipeline"]["serviceAccount"]["gcpServiceAccount"].endswith(
         "@grocery-dev.iam.gserviceaccount.com"
     )
+
+
+def test_upgrade_applies_the_charts_crds_first(fake_helm):
+    """helm upgrade never upgrades a CRD: without this, new fields of the spec would be pruned."""
+    result = CliRunner().invoke(app, ["deploy", "--env", "dev", "--kube-context", "gke_dev"])
+    assert result.exit_code == 0, result.output
+    assert "grocerypipelines.grocery.io serverside-applied" in result.output
+    calls = [
+        c for c in _calls(fake_helm) if c["args"][:1] != ["version"] and c["args"][:2] != ["show", "chart"]
+    ]
+    assert [c.get("tool", "helm") for c in calls] == ["kubectl", "helm"]
+    apply, upgrade = calls[0]["args"], calls[1]["args"]
+    assert apply[:3] == ["--context", "gke_dev", "apply"]
+    assert "--server-side" in apply and "--force-conflicts" in apply
+    assert apply[apply.index("-f") + 1] == str(CHART / "crds")
+    assert upgrade[0] == "upgrade" and upgrade[upgrade.index("--kube-context") + 1] == "gke_dev"
+
+
+def test_failed_crd_apply_stops_before_helm_in_one_line(fake_helm, monkeypatch):
+    monkeypatch.setenv("FAKE_KUBECTL_FAIL", "1")
+    result = CliRunner().invoke(app, ["deploy", "--env", "dev"])
+    assert result.exit_code == 1
+    assert "kubectl apply of the CRDs" in result.output and "(Unauthorized)" in result.output
+    assert "nothing was upgraded" in result.output and "Traceback" not in result.output
+    assert not [c for c in _calls(fake_helm) if c["args"][:1] == ["upgrade"]]
+
+
+def test_missing_kubectl_is_one_line_before_helm(fake_helm, tmp_path, monkeypatch):
+    (tmp_path / "bin" / "kubectl").unlink()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # not this machine's own kubectl either
+    result = CliRunner().invoke(app, ["deploy", "--env", "dev"])
+    assert result.exit_code == 1 and "kubectl is not on PATH" in result.output
+    assert not [c for c in _calls(fake_helm) if c["args"][:1] == ["upgrade"]]
 
 
 def test_failed_upgrade_is_one_line(fake_helm, monkeypatch):
