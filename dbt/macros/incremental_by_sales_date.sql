@@ -13,7 +13,7 @@
         incremental_strategy=('insert_overwrite' if is_bigquery else 'replace_interval'),
         unique_key=(none if is_bigquery else 'sales_date'),
         partition_by=({'field': 'sales_date', 'data_type': 'date', 'granularity': 'day'} if is_bigquery else none),
-        partitions=(sales_interval_partitions() if is_bigquery else none),
+        partitions=(sales_replaced_partitions() if is_bigquery else none),
         cluster_by=([cluster_by] if is_bigquery and cluster_by else none),
         on_schema_change='fail',
     ) }}

@@ -65,35 +65,33 @@
 
 
 {#-
-    [first, last] of the days the run replaces, the interval's and the extra ones (none on a full
-    run): what lies before `first` and after `last` is left as it was.
+    Every day the run replaces, the interval's and the extra ones, in order; none on a full run.
 -#}
-{% macro sales_replaced_span() -%}
+{% macro sales_replaced_days() -%}
     {%- set bounds = sales_interval() -%}
     {%- if bounds is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set days = [bounds[0], bounds[1]] + sales_extra_dates() -%}
-    {{ return([days | min, days | max]) }}
+    {%- set days = [] -%}
+    {%- for offset in range((bounds[1] - bounds[0]).days + 1) -%}
+        {%- do days.append(bounds[0] + modules.datetime.timedelta(days=offset)) -%}
+    {%- endfor -%}
+    {{ return((days + sales_extra_dates()) | unique | sort) }}
 {%- endmacro %}
 
 
 {#-
-    The days the run replaces (the interval's and the extra ones) as the fewest ranges of
-    consecutive days, [first, last] each, in order; none on a full run.
+    The days the run replaces as the fewest ranges of consecutive days, [first, last] each, in
+    order; none on a full run.
 -#}
 {% macro sales_replaced_ranges() -%}
-    {%- set bounds = sales_interval() -%}
-    {%- if bounds is none -%}
+    {%- set days = sales_replaced_days() -%}
+    {%- if days is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set one_day = modules.datetime.timedelta(days=1) -%}
-    {%- set days = [] -%}
-    {%- for offset in range((bounds[1] - bounds[0]).days + 1) -%}
-        {%- do days.append(bounds[0] + one_day * offset) -%}
-    {%- endfor -%}
     {%- set ns = namespace(ranges=[]) -%}
-    {%- for day in (days + sales_extra_dates()) | unique | sort -%}
+    {%- for day in days -%}
         {%- if ns.ranges and ns.ranges[-1][1] + one_day == day -%}
             {%- set ns.ranges = ns.ranges[:-1] + [[ns.ranges[-1][0], day]] -%}
         {%- else -%}
@@ -101,6 +99,16 @@
         {%- endif -%}
     {%- endfor -%}
     {{ return(ns.ranges) }}
+{%- endmacro %}
+
+
+{#-
+    [first, last] of the days the run replaces (none on a full run): what lies before `first` and
+    after `last` is left as it was.
+-#}
+{% macro sales_replaced_span() -%}
+    {%- set ranges = sales_replaced_ranges() -%}
+    {{ return(none if ranges is none else [ranges[0][0], ranges[-1][1]]) }}
 {%- endmacro %}
 
 
@@ -132,13 +140,7 @@
             {%- endfor -%}
             {%- if ranges | length > 1 %}){% endif -%}
         {%- else -%}
-            {%- set days = [] -%}
-            {%- for r in ranges -%}
-                {%- for offset in range((r[1] - r[0]).days + 1) -%}
-                    {%- do days.append("date '" ~ (r[0] + one_day * offset) ~ "'") -%}
-                {%- endfor -%}
-            {%- endfor -%}
-            ({{ column }} >= timestamp '{{ ranges[0][0] }}' and {{ column }} < timestamp '{{ ranges[-1][1] + one_day }}' and cast({{ column }} as date) in ({{ days | join(', ') }}))
+            ({{ column }} >= timestamp '{{ ranges[0][0] }}' and {{ column }} < timestamp '{{ ranges[-1][1] + one_day }}' and cast({{ column }} as date) in ({{ sales_replaced_partitions() | join(', ') }}))
         {%- endif -%}
     {%- else -%}
         {%- if extra %}({% endif -%}
@@ -149,17 +151,14 @@
 
 
 {#- Every day the run replaces as a SQL date literal: the partitions BigQuery's insert_overwrite replaces. -#}
-{% macro sales_interval_partitions() -%}
-    {%- set bounds = sales_interval() -%}
-    {%- if bounds is none -%}
+{% macro sales_replaced_partitions() -%}
+    {%- set days = sales_replaced_days() -%}
+    {%- if days is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set days = [] -%}
-    {%- for offset in range((bounds[1] - bounds[0]).days + 1) -%}
-        {%- do days.append("date '" ~ (bounds[0] + modules.datetime.timedelta(days=offset)) ~ "'") -%}
+    {%- set literals = [] -%}
+    {%- for day in days -%}
+        {%- do literals.append("date '" ~ day ~ "'") -%}
     {%- endfor -%}
-    {%- for day in sales_extra_dates() -%}
-        {%- do days.append("date '" ~ day ~ "'") -%}
-    {%- endfor -%}
-    {{ return(days) }}
+    {{ return(literals) }}
 {%- endmacro %}
