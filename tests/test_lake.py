@@ -5,11 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import unquote
 
 from pipeline_support import make_context
 
-from grocery.lake import Lake
+from grocery.lake import Lake, file_path
 
 
 def test_a_home_whose_name_needs_quoting_keeps_its_lake_inside_it(tmp_path: Path) -> None:
@@ -17,6 +16,34 @@ def test_a_home_whose_name_needs_quoting_keeps_its_lake_inside_it(tmp_path: Path
     ctx = make_context(home)
     ctx.lake.write_json("raw/_manifests/x.json", {"ok": True})
     assert (home / "lake" / "raw" / "_manifests" / "x.json").exists()
+
+
+def test_a_lake_uri_names_the_same_folder_to_every_reader(tmp_path: Path) -> None:
+    """Spark's executors take a file:// URI's path literally (Hadoop does not percent-decode), and
+    the jobs open the lake again from `Lake.uri()`: "%20" must stay "%20", never become a space."""
+    home = tmp_path / "my%20data home=1"
+    lake = make_context(home).lake
+    assert lake.uri() == f"file://{home.resolve()}/lake"
+    again = Lake(lake.uri("analytics"))
+    again.write_json("x.json", {"ok": True})
+    assert (home / "lake" / "analytics" / "x.json").exists()
+    assert not (tmp_path / "my data home=1").exists()
+
+
+def test_a_home_with_a_character_that_ends_a_url_path_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from grocery.cli import app
+
+    for name, cut in (("run#2", "#"), ("what?", "?")):
+        home = tmp_path / name / "home"
+        result = CliRunner().invoke(app, ["run", "--home", str(home), "--scale", "0.0005"])
+        assert result.exit_code == 1
+        assert f"has {cut!r} in its path" in result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+        assert not (tmp_path / name).exists()
 
 
 def test_publishing_a_folder_replaces_the_old_one_whole(tmp_path: Path) -> None:
@@ -87,13 +114,13 @@ def test_a_folder_written_in_the_lake_by_another_writer_replaces_the_old_one_onc
     rel = "analytics/recommendations/run_date=2018-05-09"
     for content in ("old", "new"):
         with lake.written_in_place(rel) as uri:
-            written = Path(unquote(uri.removeprefix("file://")))
+            written = file_path(uri)
             assert written.parent == lake.local_path(rel).parent and written.name.startswith(".")
             written.mkdir()
             (written / f"{content}.parquet").write_text(content)
     try:
         with lake.written_in_place(rel) as uri:
-            Path(unquote(uri.removeprefix("file://"))).mkdir()
+            file_path(uri).mkdir()
             raise RuntimeError("killed while writing")
     except RuntimeError:
         pass

@@ -44,10 +44,15 @@ class Context:
     # The ingest date this command's extract landed (set by `grocery.extract.run`): what its load loads.
     landed: date | None = None
 
+    def __post_init__(self) -> None:
+        from grocery.warehouse import check_warehouse
+
+        check_warehouse(self.spec.warehouse, self.home)
+
     @property
     def lake_uri(self) -> str:
         """Where the lake is: spec.lake, else <home>/lake (naming it creates nothing)."""
-        return self.spec.lake or (self.home / "lake").resolve().as_uri()
+        return self.spec.lake or lake_layout.local_uri(self.home / "lake")
 
     @cached_property
     def lake(self) -> Lake:

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import fsspec
 
@@ -57,9 +56,19 @@ def partition_date(name: str, key: str) -> date | None:
         return None
 
 
+def local_uri(path: Path | str) -> str:
+    """The file:// URI of a local folder, with its path as written.
+
+    A lake URI is read the way Hadoop reads it, since Spark's executors write the lake: its path is
+    taken literally, with no percent-decoding (`Path.as_uri()` would write a space as "%20", which
+    Hadoop then takes for those three characters, and "%20" in a folder's name as "%2520").
+    """
+    return "file://" + str(Path(path).resolve())
+
+
 def file_path(uri: str) -> Path:
-    """The folder a file:// URI names (Path.as_uri() percent-encodes characters such as "=")."""
-    return Path(unquote(uri.removeprefix("file://")))
+    """The folder a file:// URI names (taken literally, as Hadoop does: see `local_uri`)."""
+    return Path(uri.removeprefix("file://"))
 
 
 def exists_without_making(uri: str) -> bool:
@@ -72,7 +81,7 @@ class Lake:
 
     def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
         if "://" not in uri:
-            uri = Path(uri).resolve().as_uri()
+            uri = local_uri(uri)
         self.protocol, _, rest = uri.partition("://")
         if self.protocol not in ("file", "gs"):
             raise ValueError(f"lake URI must start with file:// or gs://, got {uri!r}")

@@ -18,10 +18,10 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote
 
 from grocery.context import Context
 from grocery.errors import ConfigError, StageError
+from grocery.lake import file_path
 
 
 @dataclass
@@ -62,9 +62,8 @@ def purge(ctx: Context) -> PurgeReport:
 
 def purge_lake(uri: str, report: PurgeReport) -> None:
     """Delete everything under a lake root (file:// or gs://), recording it in `report`."""
-    protocol, _, rest = uri.partition("://")
-    if protocol == "file":
-        _purge_local_lake(uri, Path(unquote(rest)), report)
+    if uri.startswith("file://"):
+        _purge_local_lake(uri, file_path(uri), report)
     else:
         _purge_remote_lake(uri, report)
 

@@ -26,9 +26,10 @@ REPO = Path(__file__).resolve().parents[2]
 def published(tmp_path_factory):
     from grocery.cli import run_stages
 
-    ctx = make_context(
-        tmp_path_factory.mktemp("spark-e2e") / "home", **{"source.scale": 0.01, "source.seed": 11}
-    )
+    # A home whose name a URL would percent-encode or decode ("%20", a space, "="): the lake's URIs
+    # must name the same folders to DuckDB, to pyarrow and to Spark's executors.
+    home = tmp_path_factory.mktemp("spark-e2e") / "my%20data home=1"
+    ctx = make_context(home, **{"source.scale": 0.01, "source.seed": 11})
     results = run_stages(ctx, ["extract", "load", "transform", "segment", "recommend", "publish"])
     yield ctx, results
     ctx.close()

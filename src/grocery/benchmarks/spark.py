@@ -161,7 +161,6 @@ def _prepared_home(workdir: Path, scale: float, seed: int, input_dir: Path | Non
     from grocery.transform import project_dir, project_fingerprint
 
     source = input_dir or _dataset(workdir, scale, seed, [])
-    # No "=" in the folder name: Path.as_uri() would percent-encode it in the lake URI.
     home = workdir / "spark" / (f"input-{input_dir.name}" if input_dir else f"scale-{scale}-seed-{seed}")
     generated = source / DATASET_STAMP
     made_from = project_fingerprint(project_dir(), "duckdb") + (

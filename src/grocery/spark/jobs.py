@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from grocery.config import AlsSpec, RfmSpec
-from grocery.lake import Lake
+from grocery.lake import Lake, local_uri
 from grocery.progress import Stopwatch
 from grocery.spark import als as alsmod
 from grocery.spark.buckets import Buckets
@@ -313,7 +313,7 @@ def warm_up(spark: SparkSession, job: str) -> None:
     buckets = export_buckets()
     with tempfile.TemporaryDirectory(prefix="grocery-warm-up-") as tmp:
         as_of = _tiny_export(Path(tmp), buckets)
-        lake_uri = Path(tmp).as_uri()
+        lake_uri = local_uri(tmp)
         try:
             if job == "segment":
                 segment_job(spark, lake_uri, as_of, RfmSpec(), buckets=buckets)

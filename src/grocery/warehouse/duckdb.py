@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from grocery.errors import StageError, make_folder
 from grocery.tables import INGEST_DATE, Table
+from grocery.warehouse import check_duckdb_path
 from grocery.warehouse.base import SCHEMAS, STATE_TABLE, IngestLoad, Warehouse
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class DuckDBWarehouse(Warehouse):
     missing_relation = (duckdb.CatalogException,)
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path).resolve()
+        self.path = check_duckdb_path(path)
         self._con: duckdb.DuckDBPyConnection | None = None
 
     def check_lake(self, lake_uri: str) -> None:
