@@ -216,7 +216,7 @@ class PipelineSpec(Model):
     lake: str | None = Field(
         None,
         pattern=r"^(file|gs)://.+",
-        description="Lake URI, file:///path or gs://bucket/prefix; default: <home>/lake.",
+        description="Lake URI, file:///path (the path as written, not percent-encoded) or gs://bucket/prefix; default: <home>/lake.",
     )
     warehouse: WarehouseSpec = Field(
         default_factory=DuckDBWarehouseSpec,
