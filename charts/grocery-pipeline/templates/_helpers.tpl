@@ -109,12 +109,15 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Container-level security: Pod Security Standard "restricted". Not configurable on purpose. */}}
+{{/* Container-level security: Pod Security Standard "restricted". Not configurable on purpose.
+     The root filesystem is read-only, except for a container given (dict "writableRoot" true):
+     Spark's driver and executors, which write their scratch and work folders (and the driver's
+     temporary folder) in the image, as the SparkApplications the operator renders do. */}}
 {{- define "grocery-pipeline.containerSecurityContext" -}}
 runAsNonRoot: true
 allowPrivilegeEscalation: false
 privileged: false
-readOnlyRootFilesystem: true
+readOnlyRootFilesystem: {{ not .writableRoot }}
 capabilities:
   drop:
     - ALL
