@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from grocery.spark.export import EXPORT_RELATION
 from tests.deploy.conftest import ROOT, tool
 
 hcl2 = pytest.importorskip("hcl2")
@@ -219,12 +220,18 @@ def test_workload_identity_binds_exactly_the_charts_service_accounts(env):
         assert identities[identity]["namespace"] == namespace
         assert identities[identity]["service_account"] == name
         assert gsa == f"grocery-{identity}@{project}.iam.gserviceaccount.com"
-    # Least privilege: the operator needs nothing from Google, Spark only the lake.
+    # Least privilege: the operator needs nothing from Google. Spark's drivers need the lake, and run
+    # the export of the fact (a query and EXPORT DATA of the view grocery.spark.export reads, and
+    # what it selects from): BigQuery jobs, reading those datasets and no other, writing none.
     assert set(identities["operator"]) == {"namespace", "service_account"}
-    assert (
-        identities["spark"]["bucket_roles"] == ["roles/storage.objectUser"]
-        and "project_roles" not in identities["spark"]
-    )
+    spark = identities["spark"]
+    assert spark["bucket_roles"] == ["roles/storage.objectUser"]
+    assert spark["project_roles"] == ["roles/bigquery.jobUser"]
+    assert spark["dataset_role"] == "roles/bigquery.dataViewer"
+    read = {
+        re.fullmatch(r'\$\{module\.bigquery\.dataset_ids\["(\w+)"\]\}', d).group(1) for d in spark["datasets"]
+    }
+    assert read == {EXPORT_RELATION[0], "core"}
     assert identities["pipeline"]["project_roles"] == ["roles/bigquery.jobUser"]
     assert identities["pipeline"]["dataset_role"] == "roles/bigquery.dataEditor"
     binding = resources(TF / "modules" / "workload_identity", "google_service_account_iam_member")[

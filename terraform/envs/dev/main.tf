@@ -78,11 +78,16 @@ module "workload_identity" {
       dataset_role    = "roles/bigquery.dataEditor"
       project_roles   = ["roles/bigquery.jobUser"]
     }
-    # Spark reads and writes the lake only (never the warehouse).
+    # Spark drivers run the segment and recommend stages: they read the fact's state and export it to
+    # the lake (a query and an EXPORT DATA job over staging.int_sales_export, a view of core.fct_sales
+    # and staging.int_multi_line_transactions), then read and write the lake.
     spark = {
       namespace       = "grocery"
       service_account = "grocery-spark-driver"
       bucket_roles    = ["roles/storage.objectUser"]
+      datasets        = [module.bigquery.dataset_ids["staging"], module.bigquery.dataset_ids["core"]]
+      dataset_role    = "roles/bigquery.dataViewer"
+      project_roles   = ["roles/bigquery.jobUser"]
     }
     # Airflow's workers launch pods through Kubernetes: no Google roles.
     airflow = { namespace = "airflow", service_account = "airflow-worker" }
