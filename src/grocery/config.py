@@ -57,7 +57,9 @@ class SourceSpec(Model):
     )
     seed: int = Field(42, ge=0, description="Generator seed: the same seed gives the same files.")
     path: str | None = Field(
-        None, description="Folder holding the seven CSV files, or a .zip archive of them (kind: path)."
+        None,
+        description="Folder holding the seven CSV files, or a .zip archive of them, on this machine or"
+        " gs://bucket/prefix (kind: path).",
     )
     dataset: str = Field(
         "andrexibiza/grocery-sales-dataset", description="Kaggle dataset handle (kind: kaggle)."

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from grocery import extract
 from grocery.config import PipelineSpec
@@ -163,3 +164,49 @@ def test_extract_lands_the_delivery_in_a_gcs_lake_byte_for_byte(
             assert copy.name == entry["name"] and copy.read_bytes() == original
         assert entry["sha256"] == hashlib.sha256(original).hexdigest()
         assert entry["path"] == f"raw/{entry['table']}/ingest_date={day}/{entry['name']}"
+
+
+def test_a_delivery_in_a_bucket_folder_or_archive_is_landed_as_a_local_one(
+    cloud: Cloud, small_delivery: Path, tmp_path: Path
+) -> None:
+    """On GKE each stage is a pod of its own: a retailer's deliveries come from a bucket (source.path
+    gs://...), a folder of the seven files or a .zip of them, and land byte for byte."""
+    import zipfile
+
+    bucket_uri = cloud.lake_uri.removesuffix("/lake") + "/deliveries"
+    lake = Lake(bucket_uri)
+    for csv in small_delivery.glob("*.csv"):
+        lake.write_bytes(f"2018-05-09/{csv.name}", csv.read_bytes())
+    lake.write_bytes("2018-05-09/README.txt", b"not a table")  # beside them, not landed
+    archive = tmp_path / "grocery.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for csv in small_delivery.glob("*.csv"):
+            zf.write(csv, f"grocery-sales/{csv.name}")
+    lake.write_bytes("grocery.zip", archive.read_bytes())
+
+    for name, path in (("folder", f"{bucket_uri}/2018-05-09/"), ("archive", f"{bucket_uri}/grocery.zip")):
+        spec = PipelineSpec.model_validate({"lake": cloud.lake_uri, "source": {"kind": "path", "path": path}})
+        ctx = Context(spec=spec, home=tmp_path / name, interval=DataInterval.everything())
+        day = date.fromisoformat(extract.run(ctx).metrics["ingest_date"])
+        manifest = extract.read_manifest(ctx, day)
+        assert manifest["source"] == f"path {path}", name
+        assert sorted(e["name"] for e in manifest["files"]) == sorted(
+            p.name for p in small_delivery.glob("*.csv")
+        )
+        for entry in manifest["files"]:
+            assert ctx.lake.read_bytes(entry["path"]) == (small_delivery / entry["name"]).read_bytes(), name
+        assert not list((tmp_path / name).glob(".scratch-*")), "the copies go with the stage"
+
+
+def test_a_bucket_folder_without_the_files_is_one_clear_error(cloud: Cloud, tmp_path: Path) -> None:
+    from grocery.errors import SourceError
+
+    bucket_uri = cloud.lake_uri.removesuffix("/lake") + "/deliveries"
+    Lake(bucket_uri).write_bytes("other/notes.txt", b"x")
+    for folder, problem in (("missing", "does not exist"), ("other", "holds none of the dataset's files")):
+        spec = PipelineSpec.model_validate(
+            {"lake": cloud.lake_uri, "source": {"kind": "path", "path": f"{bucket_uri}/{folder}"}}
+        )
+        ctx = Context(spec=spec, home=tmp_path / folder, interval=DataInterval.everything())
+        with pytest.raises(SourceError, match=f"input folder {bucket_uri}/{folder} {problem}"):
+            extract.run(ctx)

@@ -2,7 +2,8 @@
 
 - `generator`: synthetic data of the real shape, deterministic for a seed (grocery.sources.generator);
 - `kaggle`: the public dataset, downloaded through the `kaggle` package (grocery.sources.kaggle);
-- `path`: a folder of files in that format, e.g. a retailer's own export (grocery.sources.folder).
+- `path`: a folder of files in that format, e.g. a retailer's own export, on this machine or in Cloud
+  Storage (grocery.sources.folder).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def open_source(spec: SourceSpec, cache_dir: Path) -> Source:
         from grocery.sources.kaggle import KaggleSource
 
         return KaggleSource(dataset=spec.dataset, cache_dir=cache_dir / "kaggle")
-    from grocery.sources.folder import FolderSource
+    from grocery.sources.folder import BucketFolderSource, FolderSource
 
     assert spec.path is not None  # the spec's validator requires it for kind=path
+    if spec.path.startswith("gs://"):
+        return BucketFolderSource(spec.path)
     return FolderSource(Path(spec.path))
