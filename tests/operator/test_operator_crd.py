@@ -73,6 +73,18 @@ def test_every_example_manifest_is_accepted_by_the_crd_and_the_model(path: Path)
     read_pipeline(path.read_text(), origin=path.name)  # raises when the model refuses it
 
 
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_of_pods_per_stage_reaches_its_source_from_a_pod(path: Path) -> None:
+    """A stage pod mounts no volume, and reads Kaggle's credentials only from `secretEnv` Secrets."""
+    spec = parse_spec(yaml.safe_load(path.read_text()).get("spec") or {})
+    if spec.execution.mode != "kubernetes":
+        return
+    if spec.source.kind == "path":
+        assert spec.source.path.startswith("gs://"), "a pod has no folder of deliveries"
+    if spec.source.kind == "kaggle":
+        assert spec.execution.secret_env, "the extract pod would have no Kaggle credentials"
+
+
 def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 3
 
