@@ -44,6 +44,13 @@ def test_a_yaml_file_overrides_with_camel_case_fields(tmp_path: Path) -> None:
         ("colour: blue\n", "colour"),
         ("warehouse: {kind: bigquery}\n", "warehouse.bigquery.project"),
         ("source: {kind: path}\n", "source"),
+        # Numbers are finite numbers: infinity crashed ALS, a boolean was read as 1.
+        ("models: {als: {alpha: .inf}}\n", "models.als.alpha"),
+        ("models: {als: {alpha: 1e39}}\n", "models.als.alpha"),
+        ("models: {als: {regParam: .inf}}\n", "models.als.regParam"),
+        ("models: {als: {maxIter: true}}\n", "models.als.maxIter"),
+        ("models: {rfm: {bins: true}}\n", "models.rfm.bins"),
+        ("source: {scale: .nan}\n", "source.scale"),
     ],
 )
 def test_invalid_or_unknown_fields_are_refused_with_their_path(

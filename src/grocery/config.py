@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from grocery.errors import ConfigError
@@ -30,8 +38,23 @@ Encoding = Literal["utf-8", "windows-1252", "latin-1"]
 UTF_8, WINDOWS_1252, LATIN_1 = get_args(Encoding)
 
 
+def _not_a_boolean(value: object) -> object:
+    if isinstance(value, bool):  # pydantic would read true as 1
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+# The spec's numbers: `maxIter: true` is a mistake, not 1.
+Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+Float = Annotated[float, BeforeValidator(_not_a_boolean)]
+
+
 class Model(BaseModel):
-    """Base for every spec model: camelCase aliases, unknown fields refused, values validated."""
+    """Base for every spec model: camelCase aliases, unknown fields refused, values validated.
+
+    A number is a finite number: not infinity or NaN (`.inf` in YAML), and not a boolean (`Int`,
+    `Float`).
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -39,6 +62,7 @@ class Model(BaseModel):
         extra="forbid",
         validate_default=True,
         frozen=True,
+        allow_inf_nan=False,
     )
 
 
@@ -49,13 +73,13 @@ class SourceSpec(Model):
         "generator",
         description="generator: synthetic data of the real shape; kaggle: the public dataset; path: a folder.",
     )
-    scale: float = Field(
+    scale: Float = Field(
         0.05,
         gt=0,
         le=100,
         description="Generator size as a fraction of the real dataset (1 = 6,758,125 sales).",
     )
-    seed: int = Field(42, ge=0, description="Generator seed: the same seed gives the same files.")
+    seed: Int = Field(42, ge=0, description="Generator seed: the same seed gives the same files.")
     path: str | None = Field(
         None,
         description="Folder holding the seven CSV files, or a .zip archive of them, on this machine or"
@@ -105,7 +129,7 @@ WarehouseSpec = Annotated[DuckDBWarehouseSpec | BigQueryWarehouseSpec, Field(dis
 class Resources(Model):
     """Cores and memory of one Spark process, a driver or an executor (Spark's forms, not Kubernetes')."""
 
-    cores: int = Field(1, ge=1, le=64, description="CPU cores.")
+    cores: Int = Field(1, ge=1, le=64, description="CPU cores.")
     memory: str = Field(
         "2g", pattern=r"^[1-9][0-9]*[kmgtKMGT]$", description="Memory, Spark style: 512m, 4g."
     )
@@ -136,7 +160,7 @@ class SparkSpec(Model):
     executor: Resources = Field(
         default_factory=lambda: Resources(cores=2, memory="4g"), description="Executor resources."
     )
-    executor_instances: int = Field(2, ge=1, le=100, description="Number of executors on a cluster.")
+    executor_instances: Int = Field(2, ge=1, le=100, description="Number of executors on a cluster.")
     service_account_name: str = Field(
         "grocery-spark-driver",
         description="Service account of the driver and executors of a SparkApplication or Livy batch: the "
@@ -147,24 +171,25 @@ class SparkSpec(Model):
 class RfmSpec(Model):
     """Customer segmentation by recency, frequency and monetary value."""
 
-    bins: int = Field(5, ge=2, le=10, description="Score bins (5 gives quintile scores 1-5).")
+    bins: Int = Field(5, ge=2, le=10, description="Score bins (5 gives quintile scores 1-5).")
 
 
 class AlsSpec(Model):
     """Product recommendations by implicit-feedback ALS."""
 
-    rank: int = Field(10, ge=1, le=500, description="Latent factors.")
-    max_iter: int = Field(10, ge=1, le=100, description="ALS iterations.")
-    reg_param: float = Field(0.1, ge=0, description="Regularization.")
-    alpha: float = Field(10.0, gt=0, description="Confidence scaling of implicit feedback.")
-    top_n: int = Field(10, ge=1, le=100, description="Recommendations per customer.")
+    rank: Int = Field(10, ge=1, le=500, description="Latent factors.")
+    max_iter: Int = Field(10, ge=1, le=100, description="ALS iterations.")
+    reg_param: Float = Field(0.1, ge=0, le=1000, description="Regularization.")
+    # Spark's ALS computes in single precision: a confidence past about 3e38 overflows.
+    alpha: Float = Field(10.0, gt=0, le=10_000, description="Confidence scaling of implicit feedback.")
+    top_n: Int = Field(10, ge=1, le=100, description="Recommendations per customer.")
     exclude_purchased: bool = Field(
         True, description="Never recommend a product the customer already bought."
     )
-    holdout_days: int = Field(
+    holdout_days: Int = Field(
         14, ge=1, le=365, description="Days at the end of the interval held out for evaluation."
     )
-    eval_k: int = Field(10, ge=1, le=100, description="K of precision@K, recall@K and NDCG@K.")
+    eval_k: Int = Field(10, ge=1, le=100, description="K of precision@K, recall@K and NDCG@K.")
 
 
 class ModelsSpec(Model):
@@ -207,8 +232,8 @@ class ExecutionSpec(Model):
         default_factory=list,
         description="Kubernetes Secrets whose keys become environment variables of stage pods.",
     )
-    retries: int = Field(2, ge=0, le=10, description="Retries of a failed stage, with exponential backoff.")
-    timeout_minutes: int = Field(120, ge=1, le=24 * 60, description="A stage running longer than this fails.")
+    retries: Int = Field(2, ge=0, le=10, description="Retries of a failed stage, with exponential backoff.")
+    timeout_minutes: Int = Field(120, ge=1, le=24 * 60, description="A stage running longer than this fails.")
 
 
 class PipelineSpec(Model):
@@ -218,7 +243,8 @@ class PipelineSpec(Model):
     lake: str | None = Field(
         None,
         pattern=r"^(file|gs)://.+",
-        description="Lake URI, file:///path (the path as written, not percent-encoded) or gs://bucket/prefix; default: <home>/lake.",
+        description="Lake URI, file:///path or gs://bucket/prefix; default: <home>/lake. A file:// path is "
+        "taken as written, not percent-decoded.",
     )
     warehouse: WarehouseSpec = Field(
         default_factory=DuckDBWarehouseSpec,
@@ -236,7 +262,7 @@ class PipelineSpec(Model):
         description="First data interval of the schedule (YYYY-MM-DD).",
     )
     catchup: bool = Field(False, description="Run every missed interval since startDate (a backfill).")
-    freshness_hours: int = Field(
+    freshness_hours: Int = Field(
         36, ge=1, le=24 * 365, description="Data older than this many hours makes the pipeline Stale."
     )
     on_delete: Literal["Retain", "Delete"] = Field(
