@@ -24,8 +24,16 @@ def test_the_summary_gives_precision_at_k_of_both_models_and_the_lift():
 
 def test_an_evaluation_over_no_customer_is_not_reported_as_a_precision_of_zero():
     # An interval no longer than the holdout: nobody bought both before it and in it.
-    said = evaluation_summary(_metrics(0, 0.0, 0.0), AlsSpec(holdout_days=14), date(2018, 1, 5))
+    spec = AlsSpec(holdout_days=14, exclude_purchased=False)
+    said = evaluation_summary(_metrics(0, 0.0, 0.0), spec, date(2018, 1, 5))
     assert said == (
-        "not evaluated: no customer bought both up to 2017-12-22 and in the holdout "
-        "2017-12-23..2018-01-05 (the last 14 days)"
+        "not evaluated: no customer bought both up to 2017-12-22 and, in the holdout "
+        "2017-12-23..2018-01-05 (the last 14 days), anything"
     )
+
+
+def test_with_purchases_excluded_the_reason_is_that_nobody_bought_anything_new():
+    # Customers bought again in the holdout, but only products they had bought before: with
+    # excludePurchased those do not count, and the line must not say nobody bought.
+    said = evaluation_summary(_metrics(0, 0.0, 0.0), AlsSpec(holdout_days=14), date(2018, 1, 5))
+    assert said.endswith("(the last 14 days), a product new to them")

@@ -81,7 +81,9 @@ def evaluation_summary(metrics: list[dict], spec: AlsSpec, as_of: date) -> str:
         return f"precision@{spec.eval_k} ALS {als:.4f} vs popularity {pop:.4f} ({lift})"
     # The metrics are 0 over no one: say so, not "precision 0".
     train_end, holdout_start = holdout_window(as_of, spec.holdout_days)
+    # With excludePurchased, only a product new to the customer counts in the holdout.
+    bought = "a product new to them" if spec.exclude_purchased else "anything"
     return (
-        f"not evaluated: no customer bought both up to {train_end} and in the holdout "
-        f"{holdout_start}..{as_of} (the last {spec.holdout_days} days)"
+        f"not evaluated: no customer bought both up to {train_end} and, in the holdout "
+        f"{holdout_start}..{as_of} (the last {spec.holdout_days} days), {bought}"
     )
