@@ -81,6 +81,8 @@ SALES_SELECTOR = "sales"  # dbt/selectors.yml: what follows from the sales, with
 SALES_STATE = "transform.sales"
 # Days outside the interval that a run replaces too (dbt/macros/sales_interval.sql), comma-separated.
 EXTRA_DATES_ENV = "GROCERY_EXTRA_DATES"
+# How many products mart_recommend gives a customer: models.als.topN.
+RECOMMEND_TOP_N_ENV = "GROCERY_RECOMMEND_TOP_N"
 # The SALES_STATE pending value of a build over everything that did not pass (else a list of days).
 EVERYTHING_OWED = "everything"
 # The columns of core.fct_sales (dbt/models/core/fct_sales.sql), each as staging's priced lines have
@@ -234,6 +236,7 @@ class _Invocation:
                 **env,
                 **interval_env(DataInterval.everything() if everything else ctx.interval),
                 EXTRA_DATES_ENV: ",".join(day.isoformat() for day in extra_dates),
+                RECOMMEND_TOP_N_ENV: str(ctx.spec.models.als.top_n),
                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             },
         )

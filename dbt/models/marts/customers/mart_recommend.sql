@@ -1,7 +1,16 @@
+{#- How many products a customer gets: models.als.topN, which the stages pass in the environment
+    (read when the model runs: a value read at parse time would make dbt parse it again whenever the
+    value changes); 10, AlsSpec's default, in a dbt command run by hand. -#}
+{%- set top_n = env_var('GROCERY_RECOMMEND_TOP_N', '10') | int if execute else 10 %}
+
 with
 
 customers as (
     select * from {{ ref('dim_customers') }}
+),
+
+sales as (
+    select * from {{ ref('fct_sales') }}
 ),
 
 products as (
@@ -16,30 +25,35 @@ popular as (
     select * from {{ source('analytics', 'popular_products') }}
 ),
 
-top_n as (
-    select coalesce(max(rank), 10) as n from recommendations
+-- Customers the model cannot score, with no purchase up to the day the recommendations are as of,
+-- get the popular products, marked as a fallback: the Spark job never saw most of them (no dated
+-- sale at all). One it scored, but whose every candidate it excluded (they bought them all), gets
+-- none: the popular products are among those too.
+buyers as (
+    select distinct sales.customer_id
+    from sales
+    where sales.sales_date <= (select max(popular.as_of_date) from popular)
 ),
 
--- Customers the Spark job never saw (no dated sale) get the popular products, marked as a fallback.
-unseen_customers as (
+unscored_customers as (
     select customers.customer_id
     from customers
-    left join (select distinct customer_id from recommendations) as seen
-        on customers.customer_id = seen.customer_id
-    where seen.customer_id is null
+    where
+        customers.customer_id not in (select recommendations.customer_id from recommendations)
+        and customers.customer_id not in (select buyers.customer_id from buyers)
 ),
 
 fallback as (
     select
-        unseen_customers.customer_id,
+        unscored_customers.customer_id,
         popular.rank,
         popular.product_id,
         popular.score,
         true as is_fallback,
         popular.as_of_date
-    from unseen_customers
+    from unscored_customers
     cross join popular
-    where popular.rank <= (select n from top_n)
+    where popular.rank <= {{ top_n }}
 ),
 
 ranked as (
