@@ -6,6 +6,7 @@ uses:
     POST  /auth/token                                          {"username", "password"} -> 201 {"access_token"}
     GET   /api/v2/dags/{dag_id}                                 the DAG, 404 when not loaded
     PATCH /api/v2/dags/{dag_id}                                 {"is_paused": bool}
+    DELETE /api/v2/dags/{dag_id}                                204; 409 while a task instance runs
     PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}                {"state", "note"}: "failed" fails running tasks
     POST  /api/v2/dags/{dag_id}/dagRuns                         trigger; 409 when the dag_run_id exists
     GET   /api/v2/dags/{dag_id}/dagRuns                         ?limit&offset&order_by&state
@@ -245,6 +246,13 @@ class FakeAirflow:
                     return 422, {"detail": "is_paused must be a boolean"}
                 dag.is_paused = body["is_paused"]
                 return 200, dag.as_api()
+            if method == "DELETE":  # airflow.api.common.delete_dag: refused while a task instance runs
+                if any(
+                    ti.get("state") == "running" for run in dag.runs.values() for ti in run.tasks.values()
+                ):
+                    return 409, {"detail": f"Task instances of dag with id: '{dag_id}' are still running"}
+                del self.dags[dag_id]
+                return 204, None
             return 405, {"detail": "Method Not Allowed"}
         if run_id is None:
             if method == "POST":
@@ -341,9 +349,10 @@ def _handler_for(fake: FakeAirflow) -> type[BaseHTTPRequestHandler]:
                 body = None
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, payload = fake.handle(self.command, self.path, headers, body)
-            data = json.dumps(payload).encode()
+            data = b"" if payload is None else json.dumps(payload).encode()  # None: 204 No Content
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if data:
+                self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

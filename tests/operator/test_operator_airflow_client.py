@@ -14,6 +14,7 @@ from grocery.operator.airflow import (
     AirflowError,
     AirflowUnauthorized,
     AirflowUnreachable,
+    Conflict,
     CredentialsMissing,
 )
 
@@ -118,6 +119,21 @@ async def test_unfinished_runs_are_listed_and_failing_one_fails_its_running_task
     assert [r.run_id for r in await client.unfinished_runs(DAG)] == ["waiting"]
     assert await client.fail_run(DAG, "no-such-run", note="x") is False
     assert await client.unfinished_runs("not-loaded") == []
+
+
+async def test_deleting_a_dag_deletes_its_runs_and_waits_for_running_tasks(
+    client: AirflowClient, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    airflow.finish_run(DAG, "done", "success", {"extract": "success"})
+    busy = airflow.add_run(DAG, "busy", state="running")
+    busy.tasks = {"load": {"state": "running"}}
+    with pytest.raises(Conflict):
+        await client.delete_dag(DAG)
+    await client.fail_run(DAG, "busy", note="stopped")
+    assert await client.delete_dag(DAG) is True
+    assert await client.get_dag(DAG) is None and airflow.runs(DAG) == []
+    assert await client.delete_dag(DAG) is False
 
 
 async def test_down_is_unreachable_and_a_500_is_an_error_with_the_status(

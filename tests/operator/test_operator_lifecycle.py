@@ -763,6 +763,53 @@ async def test_data_on_the_airflow_workers_disks_is_named_not_deleted_by_a_job(
     assert writes(kmock, JOBS) == []
 
 
+async def test_a_pipeline_applied_again_after_its_data_was_deleted_reports_none_of_the_old_runs(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG, paused=False)
+    airflow.finish_run(DAG, "scheduled__2024-06-01", "success", dict.fromkeys(STAGES, "success"))
+    airflow.finish_run(DAG, "scheduled__2024-06-02", "failed", {"extract": "success", "load": "failed"})
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        first = await kubectl.apply(pipeline_manifest(NAME, CLOUD_SPEC))
+        await wait_for(kubectl, NAME, phase("Failed"))
+        await kubectl.delete(NAME)
+        (job,) = await eventually(lambda: kubectl.jobs(JOB_NS), what="the data-deletion Job")
+        await kubectl.finish_job(JOB_NS, job["metadata"]["name"], "Complete")
+        await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
+
+        second = await kubectl.apply(pipeline_manifest(NAME, CLOUD_SPEC))
+        assert second["metadata"]["uid"] != first["metadata"]["uid"]
+        obj = await wait_for(kubectl, NAME, lambda o: (o.get("status") or {}).get("lastChecked"))
+        status, fresh = obj["status"], condition(obj, "Fresh")
+        assert status["phase"] == "Pending"
+        assert status.get("lastRun") is None and status.get("lastSuccessfulRun") is None
+        assert (fresh["status"], fresh["reason"]) == ("False", "NeverSucceeded")
+        assert condition(obj, "Degraded")["status"] == "False"
+        # Airflow forgot the DAG with its runs, as the data went (its file went with the ConfigMap).
+        assert DAG not in airflow.dags and "DagDeleted" in await reasons(kubectl)
+
+        airflow.load_dag(DAG)  # the DAG processor parses the new DAG file: a DAG without runs
+        obj = await wait_for(kubectl, NAME, phase("Ready"))
+        assert obj["status"].get("lastRun") is None and obj["status"].get("lastSuccessfulRun") is None
+
+
+async def test_airflow_failing_to_delete_the_dag_is_a_warning_and_the_pipeline_goes(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    airflow.load_dag(DAG)
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url, delete_timeout="1.5")):
+        job = await deleted_with_a_purge_job(kubectl)
+        airflow.finish_run(DAG, "scheduled__2024-06-01", "success", {"load": "success"})
+        airflow.failing = 500
+        await kubectl.finish_job(JOB_NS, job["metadata"]["name"], "Complete")
+        await still_there_after_retries(kubectl, 0.8)  # Airflow is retried first
+        await eventually(lambda: kubectl_gone(kubectl), what="the pipeline to be gone")
+        warning = await eventually(lambda: _event(kubectl, "DagNotDeleted"), what="the warning")
+        assert warning["type"] == "Warning" and "500" in warning["message"] and DAG in warning["message"]
+        assert (await reasons(kubectl)).count("DataDeleted") == 1  # once, despite the retries
+    assert [r.run_id for r in airflow.runs(DAG)] == ["scheduled__2024-06-01"]
+
+
 async def _event(kubectl: Kubectl, reason: str) -> dict | None:
     return next((e for e in await kubectl.events() if e.get("reason") == reason), None)
 

@@ -184,6 +184,16 @@ class AirflowClient:
             return False
         return True
 
+    async def delete_dag(self, dag_id: str) -> bool:
+        """Delete the DAG's records (its runs, task instances, versions), as the UI's "Delete DAG" does;
+        False when Airflow has none. `Conflict` while a task instance still runs. A DAG file still in
+        the bundle is parsed again: the DAG comes back, without runs."""
+        try:
+            await self._call("DELETE", f"/api/v2/dags/{_q(dag_id)}")
+        except NotFound:
+            return False
+        return True
+
     async def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
         path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"
         try:

@@ -10,8 +10,8 @@
     configmap  a timer: puts back the ConfigMap render made when it was deleted or changed by hand
                (a Warning event, ConfigMapRestored, says what); writes nothing while it is as rendered
     finalize   delete: removes the ConfigMap and pauses the DAG; with spec.onDelete Delete marks the DAG's
-               unfinished runs failed, then runs a Job (`grocery purge --yes`, built like a stage pod)
-               and keeps the resource until it succeeded
+               unfinished runs failed, then runs a Job (`grocery purge --yes`, built like a stage pod),
+               keeps the resource until it succeeded, and deletes the DAG in Airflow with its runs
 
 Airflow or Kubernetes failing is `kopf.TemporaryError` with a doubling delay, and the status timer
 writes it as a condition (Ready False, Degraded True, reason AirflowUnreachable, ...): no crash loop.
@@ -30,7 +30,13 @@ from grocery.airflow.dagfile import dag_file_name
 from grocery.config import API_GROUP, API_VERSION, NamedPipeline, PipelineSpec, parse_spec
 from grocery.errors import ConfigError
 from grocery.operator import resources
-from grocery.operator.airflow import AirflowClient, AirflowError, CredentialsMissing, NotFound
+from grocery.operator.airflow import (
+    AirflowClient,
+    AirflowError,
+    AirflowUnauthorized,
+    CredentialsMissing,
+    NotFound,
+)
 from grocery.operator.kube import KubeClient, KubeError
 from grocery.operator.settings import Settings
 from grocery.operator.status import (
@@ -51,6 +57,8 @@ _DAG_STATE = "finalize_dag_state"
 _FAILURE_REPORTED = "finalize_failure_reported"
 _RUNS_STOPPED = "finalize_runs_stopped"
 _LOCAL_DATA_REPORTED = "finalize_local_data_reported"
+_DATA_STATE = "finalize_data_state"
+_DAG_DELETE_BEGAN = "finalize_dag_delete_began"  # seconds into the deletion when deleting the DAG began
 TIMER_FIELDS = {"phase", "dag_id", "last_run", "last_successful_run", "stages", "conditions", "last_checked"}
 
 
@@ -359,7 +367,10 @@ class PipelineOperator:
         if _DAG_STATE not in memo:
             memo[_DAG_STATE] = await self._pause_dag(pipeline, runtime, retry, logger)
         if pipeline.spec.on_delete == "Delete":
-            data = await self._delete_data(body, pipeline, uid, memo, runtime, retry)
+            if _DATA_STATE not in memo:  # deleted once: a retry for Airflow below posts no second event
+                memo[_DATA_STATE] = await self._delete_data(body, pipeline, uid, memo, runtime, retry)
+            history = await self._delete_dag(body, pipeline, memo, runtime, retry)
+            data = f"{memo[_DATA_STATE]}, {history}"
         else:
             data = await self._keep_data(body, pipeline, uid, retry, logger)
         logger.info(f"finalized: ConfigMap removed, DAG {pipeline.dag_id} {memo[_DAG_STATE]}, {data}")
@@ -485,6 +496,40 @@ class PipelineOperator:
                 delay=delay,
             )
         raise kopf.TemporaryError(f"waiting for Job {where} to delete the data", delay=delay)
+
+    async def _delete_dag(
+        self, body: kopf.Body, pipeline: NamedPipeline, memo: kopf.Memo, runtime: timedelta, retry: int
+    ) -> str:
+        """spec.onDelete is Delete, the data gone: delete the DAG's records in Airflow, its runs with them.
+
+        Airflow keeps a DAG's runs when its file goes, and a pipeline applied again under the same name
+        has the same dag_id: it would report the deleted pipeline's runs (Succeeded, Fresh over purged
+        data), and Airflow's scheduler would carry on after them instead of processing their days again.
+        Runs still unfinished are failed first (Airflow refuses while a task runs). The ConfigMap went
+        first, so the DAG file is gone or going. Airflow failing is retried for GROCERY_DELETE_TIMEOUT
+        from here (the Job may have taken longer than that), then a Warning; a 403 at once."""
+        dag_id = pipeline.dag_id
+        began = memo.setdefault(_DAG_DELETE_BEGAN, runtime.total_seconds())
+        await self._stop_runs(body, pipeline, memo, runtime, retry)
+        try:
+            deleted = await self.airflow.delete_dag(dag_id)
+        except AirflowError as exc:
+            forbidden = isinstance(exc, AirflowUnauthorized) and exc.status == 403
+            if not forbidden and runtime.total_seconds() - began < self.settings.delete_timeout:
+                raise kopf.TemporaryError(
+                    f"cannot delete DAG {dag_id}: {exc.message}", delay=self.settings.backoff(retry)
+                ) from None
+            kopf.warn(
+                body, reason="DagNotDeleted",
+                message=f"Airflow failed ({exc.message}): DAG {dag_id} keeps the deleted pipeline's runs, which "
+                f"a pipeline applied again as {pipeline.namespace}/{pipeline.name} would report as its own; "
+                f"delete the DAG in Airflow (its UI, or `airflow dags delete {dag_id}`) before applying it again",
+            )  # fmt: skip
+            return "DAG's runs kept (Airflow failed)"
+        if not deleted:
+            return "no DAG in Airflow"
+        kopf.info(body, reason="DagDeleted", message=f"DAG {dag_id} and its runs deleted from Airflow")
+        return "DAG deleted"
 
     async def _keep_data(
         self, body: kopf.Body, pipeline: NamedPipeline, uid: str, retry: int, logger: logging.Logger

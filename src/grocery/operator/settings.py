@@ -10,8 +10,9 @@
                                         each pipeline's ConfigMap is as rendered (default 30)
     GROCERY_RETRY_DELAY                 first retry delay when Airflow or Kubernetes fail; doubles up to 10x (default 15)
     GROCERY_AIRFLOW_TIMEOUT             seconds for one Airflow request (default 10)
-    GROCERY_DELETE_TIMEOUT              give up waiting for Airflow to pause a deleted pipeline's DAG after
-                                        this many seconds; the deletion then proceeds (default 600). The
+    GROCERY_DELETE_TIMEOUT              give up waiting for Airflow to pause a deleted pipeline's DAG (and,
+                                        with spec.onDelete: Delete, to delete it once the data is gone)
+                                        after this many seconds; the deletion then proceeds (default 600). The
                                         data-deletion Job of spec.onDelete: Delete is waited for without limit
     GROCERY_WATCH_TIMEOUT               server-side timeout of Kubernetes watches, seconds (default 300)
     GROCERY_KUBE_API_URL                talk to this Kubernetes API instead of the in-cluster/kubeconfig one,
