@@ -21,6 +21,15 @@ the dimensions that passed; a build that fails forgets it). A late delivery of a
 a change: the dimensions keep every member any delivery has listed.
 Runs over everything always build everything.
 
+When an interval run does rebuild the dimensions, it builds them first (the `dimensions` selector),
+then what follows from the sales. The day-grain marts (mart_sales_summary, mart_daily_category_sales,
+...) keep the names and groups the members of each day's lines had when the day was built: a
+customer's city, a product's category, an employee's name. So every day with a line of a customer,
+product or employee whose row the rebuild changed (`changed_member_days`: each member's row hashed
+before and after) is replaced as well, and the marts agree with a build over everything. New members
+change no day. The rows as they were are kept in the warehouse (`staging.transform_dimension_members`)
+until the run passes: a run that fails after rebuilding them leaves the next run the same days.
+
 An interval run also replaces, beyond its days, every day whose lines in `core.fct_sales` are not
 the lines staging prices from the deliveries (`stale_sales_days`, passed to dbt as
 GROCERY_EXTRA_DATES; dbt/macros/sales_interval.sql): a day a late line (or an export of more days
@@ -92,6 +101,17 @@ FACT_COLUMNS = (
     "product_id", "quantity", "discount", "unit_price", "gross_revenue", "net_revenue",
 )  # fmt: skip
 _NAMED_DAYS = 5  # extra days named in a summary
+DIMENSIONS_SELECTOR = "dimensions"  # dbt/selectors.yml: the dimension models and their tests
+# The dimension models that fact lines name a member of, by the fact's key (dbt/models/core). The
+# day-grain marts take a member's names and groups from these; dim_geography reaches them through
+# dim_customers, which carries the names of its city and country.
+DIMENSION_KEYS = {
+    "dim_customers": "customer_id",
+    "dim_products": "product_id",
+    "dim_employees": "employee_id",
+}
+# Each member's row hash as the marts were built with, kept while an interval run rebuilds the dimensions.
+MEMBERS_BEFORE = ("staging", "transform_dimension_members")
 # Folders of a dbt project folder that dbt writes itself (when run there by hand): not the project.
 _NOT_PROJECT = frozenset({"target", "logs", "dbt_packages", "__pycache__"})
 
@@ -214,6 +234,18 @@ class DbtRun:
     warnings: int
     dbt_seconds: float  # the `dbt build` invocation alone
     slowest: dict[str, float]  # the slowest models and tests, by name: where a build's time goes
+
+    def then(self, later: DbtRun) -> DbtRun:
+        """This build and a later one, as one."""
+        slowest = sorted({**self.slowest, **later.slowest}.items(), key=lambda item: -item[1])
+        return DbtRun(
+            models=self.models + later.models,
+            tests=self.tests + later.tests,
+            unit_tests=self.unit_tests + later.unit_tests,
+            warnings=self.warnings + later.warnings,
+            dbt_seconds=self.dbt_seconds + later.dbt_seconds,
+            slowest=dict(slowest[:_SLOWEST]),
+        )
 
 
 @dataclass(frozen=True)
@@ -416,6 +448,47 @@ def stale_sales_days(
     return {r["d"] for r in rows}
 
 
+def _members_query(ctx: Context) -> str:
+    """Each member of the DIMENSION_KEYS models: its key's name, its key and a hash of its row."""
+    warehouse = ctx.warehouse
+    return " union all ".join(
+        f"select '{key}' as key_column, {key} as k, {warehouse.whole_row_hash('m')} as h "
+        f"from {warehouse.relation('core', model)} as m"
+        for model, key in DIMENSION_KEYS.items()
+    )
+
+
+def keep_members(ctx: Context) -> None:
+    """Before the dimension models are rebuilt: each member's row hash, as the marts were built with.
+    Left as it is when a run that did not pass kept it (it may have rebuilt them already)."""
+    ctx.warehouse.query(
+        f"create table if not exists {ctx.warehouse.relation(*MEMBERS_BEFORE)} as {_members_query(ctx)}"
+    )
+
+
+def _forget_members(ctx: Context) -> None:
+    ctx.warehouse.query(f"drop table if exists {ctx.warehouse.relation(*MEMBERS_BEFORE)}")
+
+
+def changed_member_days(ctx: Context) -> set[date]:
+    """The days of `core.fct_sales` with a line whose customer, product or employee has another row
+    now than when `keep_members` kept them (a member that is new changes no day)."""
+    warehouse = ctx.warehouse
+    changed = (
+        f"select before.key_column, before.k from {warehouse.relation(*MEMBERS_BEFORE)} as before "
+        f"join ({_members_query(ctx)}) as now on now.key_column = before.key_column and now.k = before.k "
+        "where now.h <> before.h"
+    )
+    named = " or ".join(
+        f"{key} in (select k from changed where key_column = '{key}')" for key in DIMENSION_KEYS.values()
+    )
+    rows = warehouse.query(
+        f"with changed as ({changed}) "
+        f"select distinct sales_date as d from {warehouse.relation('core', 'fct_sales')} where {named}"
+    )
+    return {r["d"] for r in rows}
+
+
 def _read_sales_state(ctx: Context) -> dict[str, Any]:
     value = ctx.warehouse.read_state(SALES_STATE)
     return json.loads(value) if value else {"deliveries": None, "pending": []}
@@ -477,16 +550,34 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
     )
     deliveries = sales_deliveries(ctx)
     extra = [] if everything else _extra_dates(ctx, deliveries, state)
-    if built and deliveries is not None:  # (before the fact's first build its state says so anyway)
-        assert everything or (ctx.interval.start and ctx.interval.end)
-        days = [] if everything else [*ctx.interval.days(), *extra]
+    days = [] if everything else [*ctx.interval.days(), *extra]
+    owed = built and deliveries is not None  # (before the fact's first build its state says so anyway)
+    if owed:
         _owe(ctx, state, EVERYTHING_OWED if everything else sorted({day.isoformat() for day in days}))
+    by_members: list[date] = []
     if keep_dimensions:
         done = dbt_build(ctx, extra_args=["--selector", SALES_SELECTOR], extra_dates=extra)
     else:
         # Forgotten first: a build that fails halfway may leave the dimensions neither old nor new.
         ctx.warehouse.write_state(DIMENSIONS_STATE, None)
-        done = dbt_build(ctx, unit_tests=unit_tests, extra_dates=extra, everything=first)
+        if everything or not all(ctx.warehouse.exists("core", model) for model in DIMENSION_KEYS):
+            done = dbt_build(ctx, unit_tests=unit_tests, extra_dates=extra, everything=first)
+            _forget_members(ctx)  # every day built with these dimensions
+        else:  # the dimensions first, then every day whose members they changed with the sales
+            keep_members(ctx)
+            done = dbt_build(
+                ctx, extra_args=["--selector", DIMENSIONS_SELECTOR], unit_tests=unit_tests,
+                label="dbt build of the dimensions",
+            )  # fmt: skip
+            by_members = sorted(changed_member_days(ctx) - set(days))
+            if owed and by_members:
+                _owe(ctx, state, sorted({day.isoformat() for day in [*days, *by_members]}))
+            sales = dbt_build(
+                ctx, extra_args=["--selector", SALES_SELECTOR], unit_tests=unit_tests,
+                extra_dates=sorted([*extra, *by_members]),
+            )  # fmt: skip
+            done = done.then(sales)
+            _forget_members(ctx)
         if fingerprint is not None:
             ctx.warehouse.write_state(DIMENSIONS_STATE, fingerprint)
     if deliveries is not None:  # what the fact is now built from, every extra day replaced
@@ -500,6 +591,11 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
         if extra
         else ""
     )
+    if by_members:
+        also += (
+            f"; and {len(by_members)} day{'s' if len(by_members) != 1 else ''} whose lines' customers, "
+            f"products or employees the new dimensions changed: {_named_days(by_members)}"
+        )
     kept = "; dimensions unchanged, left as built" if keep_dimensions else ""
     if first:
         why = "a build over everything that did not pass owed it" if built else "the fact's first build"
@@ -515,6 +611,7 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
             "dimensions_rebuilt": not keep_dimensions,
             "first_build": first,
             "extra_dates": [day.isoformat() for day in extra],
+            "member_dates": [day.isoformat() for day in by_members],
         },
     )
 

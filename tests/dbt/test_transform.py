@@ -223,8 +223,8 @@ def test_a_renamed_member_keeps_one_row_under_its_new_name_in_the_marts_answers_
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:
     # The 01-03 delivery renames a city (and its country), a category, a product and a salesperson.
-    # The day-grain marts keep the old names on 01-01 and 01-02 (days outside the interval): every
-    # total over days is added up by id, and named as the dimensions name it now.
+    # The day-grain marts name 01-01 and 01-02 (days outside the interval) as the dimensions do now:
+    # those days are built again. Every total over days is added up by id, and named as they are.
     from grocery.answers import top_answers
     from grocery.config import DashboardSpec
     from grocery.dashboard.data import collect
@@ -245,8 +245,8 @@ def test_a_renamed_member_keeps_one_row_under_its_new_name_in_the_marts_answers_
         employees=[dict(e, LastName="Wray") if e["EmployeeID"] == 1 else e for e in DIMENSIONS["employees"]],
     )
     p.transform("2018-01-03", "2018-01-03")
-    stale = p.query("select distinct city_name from marts.mart_sales_summary where city_id = 1 order by 1")
-    assert stale == [{"city_name": "Dayton"}, {"city_name": "Dayton City"}]  # what the fix must not group by
+    named = p.query("select distinct city_name from marts.mart_sales_summary where city_id = 1 order by 1")
+    assert named == [{"city_name": "Dayton City"}]
     cities = p.query(
         "select city_id, city_name, country_name, line_count, revenue_rank from marts.mart_city_revenue order by 1"
     )
@@ -837,6 +837,63 @@ def test_an_interval_with_a_changed_dimension_rebuilds_the_dimensions(
     assert dim_customer_4(p) == "Marked"
 
 
+def test_a_member_moved_to_another_city_or_category_moves_its_older_days_in_the_marts(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    # Day 3 moves customer 1 (lines on 01-01 and 01-02) to a city of another country, and product 12
+    # (a line on 01-01) to another category. The day-grain marts keep each day's members as they
+    # were when the day was built: those days are built again, as a build over everything would.
+    p = copy_of(built[0], tmp_path)
+    moved = [dict(c, CityID=3) if c["CustomerID"] == 1 else c for c in RENAMED]
+    recategorized = [
+        dict(r, CategoryID=3 - r["CategoryID"]) if r["ProductID"] == 12 else r for r in DIMENSIONS["products"]
+    ]
+    p.ingest("2018-01-03", DAY3, customers=moved, products=recategorized)
+    result = p.transform("2018-01-03", "2018-01-03")
+    assert result.metrics["member_dates"] == ["2018-01-01", "2018-01-02"]
+    assert (
+        "and 2 days whose lines' customers, products or employees the new dimensions changed"
+        in result.summary
+    )
+    assert result.metrics["models"] == built[1].metrics["models"]  # the dimensions, then the sales
+    assert_day_grain_marts_equal_the_fact(p)
+    names = "select distinct sales_date, category_id, category_name from marts.mart_daily_category_sales order by all"
+    assert p.query(names) == p.query(
+        "select distinct sales_date, category_id, category_name "
+        "from core.fct_sales join core.dim_products using (product_id) order by all"
+    )
+    by_city = "select city_id, round(net_revenue, 6) as r from marts.mart_city_revenue order by 1"
+    assert p.query(by_city) == p.query(
+        "select city_id, round(sum(net_revenue), 6) as r "
+        "from core.fct_sales join core.dim_customers using (customer_id) group by 1 order by 1"
+    )
+    with DuckDBWarehouse(p.warehouse_path) as warehouse:
+        assert not warehouse.exists("staging", "transform_dimension_members")  # kept until the run passed
+    # A member that is new changes no day.
+    newcomer = {**CUSTOMERS[3], "CustomerID": 5, "FirstName": "Flo"}
+    p.ingest("2018-01-04", [], customers=[*moved, newcomer], products=recategorized)
+    result = p.transform("2018-01-04", "2018-01-04")
+    assert result.metrics["dimensions_rebuilt"] and result.metrics["member_dates"] == []
+
+
+def test_the_days_of_changed_members_are_owed_by_a_run_that_failed_after_the_dimensions(
+    built: tuple[Pipeline, Any], tmp_path: Path
+) -> None:
+    # Day 3 moves customer 1 to another city, with a sale of an unknown customer: the dimensions
+    # are rebuilt, then the fact's relationships test fails and the marts are not built. The next
+    # run finds the dimensions as that one left them, and must still rebuild customer 1's days.
+    p = copy_of(built[0], tmp_path)
+    moved = [dict(c, CityID=3) if c["CustomerID"] == 1 else c for c in RENAMED]
+    unknown = sale(9, "2018-01-03 09:00:00", customer=99, product=10, quantity=1)
+    p.ingest("2018-01-03", [*DAY3, unknown], customers=moved)
+    with pytest.raises(StageError, match="relationships_fct_sales_customer_id"):
+        p.transform("2018-01-03", "2018-01-03")
+    p.ingest("2018-01-03", DAY3, customers=moved)  # delivered again, corrected
+    result = p.transform("2018-01-03", "2018-01-03")
+    assert {*result.metrics["member_dates"], *result.metrics["extra_dates"]} == {"2018-01-01", "2018-01-02"}
+    assert_day_grain_marts_equal_the_fact(p)
+
+
 def test_a_member_the_latest_delivery_no_longer_lists_keeps_its_row_and_its_sales(
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:
@@ -907,7 +964,7 @@ def test_a_failed_build_forgets_the_dimensions_so_the_next_interval_rebuilds_the
     # Customer 2 twice in one delivery: the dimensions are rebuilt, and their unique test fails.
     twice = [*RENAMED, *(dict(c, LastName="Poe") for c in RENAMED if c["CustomerID"] == 2)]
     p.ingest("2018-01-03", [], customers=twice)
-    with pytest.raises(StageError, match=r"^dbt build failed \(2018-01-03\): test "):
+    with pytest.raises(StageError, match=r"^dbt build of the dimensions failed \(2018-01-03\): test "):
         p.transform("2018-01-03", "2018-01-03")
     # The next delivery brings back the rows the dimensions had before that build: the tables may hold
     # either, so they are rebuilt.
