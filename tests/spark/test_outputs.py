@@ -7,13 +7,14 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from grocery.lake import local_uri
 from grocery.spark import jobs
 
 AS_OF = date(2018, 5, 9)
 
 
 def test_rows_made_on_the_driver_replace_the_run_date_folder_whole(tmp_path):
-    lake_uri = (tmp_path / "lake=1").as_uri()  # percent-encoded in the URI, as Path.as_uri() makes it
+    lake_uri = local_uri(tmp_path / "lake=1")  # named as written, as Spark reads it
     folder = tmp_path / "lake=1" / jobs.analytics_dir(jobs.RECOMMENDATION_METRICS, AS_OF)
     jobs._write_from_driver([{"k": 5, "model": "als"}, {"k": 10, "model": "als"}], lake_uri,
                             jobs.RECOMMENDATION_METRICS, AS_OF)  # fmt: skip
