@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grocery.config import NamedPipeline, PipelineSpec, load_spec, read_pipeline
+from grocery.config import NamedPipeline, PipelineSpec, load_spec, parse_spec, read_pipeline
 from grocery.errors import ConfigError
 
 
@@ -210,6 +210,35 @@ def test_missing_and_malformed_files_are_clear_errors(tmp_path: Path) -> None:
     bad.write_text("source:\n\tkind: path\n")
     with pytest.raises(ConfigError, match=r"not valid YAML at line 2, column 1: found character '\\t' that"):
         load_spec(bad)
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({}, "lake is the default (a folder in the pod) and warehouse.kind is duckdb"),
+        ({"lake": "file:///data/lake"}, "lake is file:///data/lake and warehouse.kind is duckdb"),
+        ({"lake": "gs://shop-lake/prod"}, "warehouse.kind is duckdb"),
+        (
+            {"lake": "file:///data/lake", "warehouse": {"kind": "bigquery", "project": "shop"}},
+            "lake is file:///data/lake",
+        ),
+    ],
+)
+def test_kubernetes_mode_is_refused_unless_lake_and_warehouse_are_shared_services(
+    fields: dict, why: str
+) -> None:
+    """Each stage pod has a /tmp of its own: a local lake or DuckDB file written by one stage is gone
+    for the next, so such a spec would fail every run at `load`."""
+    with pytest.raises(ConfigError) as raised:
+        parse_spec({"execution": {"mode": "kubernetes"}, **fields}, origin="gp shop/nightly")
+    assert raised.value.message == (
+        "gp shop/nightly: execution.mode: kubernetes runs each stage in a pod of its own, which sees no "
+        f"other pod's files, but {why}: set lake to a gs:// URI and warehouse.kind to bigquery, or "
+        "execution.mode to local"
+    )
+    shared = {"lake": "gs://shop-lake/prod", "warehouse": {"kind": "bigquery", "project": "shop"}}
+    assert parse_spec({"execution": {"mode": "kubernetes"}, **shared}).execution.mode == "kubernetes"
+    assert parse_spec(fields).execution.mode == "local"  # the same lake and warehouse in local mode
 
 
 def test_overrides_are_validated_like_the_file() -> None:

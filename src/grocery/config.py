@@ -210,7 +210,9 @@ class ExecutionSpec(Model):
     """Where Airflow runs each stage: on the Airflow worker itself, or in a pod per stage."""
 
     mode: Literal["local", "kubernetes"] = Field(
-        "local", description="local: the grocery CLI on the Airflow worker; kubernetes: one pod per stage."
+        "local",
+        description="local: the grocery CLI on the Airflow worker; kubernetes: one pod per stage, with a "
+        "gs:// lake and warehouse kind bigquery (the pods share no disk).",
     )
     image: str = Field(
         "grocery-pipeline:latest",
@@ -298,6 +300,26 @@ class PipelineSpec(Model):
             raise ValueError(f"{value} is not a calendar date ({exc})") from None
         return value
 
+    @model_validator(mode="after")
+    def _pods_share_no_disk(self) -> PipelineSpec:
+        """In kubernetes mode every stage is a pod with a /tmp of its own: what `extract` writes to a
+        folder (a file:// lake, a DuckDB file) is gone for `load`. Only a gs:// lake and BigQuery,
+        which every pod reaches, hold a run's data from one stage to the next."""
+        if self.execution.mode != "kubernetes":
+            return self
+        local = []
+        if not (self.lake or "").startswith("gs://"):
+            local.append(f"lake is {self.lake}" if self.lake else "lake is the default (a folder in the pod)")
+        if self.warehouse.kind != "bigquery":
+            local.append(f"warehouse.kind is {self.warehouse.kind}")
+        if local:
+            raise ValueError(
+                f"execution.mode: kubernetes runs each stage in a pod of its own, which sees no other pod's "
+                f"files, but {' and '.join(local)}: set lake to a gs:// URI and warehouse.kind to bigquery, "
+                "or execution.mode to local"
+            )
+        return self
+
     def with_overrides(self, **changes: object) -> PipelineSpec:
         """A copy with dotted-path overrides applied, e.g. {"source.scale": 0.1}; None values are skipped."""
         data = self.model_dump(by_alias=False)
@@ -350,7 +372,7 @@ def _pattern_mismatch(loc: tuple[object, ...], value: object) -> str:
 
 def _format_error(exc: ValidationError, origin: str) -> str:
     first = exc.errors()[0]
-    path = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    path = ".".join(str(p) for p in first["loc"])
     if first["type"] == "extra_forbidden":
         message = _unknown_field(first["loc"])
     elif first["type"] == "string_pattern_mismatch":
@@ -358,7 +380,9 @@ def _format_error(exc: ValidationError, origin: str) -> str:
     else:
         message = first["msg"].removeprefix("Value error, ")
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{origin}: {path}: {message}{more}"
+    # A rule across fields (a model validator) has no one path: its message names the fields.
+    where = f"{path}: " if path else ""
+    return f"{origin}: {where}{message}{more}"
 
 
 def parse_spec(data: object, origin: str = "pipeline spec") -> PipelineSpec:

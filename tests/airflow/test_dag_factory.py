@@ -67,6 +67,10 @@ def test_a_missing_pipeline_file_names_the_file(tmp_path: Path):
         dag_from_file(tmp_path / "default__gone.yaml")
 
 
+# What a kubernetes-mode pipeline needs: a lake and a warehouse that every stage pod reaches.
+SHARED_DATA = {"lake": "gs://shop-lake/nightly", "warehouse": {"kind": "bigquery", "project": "shop"}}
+
+
 def _pipeline(name: str = "nightly", namespace: str = "shop", **overrides) -> NamedPipeline:
     return NamedPipeline(name=name, namespace=namespace, spec=PipelineSpec().with_overrides(**overrides))
 
@@ -107,7 +111,7 @@ def test_a_scheduled_run_processes_the_day_its_interval_covers():
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 
-    dag = build_dag(_pipeline(**{"execution.mode": "kubernetes", "start_date": "2018-02-01"}))
+    dag = build_dag(_pipeline(**SHARED_DATA, **{"execution.mode": "kubernetes", "start_date": "2018-02-01"}))
     timetable = coerce_to_core_timetable(dag.timetable)
     first = timetable.next_dagrun_info(
         last_automated_data_interval=None,
@@ -123,7 +127,7 @@ def test_a_scheduled_run_processes_the_day_its_interval_covers():
     [(None, "NullTimetable"), ("@once", "OnceTimetable"), ("@daily", "CronDataIntervalTimetable")],
 )
 def test_the_schedule_comes_from_the_spec_and_null_means_only_on_request(schedule, timetable):
-    spec = parse_spec({"schedule": schedule, "execution": {"mode": "kubernetes"}})
+    spec = parse_spec({"schedule": schedule, "execution": {"mode": "kubernetes"}, **SHARED_DATA})
     dag = build_dag(NamedPipeline(name="p", spec=spec))
     assert type(dag.timetable).__name__ == timetable
 
@@ -150,7 +154,7 @@ def _spark_registry() -> tuple[registry.Stage, ...]:
 @pytest.mark.parametrize("submitter", ["local", "operator", "livy"])
 def test_one_task_per_registered_stage_in_registry_order(monkeypatch, tmp_path: Path, mode, submitter):
     monkeypatch.setattr(registry, "STAGES", _spark_registry())
-    pipeline = _pipeline(**{"execution.mode": mode, "spark.submitter": submitter})
+    pipeline = _pipeline(**SHARED_DATA, **{"execution.mode": mode, "spark.submitter": submitter})
     source = tmp_path / pipeline.file_name
     source.write_text(pipeline.to_yaml())
 

@@ -80,6 +80,8 @@ def test_a_run_with_no_logical_date_processes_the_last_day_over_when_it_was_due(
         pytest.skip("the registry has no Spark stage")
     spec = {
         "schedule": None,
+        "lake": "gs://shop-lake/adhoc",
+        "warehouse": {"kind": "bigquery", "project": "shop"},
         "execution": {"mode": "kubernetes", "retries": 0},
         "spark": {"submitter": "livy"},
     }

@@ -27,6 +27,8 @@ SPARK_CRD = (
 DS = "2018-01-02"
 RUN_ID = "scheduled__2018-01-02T00:00:00+00:00"
 SPEC = {
+    "lake": "gs://acme-lake/nightly",
+    "warehouse": {"kind": "bigquery", "project": "acme"},
     "execution": {
         "mode": "kubernetes",
         "image": "europe-docker.pkg.dev/acme/grocery/pipeline:1.2.3",

@@ -506,10 +506,15 @@ def test_pipelines_without_images_run_the_release_images(chart):
     # whether the pipeline came with the chart or from kubectl.
     registry = "europe-west1-docker.pkg.dev/p/grocery"
     pinned = {"execution": {"image": "elsewhere/pipeline:7"}, "spark": {"image": "elsewhere/spark:7"}}
+    daily = {
+        "lake": "gs://grocery-lake/daily",
+        "warehouse": {"kind": "bigquery", "project": "grocery-prod-1234"},
+        "execution": {"mode": "kubernetes"},
+    }
     values = {
         "image": {"registry": registry, "tag": "9.9.9"},
         "pipelines": [
-            {"name": "daily", "spec": {"execution": {"mode": "kubernetes"}}},
+            {"name": "daily", "spec": daily},
             {"name": "pinned", "spec": pinned},
         ],
     }
@@ -520,8 +525,8 @@ def test_pipelines_without_images_run_the_release_images(chart):
         f"{registry}/grocery-pipeline:9.9.9",
         f"{registry}/grocery-pipeline-spark:9.9.9",
     )
-    daily, kept = _kinds(objects, "GroceryPipeline")
-    assert daily["spec"] == {"execution": {"mode": "kubernetes"}} and kept["spec"] == pinned
+    rendered, kept = _kinds(objects, "GroceryPipeline")
+    assert rendered["spec"] == daily and kept["spec"] == pinned
 
 
 def test_example_pipelines_are_valid(chart):

@@ -112,7 +112,7 @@ async def test_a_pipeline_that_names_no_image_runs_the_operators(
                "spark_image": "registry.example/grocery-pipeline-spark:2.0.0"}  # fmt: skip
     pinned = {"execution": {"image": "mine/pipeline:7"}, "spark": {"image": "mine/spark:7"}}
     async with operator_running(kmock, make_settings(str(kmock.url), airflow.url, **release)):
-        await kubectl.apply(pipeline_manifest(NAME, {"execution": {"mode": "kubernetes"}}))
+        await kubectl.apply(pipeline_manifest(NAME, {**SHARED_DATA, "execution": {"mode": "kubernetes"}}))
         await kubectl.apply(pipeline_manifest("pinned", pinned))
         rendered = {}
         for name in (NAME, "pinned"):
@@ -123,6 +123,10 @@ async def test_a_pipeline_that_names_no_image_runs_the_operators(
         "mine/pipeline:7",
         "mine/spark:7",
     )
+
+
+# Where the stage pods of a kubernetes-mode pipeline keep its data: none of them has the others' disk.
+SHARED_DATA = {"lake": "gs://grocery-lake/nightly", "warehouse": {"kind": "bigquery", "project": "acme"}}
 
 
 async def _has(awaitable, *wanted: str) -> bool:
@@ -152,6 +156,37 @@ async def test_a_spec_the_crd_lets_through_but_the_model_refuses_is_named_in_the
 
         await kubectl.patch(NAME, {"spec": {"schedule": "1 * * * *"}})
         await eventually(lambda: configmap(kubectl), what="the ConfigMap")
+        airflow.load_dag(DAG)
+        ready = await wait_for(kubectl, NAME, phase("Ready"))
+        assert condition(ready, "Ready")["reason"] == "DagActive"
+
+
+async def test_kubernetes_mode_with_a_local_lake_or_duckdb_is_refused_in_the_status(
+    kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
+) -> None:
+    """Stage pods share no disk: a kubernetes-mode pipeline with the default lake and DuckDB would fail
+    every run at `load`. It renders nothing and Ready says what to set; with a gs:// lake and BigQuery
+    it goes on as any new pipeline."""
+    async with operator_running(kmock, make_settings(str(kmock.url), airflow.url)):
+        await kubectl.apply(pipeline_manifest(NAME, {"execution": {"mode": "kubernetes"}}))
+        refused = await wait_for(
+            kubectl, NAME, lambda o: condition(o, "Ready").get("reason") == "InvalidSpec"
+        )
+        assert refused["status"]["phase"] == "Pending"
+        assert condition(refused, "Ready")["status"] == "False"
+        assert condition(refused, "Ready")["message"] == (
+            f"grocerypipeline default/{NAME}: execution.mode: kubernetes runs each stage in a pod of its "
+            "own, which sees no other pod's files, but lake is the default (a folder in the pod) and "
+            "warehouse.kind is duckdb: set lake to a gs:// URI and warehouse.kind to bigquery, or "
+            "execution.mode to local (fix the spec and apply it again)"
+        )
+        assert await configmap(kubectl) is None
+
+        await kubectl.patch(NAME, {"spec": SHARED_DATA})
+        cm = await eventually(lambda: configmap(kubectl), what="the ConfigMap")
+        assert (
+            read_pipeline(cm["data"][f"default__{NAME}.yaml"], "configmap").spec.lake == SHARED_DATA["lake"]
+        )
         airflow.load_dag(DAG)
         ready = await wait_for(kubectl, NAME, phase("Ready"))
         assert condition(ready, "Ready")["reason"] == "DagActive"
