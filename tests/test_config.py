@@ -241,6 +241,22 @@ def test_kubernetes_mode_is_refused_unless_lake_and_warehouse_are_shared_service
     assert parse_spec(fields).execution.mode == "local"  # the same lake and warehouse in local mode
 
 
+def test_a_name_too_long_for_an_airflow_dag_id_is_refused_with_the_length_it_may_have() -> None:
+    """Kubernetes takes a name of 253 characters; Airflow's DAG id (grocery__<namespace>__<name>) at
+    most 250, and the ConfigMap keys <namespace>__<name>.yaml at most 253."""
+    longest = "n" * (250 - len("grocery__shop__"))
+    pipeline = NamedPipeline(name=longest, namespace="shop")
+    assert len(pipeline.dag_id) == 250 and len(pipeline.file_name) <= 253
+    text = pipeline.to_yaml().replace(longest, longest + "x")
+    with pytest.raises(ConfigError) as raised:
+        read_pipeline(text, "configmap/key")
+    assert raised.value.message == (
+        f"configmap/key: metadata.name is too long: in namespace shop, the DAG id grocery__shop__{'n' * 25}... "
+        "would be 251 characters, and Airflow takes at most 250; use a name of at most 235 characters"
+    )
+    assert read_pipeline(pipeline.to_yaml(), "configmap/key") == pipeline
+
+
 def test_overrides_are_validated_like_the_file() -> None:
     spec = PipelineSpec().with_overrides(**{"source.scale": 0.2, "source.seed": None})
     assert spec.source.scale == 0.2

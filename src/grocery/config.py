@@ -456,6 +456,10 @@ def load_spec(path: Path | None = None) -> PipelineSpec:
 API_GROUP = "grocery.io"
 API_VERSION = "v1alpha1"
 KIND = "GroceryPipeline"
+# Airflow's longest DAG id (airflow.models.base.ID_LEN). A Kubernetes name (up to 253 characters)
+# with its namespace can exceed it; the pipeline's ConfigMap keys (<namespace>__<name>.yaml and .py,
+# at most 253) are 4 characters shorter than its DAG id, so a name within this bound fits them too.
+DAG_ID_MAX = 250
 
 
 class NamedPipeline(BaseModel):
@@ -466,6 +470,19 @@ class NamedPipeline(BaseModel):
     name: str
     namespace: str = "default"
     spec: PipelineSpec = Field(default_factory=PipelineSpec)
+
+    @model_validator(mode="after")
+    def _a_name_airflow_takes(self) -> NamedPipeline:
+        """A name that makes the DAG id too long is refused here, not by Airflow (or the API server, for
+        the ConfigMap keys) later, where it would fail every time it is tried."""
+        if len(self.dag_id) > DAG_ID_MAX:
+            shortest = len(self.name) - (len(self.dag_id) - DAG_ID_MAX)
+            raise ValueError(
+                f"metadata.name is too long: in namespace {self.namespace}, the DAG id {self.dag_id[:40]}... "
+                f"would be {len(self.dag_id)} characters, and Airflow takes at most {DAG_ID_MAX}; use a name "
+                f"of at most {shortest} characters"
+            )
+        return self
 
     @property
     def key(self) -> str:
@@ -506,4 +523,12 @@ def read_pipeline(text: str, origin: str) -> NamedPipeline:
     if not meta.get("name"):
         raise ConfigError(f"{origin}: metadata.name is missing", hint="every pipeline needs a name")
     spec = parse_spec(doc.get("spec") or {}, origin=origin)
-    return NamedPipeline(name=meta["name"], namespace=meta.get("namespace") or "default", spec=spec)
+    return named_pipeline(meta["name"], meta.get("namespace") or "default", spec, origin)
+
+
+def named_pipeline(name: str, namespace: str, spec: PipelineSpec, origin: str) -> NamedPipeline:
+    """The pipeline of that name; a name it cannot take is a `ConfigError` that names the origin."""
+    try:
+        return NamedPipeline(name=name, namespace=namespace, spec=spec)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, origin), hint="rename the pipeline") from None

@@ -17,7 +17,7 @@ from airflow.dag_processing.dagbag import DagBag
 from grocery import stages as registry
 from grocery.airflow import build_dag, dag_from_file
 from grocery.airflow.factory import MAX_RETRY_DELAY, RETRY_BACKOFF
-from grocery.config import NamedPipeline, PipelineSpec, parse_spec
+from grocery.config import DAG_ID_MAX, NamedPipeline, PipelineSpec, parse_spec
 from grocery.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,6 +130,17 @@ def test_the_schedule_comes_from_the_spec_and_null_means_only_on_request(schedul
     spec = parse_spec({"schedule": schedule, "execution": {"mode": "kubernetes"}, **SHARED_DATA})
     dag = build_dag(NamedPipeline(name="p", spec=spec))
     assert type(dag.timetable).__name__ == timetable
+
+
+def test_the_longest_name_the_spec_takes_makes_a_dag_id_airflow_takes():
+    from airflow.models.base import ID_LEN
+
+    assert DAG_ID_MAX == ID_LEN
+    name = "n" * (ID_LEN - len("grocery__shop__"))
+    dag = build_dag(_pipeline(name=name, **SHARED_DATA, **{"execution.mode": "kubernetes"}))
+    assert len(dag.dag_id) == ID_LEN
+    with pytest.raises(ValueError, match=r"metadata\.name is too long"):
+        _pipeline(name=name + "n")
 
 
 def _spark_registry() -> tuple[registry.Stage, ...]:

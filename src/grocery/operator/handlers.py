@@ -27,7 +27,7 @@ from typing import Any
 import kopf
 
 from grocery.airflow.dagfile import dag_file_name
-from grocery.config import API_GROUP, API_VERSION, NamedPipeline, PipelineSpec, parse_spec
+from grocery.config import API_GROUP, API_VERSION, NamedPipeline, PipelineSpec, named_pipeline, parse_spec
 from grocery.errors import ConfigError
 from grocery.operator import resources
 from grocery.operator.airflow import (
@@ -357,7 +357,8 @@ class PipelineOperator:
         try:
             pipeline = self._pipeline(body, name, namespace)
         except kopf.PermanentError:  # an unparseable spec still names its ConfigMap and DAG; data is kept
-            pipeline = NamedPipeline(name=name, namespace=namespace, spec=PipelineSpec())
+            # Built unchecked: a name refused as too long for a DAG must not stop the deletion.
+            pipeline = NamedPipeline.model_construct(name=name, namespace=namespace, spec=PipelineSpec())
         target = self._config_namespace(namespace)
         try:
             await self.kube.delete_configmap(target, resources.configmap_name(namespace, name))
@@ -562,11 +563,11 @@ class PipelineOperator:
         document = resources.with_images(
             dict(body.get("spec") or {}), self.settings.pipeline_image, self.settings.spark_image
         )
+        origin = f"{resources.SINGULAR} {namespace}/{name}"
         try:
-            spec = parse_spec(document, origin=f"{resources.SINGULAR} {namespace}/{name}")
+            return named_pipeline(name, namespace, parse_spec(document, origin=origin), origin)
         except ConfigError as exc:  # the CLI's hint (`grocery config`) is no help to kubectl
             raise kopf.PermanentError(f"{exc.message} (fix the spec and apply it again)") from None
-        return NamedPipeline(name=name, namespace=namespace, spec=spec)
 
 
 def _run_requested(annotations: kopf.Annotations, status: kopf.Status, **_: Any) -> bool:
