@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("airflow", reason="the airflow extra is not installed (scripts/setup.d/30-airflow.sh)")
 
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.execution_time.context import MacrosAccessor
 
 from grocery import stages as registry
 from grocery.airflow import build_dag, dag_from_file
@@ -107,7 +108,7 @@ def test_the_dag_follows_the_pipeline_spec(tmp_path: Path, write_pipeline):
 
 
 def test_a_scheduled_run_processes_the_day_its_interval_covers():
-    """The run of day D starts once D is over, and its {{ ds }} (the stages' --date) is D."""
+    """The run of day D starts once D is over, and its {{ ds }} (the stages' --start) is D."""
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 
@@ -179,18 +180,22 @@ def test_one_task_per_registered_stage_in_registry_order(monkeypatch, tmp_path: 
 
 
 def test_local_mode_runs_the_grocery_cli_on_the_worker(tmp_path: Path, write_pipeline):
-    path = write_pipeline(tmp_path, "laptop", {"execution": {"mode": "local"}})
+    path = write_pipeline(tmp_path, "laptop", {"schedule": "@weekly", "execution": {"mode": "local"}})
     dag = dag_from_file(path)
     for stage in registry.STAGES:
         task = dag.get_task(stage.name)
         assert type(task).__name__ == "BashOperator"
-        task.render_template_fields({"ds": "2018-01-02"})
+        task.render_template_fields({  # the @weekly run of 2018-01-07 .. 2018-01-13
+            "ds": "2018-01-07", "macros": MacrosAccessor(),
+            "data_interval_start": pendulum.datetime(2018, 1, 7, tz="UTC"),
+            "data_interval_end": pendulum.datetime(2018, 1, 14, tz="UTC"),
+        })  # fmt: skip
         command = task.bash_command
         executable, rest = command.split(" ", 1)
         assert Path(executable).name == "grocery"
         assert rest == (
-            f'{stage.name} --date 2018-01-02 --home "${{GROCERY_HOME:-$HOME/.grocery}}"/default__laptop '
-            f"--config {path.resolve()}"
+            f"{stage.name} --start 2018-01-07 --end 2018-01-13 "
+            f'--home "${{GROCERY_HOME:-$HOME/.grocery}}"/default__laptop --config {path.resolve()}'
         )
     assert "`$GROCERY_HOME/default__laptop` on the worker" in dag.doc_md
 

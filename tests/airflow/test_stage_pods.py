@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pendulum
 import pytest
 import yaml
 
@@ -16,7 +17,7 @@ from kubernetes.client import ApiClient
 
 from grocery import stages as registry
 from grocery.airflow import build_dag
-from grocery.airflow.commands import DATE
+from grocery.airflow.commands import END, START
 from grocery.airflow.factory import KUBERNETES_CONN_ID, LIVY_CONN_ID
 from grocery.airflow.manifests import run_digest, spark_application
 from grocery.config import NamedPipeline, parse_spec, read_pipeline
@@ -26,6 +27,7 @@ SPARK_CRD = (
 )
 DS = "2018-01-02"
 RUN_ID = "scheduled__2018-01-02T00:00:00+00:00"
+DAYS = ["--start", DS, "--end", DS]  # what the @daily run of 2018-01-02 processes
 SPEC = {
     "lake": "gs://acme-lake/nightly",
     "warehouse": {"kind": "bigquery", "project": "acme"},
@@ -76,6 +78,8 @@ def _pipeline(submitter: str = "operator") -> NamedPipeline:
 def _render(task, run_id: str = RUN_ID) -> Any:
     task.render_template_fields({
         "ds": DS, "ds_nodash": DS.replace("-", ""), "run_id": run_id, "macros": MacrosAccessor(),
+        "data_interval_start": pendulum.datetime(2018, 1, 2, tz="UTC"),
+        "data_interval_end": pendulum.datetime(2018, 1, 3, tz="UTC"),
         "ti": SimpleNamespace(try_number=2),
     })  # fmt: skip
     return task
@@ -126,7 +130,7 @@ def test_every_python_stage_is_a_pod_with_the_pipeline_image_command_and_setting
         assert container["imagePullPolicy"] == "Always"
         assert container["command"] == ["grocery"]
         assert container["args"] == [
-            stage.name, "--date", DS, "--home", "/tmp/grocery", "--config", "/etc/grocery/pipeline.yaml",
+            stage.name, *DAYS, "--home", "/tmp/grocery", "--config", "/etc/grocery/pipeline.yaml",
         ]  # fmt: skip
         assert container["resources"] == {
             "requests": {"cpu": stage.resources.cpu, "memory": stage.resources.memory},
@@ -227,7 +231,7 @@ def test_spark_stages_are_spark_applications_that_validate_against_the_crd(
         assert spec["image"] == spark.image
         assert spec["imagePullPolicy"] == "Always"
         assert spec["mainApplicationFile"] == f"local:///app/spark_apps/{stage.name}.py"
-        assert spec["arguments"] == ["--date", DS]
+        assert spec["arguments"] == DAYS
         assert spec["restartPolicy"] == {"type": "Never"}  # Airflow retries, with backoff
         driver, executor = spec["driver"], spec["executor"]
         assert (driver["cores"], driver["memory"]) == (2, "3g")
@@ -273,7 +277,7 @@ def test_the_rendered_spark_application_is_pure_and_complete_without_airflow(spa
     stage = registry.Stage("segment", "RFM", (), (), "spark", "x:y")
     app = spark_application(_pipeline("operator"), stage)
     _validate(app, _strict(spark_crd_schema))
-    assert app["spec"]["arguments"] == ["--date", DATE]
+    assert app["spec"]["arguments"] == ["--start", START, "--end", END]
 
 
 # -- Livy and local Spark -------------------------------------------------------------------------
@@ -289,7 +293,7 @@ def test_spark_stages_are_livy_batches_when_the_submitter_is_livy(with_spark_sta
         assert task._polling_interval > 0  # 0 would return before the batch ends
         params = task.spark_params
         assert params["file"] == f"local:///app/spark_apps/{stage.name}.py"
-        assert params["args"] == ["--date", DS]
+        assert params["args"] == DAYS
         # Livy refuses a name it holds: a retry's name is its own, and so is another run's of the same day.
         assert params["name"] == f"shop-nightly-{stage.name}-20180102-{run_digest(RUN_ID)}-try2"
         rerun = _render(build_dag(pipeline).get_task(stage.name), run_id="manual__2018-01-03T09:12:00+00:00")
@@ -312,7 +316,7 @@ def test_spark_stages_run_in_a_stage_pod_of_the_spark_image_when_the_submitter_i
         task = dag.get_task(stage.name)
         assert type(task).__name__ == "KubernetesPodOperator"
         container = _pod(task)["spec"]["containers"][0]
-        assert container["args"][:3] == [stage.name, "--date", DS]
+        assert container["args"][:5] == [stage.name, *DAYS]
         assert container["image"] == pipeline.spec.spark.image  # Java and pyspark: not in the pipeline image
         # Spark takes the cores the pod requests (whole ones), not the node's; the pod's /tmp ends
         # with it, so no class archive is recorded for a next run.

@@ -110,7 +110,11 @@ def test_the_purge_job_runs_grocery_purge_as_a_stage_pod_would_run_a_stage() -> 
     (container,) = pod["containers"]
     assert container["command"] == ["grocery"]
     # The stage pods' home and pipeline file, one place each (grocery.airflow.commands).
-    assert container["args"] == ["purge", "--yes", *pod_args("extract")[3:]]
+    assert container["args"] == [
+        "purge",
+        "--yes",
+        *pod_args("extract")[-4:],
+    ]  # the stage pods' --home, --config
     assert (container["image"], container["imagePullPolicy"]) == (
         execution.image,
         execution.image_pull_policy,

@@ -1,15 +1,20 @@
-"""The command line a stage task runs: `grocery <stage> --date {{ ds }} --home H --config F`.
+"""The command line a stage task runs: `grocery <stage> --start A --end B --home H --config F`.
 
 Both execution modes run the same command: on the Airflow worker (local mode) it is a shell command
 whose `--home` is the pipeline's folder in `$GROCERY_HOME`, read at run time; in a pod (kubernetes
 mode) it is the container's arguments, with the pipeline file projected into the pod and the home on
 its `/tmp`.
 
-`DATE` is the day a run processes: `{{ ds }}`, the first day of the run's data interval (the DAG's
-timetable gives every scheduled run a one-day interval, see `grocery.airflow.factory`; a run triggered
-for a logical date processes that date). A run triggered with no logical date (the operator's
-`grocery.io/run-now`, the only runs of a pipeline without a schedule) has no `ds`: it processes the
-last day over when it was due (`dag_run.run_after`), the day a scheduled run due then would process.
+`START` and `END` are the first and last day a run processes, both included. A scheduled run (the
+DAG's timetable is `CronDataIntervalTimetable`, see `grocery.airflow.factory`) covers the days of its
+data interval, which is one cron period: from `{{ ds }}`, the day the interval starts, to the day of its
+last instant (an @daily run covers D, an @weekly run its seven days, a @monthly run its month). An
+interval shorter than a day (@hourly) ends in the day it starts: its run processes that day, again each
+hour as the day's data grows. A run triggered for a logical date (a manual run, `dag.test()`) processes
+that date's day: Airflow gives it the period before the date as its interval, whose days `ds` already
+starts after. A run triggered with no logical date (the operator's `grocery.io/run-now`, the only runs
+of a pipeline without a schedule) has no `ds` nor interval: it processes the last day over when it was
+due (`dag_run.run_after`), as a daily run due then would.
 """
 
 from __future__ import annotations
@@ -18,9 +23,14 @@ import shlex
 import sys
 from pathlib import Path
 
-_DAY = "(ds if ds is defined else (dag_run.run_after - macros.timedelta(days=1)).strftime('%Y-%m-%d'))"
-DATE = "{{ " + _DAY + " }}"
-DATE_NODASH = "{{ " + _DAY + " | replace('-', '') }}"  # YYYYMMDD
+_DAY_BEFORE_RUN = "(dag_run.run_after - macros.timedelta(days=1)).strftime('%Y-%m-%d')"
+_LAST_DAY = "(data_interval_end - macros.timedelta(microseconds=1)).strftime('%Y-%m-%d')"
+_START = f"(ds if ds is defined else {_DAY_BEFORE_RUN})"
+# ISO dates compare as text; `max` keeps the end from falling before the start.
+_END = f"(([ds, {_LAST_DAY}] | max) if ds is defined else {_DAY_BEFORE_RUN})"
+START = "{{ " + _START + " }}"
+END = "{{ " + _END + " }}"
+START_NODASH = "{{ " + _START + " | replace('-', '') }}"  # YYYYMMDD
 HOME_ENV = "GROCERY_HOME"
 DEFAULT_LOCAL_HOME = "$HOME/.grocery"
 # The pipeline document (YAML) handed to Spark jobs in their environment.
@@ -31,9 +41,14 @@ POD_CONFIG_FILE = f"{POD_CONFIG_DIR}/pipeline.yaml"
 POD_HOME = "/tmp/grocery"
 
 
+def interval_args() -> list[str]:
+    """The days a run processes, as `grocery` takes them (rendered by Airflow for each run)."""
+    return ["--start", START, "--end", END]
+
+
 def stage_args(stage: str, *, home: str, config: str) -> list[str]:
     """The `grocery` arguments of one stage over the run's data interval."""
-    return [stage, "--date", DATE, "--home", home, "--config", config]
+    return [stage, *interval_args(), "--home", home, "--config", config]
 
 
 def grocery_executable() -> str:
@@ -52,7 +67,7 @@ def local_home(pipeline_key: str) -> str:
 def local_command(stage: str, config: Path, pipeline_key: str) -> str:
     """The shell command of a local-mode task, run on the worker (`local_home`)."""
     args = stage_args(stage, home="@HOME@", config=str(config))
-    quoted = " ".join(shlex.quote(a) if a not in (DATE, "@HOME@") else a for a in args)
+    quoted = " ".join(shlex.quote(a) if a not in (START, END, "@HOME@") else a for a in args)
     return f"{shlex.quote(grocery_executable())} {quoted.replace('@HOME@', local_home(pipeline_key))}"
 
 

@@ -5,10 +5,12 @@ choice comes from the pipeline's spec and the stage registry (`grocery.stages`):
 
 - id `grocery__<namespace>__<name>`; schedule, start date, catchup and pause (`suspend`) from the spec;
   at most one run at a time (stages of two runs would write the same warehouse);
-- a cron or preset schedule uses data-interval semantics: the run of day D starts after D ends and
-  its `{{ ds }}` is D (Airflow 3's default trigger timetable would hand it the next day instead);
+- a cron or preset schedule uses data-interval semantics: a run starts once its interval (one cron
+  period) is over and processes the days it covers, `--start {{ ds }}` to the interval's last day (the
+  run of day D on @daily, a week on @weekly; Airflow 3's default trigger timetable would hand a run
+  the period after it instead); `grocery.airflow.commands` says which days every kind of run gets;
 - every task: `execution.retries` retries with exponential backoff, `execution.timeoutMinutes`;
-- `execution.mode: local`: a BashOperator running `grocery <stage> --date {{ ds }}` on the worker,
+- `execution.mode: local`: a BashOperator running `grocery <stage> --start A --end B` on the worker,
   so `dag.test()` runs the real pipeline with no cluster;
 - `execution.mode: kubernetes`: a KubernetesPodOperator per stage (`pod_task`); a stage whose
   engine is "spark" is a SparkApplication (`spark.submitter: operator`) or a Livy batch (`livy`),
@@ -108,8 +110,9 @@ def _doc(pipeline: NamedPipeline, source: Path | None) -> str:
     rows = "\n".join(f"| `{s.name}` | {s.engine} | {s.summary} |" for s in registry.STAGES)
     return (
         f"# grocery pipeline `{pipeline.namespace}/{pipeline.name}`\n\n"
-        f"Each run processes one day of data: every stage runs `grocery <stage> --date {{{{ ds }}}}` "
-        f"({spec.execution.mode} mode), in this order:\n\n"
+        f"Each run processes the days of its data interval ({spec.schedule or 'on request only'}): every "
+        f"stage runs `grocery <stage> --start <first day> --end <last day>` ({spec.execution.mode} mode), "
+        "in this order:\n\n"
         f"| stage | engine | what it does |\n|---|---|---|\n{rows}\n\n"
         f"Pipeline file: `{source or '(built in memory)'}`. Source: {spec.source.kind}; "
         f"warehouse: {spec.warehouse.kind}; Spark submitter: {spec.spark.submitter}.\n"

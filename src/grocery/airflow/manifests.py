@@ -8,7 +8,7 @@ How a stage gets its pipeline file:
 - a stage pod mounts it from a `downwardAPI` volume that projects the pod's own annotation
   `grocery.io/pipeline` (the pipeline document) as `/etc/grocery/pipeline.yaml`: no ConfigMap to keep
   in step, no shell, and the root filesystem stays read-only;
-- a Spark job (SparkApplication or Livy batch) runs `spark_apps/<stage>.py --date D`, which hands the
+- a Spark job (SparkApplication or Livy batch) runs `spark_apps/<stage>.py --start A --end B`, which hands the
   document of its `GROCERY_PIPELINE` environment variable to the stage (Livy cannot mount volumes;
   `grocery.spark.submit`).
 """
@@ -19,7 +19,13 @@ import re
 import uuid
 from typing import Any
 
-from grocery.airflow.commands import DATE, DATE_NODASH, PIPELINE_ENV, POD_CONFIG_DIR, POD_CONFIG_FILE
+from grocery.airflow.commands import (
+    PIPELINE_ENV,
+    POD_CONFIG_DIR,
+    POD_CONFIG_FILE,
+    START_NODASH,
+    interval_args,
+)
 from grocery.config import NamedPipeline
 from grocery.spark.session import CDS_SWITCH, CORES_ENV
 from grocery.stages import Stage
@@ -148,7 +154,7 @@ def spark_app_file(stage: Stage) -> str:
 
 
 def spark_args() -> list[str]:
-    return ["--date", DATE]
+    return interval_args()
 
 
 def spark_application(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any = None) -> dict[str, Any]:
@@ -225,10 +231,10 @@ def livy_batch(pipeline: NamedPipeline, stage: Stage, pipeline_text: Any = None)
         "file": spark_app_file(stage),
         "args": spark_args(),
         # Livy refuses a name it still holds (a finished batch, 10 minutes by default): one per pipeline,
-        # stage, day, DAG run and try, so neither a retry nor a second run of the day (run-now, or a
+        # stage, first day, DAG run and try, so neither a retry nor a second run of the day (run-now, or a
         # run-now on the day of a scheduled run) is refused for a name an earlier batch had.
         "name": k8s_name(pipeline.namespace, pipeline.name, stage.name, max_len=200)
-        + f"-{DATE_NODASH}-{RUN_DIGEST}-try{{{{ ti.try_number }}}}",
+        + f"-{START_NODASH}-{RUN_DIGEST}-try{{{{ ti.try_number }}}}",
         "driver_memory": spark.driver.memory,
         "driver_cores": spark.driver.cores,
         "executor_memory": spark.executor.memory,
