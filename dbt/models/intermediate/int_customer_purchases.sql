@@ -91,8 +91,8 @@ per_customer as (
         {{ count_orders() }} as order_count,
         count(*) as line_count,
         sum(quantity) as units,
-        sum(gross_revenue) as gross_spent,
-        sum(net_revenue) as total_spent,
+        {{ money('sum(gross_revenue)') }} as gross_spent,
+        {{ money('sum(net_revenue)') }} as total_spent,
         min(sales_date) as first_purchase_date,
         max(sales_date) as last_purchase_date
     from changed_lines
@@ -107,8 +107,8 @@ appended as (
             - coalesce(continued_orders.order_count, 0) as order_count,
         coalesce(previous.line_count, 0) + added.line_count as line_count,
         coalesce(previous.units, 0) + added.units as units,
-        coalesce(previous.gross_spent, 0) + added.gross_spent as gross_spent,
-        coalesce(previous.total_spent, 0) + added.total_spent as total_spent,
+        {{ money('coalesce(previous.gross_spent, 0) + added.gross_spent') }} as gross_spent,
+        {{ money('coalesce(previous.total_spent, 0) + added.total_spent') }} as total_spent,
         coalesce(previous.first_purchase_date, added.first_purchase_date) as first_purchase_date,
         added.last_purchase_date
     from per_customer as added

@@ -17,8 +17,8 @@ final as (
         {{ count_orders() }} as order_count,
         {{ count_distinct_ids(ref('fct_sales'), 'customer_id') }} as customer_count,
         sum(quantity) as units,
-        sum(gross_revenue) as gross_revenue,
-        sum(net_revenue) as net_revenue
+        {{ money('sum(gross_revenue)') }} as gross_revenue,
+        {{ money('sum(net_revenue)') }} as net_revenue
     from sales
     group by sales_date
 )

@@ -23,8 +23,8 @@ per_employee_day_category as (
         products.category_id,
         count(*) as line_count,
         sum(sales.quantity) as units,
-        sum(sales.gross_revenue) as gross_revenue,
-        sum(sales.net_revenue) as net_revenue
+        {{ money('sum(sales.gross_revenue)') }} as gross_revenue,
+        {{ money('sum(sales.net_revenue)') }} as net_revenue
     from sales
     inner join products
         on sales.product_id = products.product_id

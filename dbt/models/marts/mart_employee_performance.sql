@@ -19,8 +19,8 @@ per_employee as (
         employee_id,
         sum(line_count) as line_count,
         sum(units) as units,
-        sum(gross_revenue) as gross_revenue,
-        sum(net_revenue) as total_revenue,
+        {{ money('sum(gross_revenue)') }} as gross_revenue,
+        {{ money('sum(net_revenue)') }} as total_revenue,
         min(sales_date) as first_sales_date,
         max(sales_date) as last_sales_date
     from daily

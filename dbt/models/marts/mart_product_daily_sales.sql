@@ -17,8 +17,8 @@ per_product_day as (
         product_id,
         count(*) as line_count,
         sum(quantity) as units,
-        sum(gross_revenue) as gross_revenue,
-        sum(net_revenue) as net_revenue
+        {{ money('sum(gross_revenue)') }} as gross_revenue,
+        {{ money('sum(net_revenue)') }} as net_revenue
     from sales
     group by sales_date, product_id
 ),

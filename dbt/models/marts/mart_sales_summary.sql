@@ -29,8 +29,8 @@ sums as (
         products.category_id,
         count(*) as line_count,
         sum(sales.quantity) as units,
-        sum(sales.gross_revenue) as gross_revenue,
-        sum(sales.net_revenue) as net_revenue
+        {{ money('sum(sales.gross_revenue)') }} as gross_revenue,
+        {{ money('sum(sales.net_revenue)') }} as net_revenue
     from sales_in_interval as sales
     inner join customers
         on sales.customer_id = customers.customer_id

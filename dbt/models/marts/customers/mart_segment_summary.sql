@@ -11,7 +11,7 @@ per_segment as (
         avg(recency_days) as avg_recency_days,
         avg(frequency) as avg_frequency,
         avg(monetary) as avg_monetary,
-        sum(monetary) as monetary
+        {{ money('sum(monetary)') }} as monetary
     from segments
     group by segment
 ),
