@@ -16,6 +16,7 @@ import pytest
 from pipeline_support import fake_context
 
 from grocery import cli, stages
+from grocery.config import PipelineSpec
 from grocery.errors import Interrupted
 
 
@@ -140,6 +141,7 @@ def test_an_error_dbt_raised_while_it_handled_an_interrupt_is_an_interruption(mo
 
     monkeypatch.setattr(dbt.cli.main, "dbtRunner", Runner)
     ctx = SimpleNamespace(
+        spec=PipelineSpec(),
         warehouse=SimpleNamespace(dbt_target=lambda: ("duckdb", {})),
         home=tmp_path,
         interval=DataInterval.everything(),
