@@ -165,6 +165,37 @@ def test_each_broken_rule_is_named_with_the_fields_as_delivered(tmp_path: Path, 
     )
 
 
+def test_a_reference_to_a_quarantined_row_says_so_rather_than_that_the_key_is_unknown(
+    tmp_path: Path, delivery: Path
+) -> None:
+    """City 4's row is quarantined (its country is unknown): its customers name it as quarantined,
+    since cities.csv does list CityID 4, and so do those customers' sales; a key no file lists is
+    still unknown."""
+    cities = delivery / "cities.csv"
+    header, *rows = cities.read_text().splitlines()
+    rows = [",".join([*row.split(",")[:-1], "9999"]) if row.split(",")[0] == "4" else row for row in rows]
+    cities.write_text("\n".join([header, *rows]) + "\n")
+    _append(delivery / "customers.csv", "999001,Ann,,Nobody,999999,Nowhere 1")  # a city no file lists
+    home = tmp_path / "home"
+    _, result = _extract_and_load(home, delivery)
+    tables = result.metrics["tables"]
+    assert tables["cities"]["reasons"] == {"CountryID has no matching countries.CountryID": 1}
+    city_4 = "CityID matches a cities row that was itself quarantined (quarantine.cities has its reason)"
+    assert tables["customers"]["reasons"] == {city_4: tables["customers"]["quarantined"] - 1,
+                                              "CityID has no matching cities.CityID": 1}  # fmt: skip
+    reasons = dict(_query(home, "select CustomerID, reason from quarantine.customers"))
+    assert reasons.pop("999001") == "CityID has no matching cities.CityID: 999999"
+    assert reasons and set(reasons.values()) == {f"{city_4}: 4"}
+    sold = _query(home, "select CustomerID, reason from quarantine.sales")
+    assert sold and all(
+        reason
+        == "CustomerID matches a customers row that was itself quarantined "
+        f"(quarantine.customers has its reason): {customer}"
+        and customer in reasons
+        for customer, reason in sold
+    )
+
+
 def test_the_real_dimension_files_are_accepted_as_published(
     tmp_path: Path, delivery: Path, real_dims: Path
 ) -> None:

@@ -221,9 +221,10 @@ def _missing_key(column: Column) -> str:
     return _q("missing_" + column.name)
 
 
-def _violations(column: Column) -> list[tuple[str, str]]:
+def _violations(column: Column, quarantined: Keys | None = None) -> list[tuple[str, str]]:
     """One (condition, reason) pair of SQL expressions per rule: the field breaks the rule when the
-    condition holds. They read the field's text and its typed value (`t_` column)."""
+    condition holds. They read the field's text and its typed value (`t_` column). `quarantined`
+    has the keys of the referenced table's quarantined rows, when the column is a foreign key."""
     n, text, typed = column.name, _q(column.name), _q("t_" + column.name)
     rules = []
     if column.required:  # a name of spaces alone is missing too
@@ -249,16 +250,28 @@ def _violations(column: Column) -> list[tuple[str, str]]:
         choices = "/".join(column.allowed)
         rules.append((f"{text} not in ({allowed})", f"{_lit(f'{n} is not one of {choices}: ')} || {text}"))
     if column.references:
-        rules.append(
-            (_missing_key(column), f"{_lit(f'{n} has no matching {column.references}: ')} || {text}")
-        )
+        unknown = f"{_lit(f'{n} has no matching {column.references}: ')} || {text}"
+        if quarantined is not None and quarantined.count:
+            # The key is in the delivery, on a row load quarantined: its reason is there, not here.
+            table = column.references.split(".")[0]
+            cascaded = _lit(
+                f"{n} matches a {table} row that was itself quarantined (quarantine.{table} has its reason): "
+            )
+            held = quarantined.holding(typed, column.kind)
+            unknown = f"case when {held} then {cascaded} || {text} else {unknown} end"
+        rules.append((_missing_key(column), unknown))
     return rules
 
 
-def _checked_sql(table: Table, source: str, known: Mapping[str, Keys], text_of: Keys | None = None) -> str:
+def _checked_sql(
+    table: Table, source: str, known: Mapping[str, Keys], text_of: Keys | None = None,
+    quarantined: Mapping[str, Keys] | None = None,
+) -> str:  # fmt: skip
     """Select every record typed (`t_` columns), with its reasons (NULL when it passes) and, only
     when it fails, its text (`x_` columns); also when its key is one of `text_of`. `known` has the
-    accepted keys of each table the table's foreign keys reference (`keys_<table>`).
+    accepted keys of each table the table's foreign keys reference (`keys_<table>`), `quarantined`
+    the keys of their quarantined rows (`quarantined_keys_<table>`): a reference to one of those
+    says so, not that the key is unknown.
 
     The rules' conditions are cheap comparisons, evaluated on every row; the reasons are strings,
     built only for the rows that break a rule (at full scale that takes a third off the check).
@@ -272,7 +285,8 @@ def _checked_sql(table: Table, source: str, known: Mapping[str, Keys], text_of: 
         f"as {_missing_key(c)}"
         for c, ref, _ in table.foreign_keys()
     ]
-    rules = [rule for c in columns for rule in _violations(c)]
+    rejected = {c.name: (quarantined or {}).get(ref) for c, ref, _ in table.foreign_keys()}
+    rules = [rule for c in columns for rule in _violations(c, rejected.get(c.name))]
     broken = " or ".join(f"({condition})" for condition, _ in rules)
     reasons = ", ".join(f"case when {condition} then {reason} end" for condition, reason in rules)
     typed_names = ", ".join(_q("t_" + c.name) for c in columns)
@@ -424,10 +438,12 @@ def _create_checked(
     again = "again_" if text_of else ""
     source = _read_csv_sql(table, path, f"rejected_{again}{table.name}", f"scans_{again}{table.name}")
     known = {ref: Keys.of(con, f"keys_{ref}") for _, ref, _ in table.foreign_keys()}
+    quarantined = {ref: Keys.of(con, f"quarantined_keys_{ref}") for _, ref, _ in table.foreign_keys()}
     con.execute("set preserve_insertion_order = true")
     try:
         con.execute(
-            f"create or replace table checked_{table.name} as {_checked_sql(table, source, known, text_of)}"
+            f"create or replace table checked_{table.name} as "
+            f"{_checked_sql(table, source, known, text_of, quarantined)}"
         )
     finally:
         con.execute("set preserve_insertion_order = false")
@@ -548,6 +564,11 @@ def validate_table(
         con.execute(
             f"create or replace table keys_{table.name} as select {_q('t_' + table.key)} as k "
             f"from {checked} where {REASON} is null"
+        )
+        # ... and those of quarantined rows, which a reference names as such (`_violations`).
+        con.execute(
+            f"create or replace table quarantined_keys_{table.name} as select distinct {_q('t_' + table.key)} as k "
+            f"from {checked} where {REASON} is not null and {_q('t_' + table.key)} is not null"
         )
     outside, first, last = 0, None, None
     if table.dated_by and interval is not None and not interval.is_everything:
