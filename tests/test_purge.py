@@ -77,13 +77,36 @@ def test_a_duckdb_file_holding_more_than_the_pipeline_keeps_the_rest(tmp_path: P
     assert DuckDBWarehouse(path).purge() == []
 
 
-def test_plan_names_the_targets_without_creating_anything(tmp_path: Path) -> None:
-    home = tmp_path / "nowhere"
-    assert plan(make_context(home)) == [
-        f"the lake {(home / 'lake').as_uri()}",
-        f"the DuckDB warehouse {home / 'warehouse.duckdb'} (schemas {', '.join(SCHEMAS)})",
+def test_plan_names_the_targets_that_exist_without_creating_anything(landed: Path, tmp_path: Path) -> None:
+    assert plan(make_context(landed)) == [
+        f"the lake {(landed / 'lake').as_uri()}",
+        f"the DuckDB warehouse {landed / 'warehouse.duckdb'} (schemas {', '.join(SCHEMAS)})",
     ]
+    home = tmp_path / "nowhere"
+    assert plan(make_context(home)) == []
     assert not home.exists()
+
+
+@pytest.mark.parametrize("yes", [["--yes"], []])
+def test_a_home_that_does_not_exist_has_nothing_to_delete_and_is_not_made(
+    tmp_path: Path, yes: list[str]
+) -> None:
+    home = tmp_path / "typo-home"
+    result = CliRunner().invoke(app, ["purge", *yes, "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [f"nothing to delete: no home at {home}"]
+    assert not home.exists()
+
+
+def test_after_a_purge_the_cli_names_nothing_it_would_delete(landed: Path, generated: Path) -> None:
+    args = ["purge", "--home", str(landed), "--config", str(_config(landed, generated))]
+    assert CliRunner().invoke(app, [*args, "--yes"]).exit_code == 0
+    again = CliRunner().invoke(app, args)  # the home is left, with its lock file: nothing in it to delete
+    assert again.exit_code == 0, again.output
+    assert again.output.splitlines() == [
+        f"nothing to delete: neither the lake {(landed / 'lake').as_uri()} "
+        f"nor the warehouse DuckDB {landed / 'warehouse.duckdb'} exists"
+    ]
 
 
 def test_a_lake_at_a_filesystem_root_is_refused(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ What goes:
   nothing else is left in it; on BigQuery the datasets `<datasetPrefix><layer>` with their tables.
 
 It is idempotent: what is already gone is reported as absent, never an error, so a second purge is a
-no-op. Without `--yes` the CLI only names what would go (`plan`). The operator runs `grocery purge --yes`
+no-op. Without `--yes` the CLI only names what would go (`plan`); when nothing would, it says so in one
+line (`nothing_there`) and makes nothing, not even a home that does not exist. The operator runs `grocery purge --yes`
 in a Job when a GroceryPipeline with `spec.onDelete: Delete` is deleted.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from grocery.context import Context
 from grocery.errors import ConfigError, StageError
-from grocery.lake import file_path
+from grocery.lake import exists_without_making, file_path
 
 
 @dataclass
@@ -39,8 +40,22 @@ class PurgeReport:
 
 
 def plan(ctx: Context) -> list[str]:
-    """What `purge` deletes, named without touching (or creating) anything."""
-    return [f"the lake {ctx.lake_uri}", ctx.warehouse.purge_target()]
+    """What `purge` would delete, named without touching (or creating) anything: the lake and the
+    warehouse, each unless it is plain that it does not exist (a local lake's folder, a DuckDB
+    file; a bucket's prefix and BigQuery's datasets are named, as asking would take a call)."""
+    targets = [f"the lake {ctx.lake_uri}"] if exists_without_making(ctx.lake_uri) else []
+    return targets + ([ctx.warehouse.purge_target()] if ctx.warehouse.created() else [])
+
+
+def nothing_there(ctx: Context) -> str:
+    """Why there is nothing to delete, when `plan` names nothing: no home at all (when the lake and
+    the warehouse are the home's), or neither of them exists."""
+    in_home = (
+        ctx.spec.lake is None and ctx.spec.warehouse.kind == "duckdb" and ctx.spec.warehouse.path is None
+    )
+    if in_home and not ctx.home.exists():
+        return f"nothing to delete: no home at {ctx.home}"
+    return f"nothing to delete: neither the lake {ctx.lake_uri} nor the warehouse {ctx.warehouse.describe()} exists"
 
 
 def purge(ctx: Context) -> PurgeReport:
