@@ -625,19 +625,24 @@ def purge_data(
 
     with _reported(debug):
         ctx = build_context(home, config, None, None, None, None, None, None, None, quiet)
-        targets = purge.plan(ctx)
-        if not targets:  # as `grocery status`: a home that does not exist is not made (nor its lock)
-            if as_json:
-                _print_json({"deleted": [], "absent": [f"the lake {ctx.lake_uri}", ctx.warehouse.describe()]})
-            else:
-                _say(purge.nothing_there(ctx))
-            return
-        if not yes:
-            raise ConfigError(
-                f"purge would delete {' and '.join(targets)}; nothing was deleted",
-                hint="add --yes to delete them",
-            )
-        with hold_home(ctx.home):
+        # A command working in the home stops this one before it looks; a home that does not exist
+        # is not made (nor its lock) to find nothing in it, as `grocery status` makes none.
+        hold = yes and (ctx.home.is_dir() or bool(purge.plan(ctx)))
+        with hold_home(ctx.home) if hold else contextlib.nullcontext():
+            targets = purge.plan(ctx)
+            if not targets:
+                if as_json:
+                    _print_json(
+                        {"deleted": [], "absent": [f"the lake {ctx.lake_uri}", ctx.warehouse.describe()]}
+                    )
+                else:
+                    _say(purge.nothing_there(ctx))
+                return
+            if not yes:
+                raise ConfigError(
+                    f"purge would delete {' and '.join(targets)}; nothing was deleted",
+                    hint="add --yes to delete them",
+                )
             report = purge.purge(ctx)
     if as_json:
         _print_json({"deleted": report.deleted, "absent": report.absent})
