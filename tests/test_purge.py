@@ -49,7 +49,7 @@ def test_purge_deletes_the_lake_and_the_warehouse_then_finds_nothing(landed: Pat
     assert report.deleted == [
         f"the lake {lake.as_uri()} ({files} files)",
         f"the DuckDB file {warehouse_file} (schemas raw (7 tables), quarantine (7 tables), staging (1 view), "
-        "core (empty), marts (1 table), analytics (empty))",
+        "core (1 table), marts (1 table), analytics (empty))",  # core.pipeline_state: what load loaded
     ]
     assert not lake.exists() and not warehouse_file.exists()
     assert not warehouse_file.with_name("warehouse.duckdb.wal").exists()

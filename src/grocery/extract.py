@@ -54,6 +54,18 @@ class Measure(NamedTuple):
     lines: int
 
 
+# The warehouse state (`Warehouse.read_state`) naming, per ingest date, the landing load last loaded
+# into the warehouse (`landing_fingerprint`): `grocery status` tells a landing never loaded from it.
+LOADED_STATE = "load.landings"
+
+
+def landing_fingerprint(files: list[dict]) -> str:
+    """What a manifest's `files` hold for load: the sha256 of each file of the dataset's tables. The
+    same bytes landed again have the same fingerprint; a delivery of other files, another."""
+    landed = sorted(f"{f['table']}:{f.get('sha256')}" for f in files if f["table"] in BY_NAME)
+    return hashlib.sha256("\n".join(landed).encode()).hexdigest()
+
+
 def manifest_path(day: date) -> str:
     return f"{layout.MANIFESTS}/{layout.ingest_partition(day)}.json"
 

@@ -12,12 +12,14 @@ For one ingest date, in order:
    `quarantine/<table>/ingest_date=D/`. Rows in must equal rows accepted plus rows quarantined.
 4. The warehouse replaces the ingest date's partition of every `raw.<table>` and
    `quarantine.<table>` in one transaction: a killed load leaves the warehouse as it was, and a
-   re-run gives the same warehouse, never a duplicate.
+   re-run gives the same warehouse, never a duplicate. Then the warehouse's state records which
+   landing of the date it holds (`grocery.extract.LOADED_STATE`), for `grocery status`.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import mmap
 import re
 from collections.abc import Mapping
@@ -37,7 +39,7 @@ from grocery.config import LATIN_1, UTF_8, WINDOWS_1252
 from grocery.context import Context
 from grocery.csv_lines import RecordStarts, parsed_record_starts, record_starts, with_lf_line_ends
 from grocery.errors import InputError, StageError
-from grocery.extract import measure, read_manifest
+from grocery.extract import LOADED_STATE, landing_fingerprint, measure, read_manifest
 from grocery.interval import DataInterval
 from grocery.progress import Stopwatch
 from grocery.stages import StageResult
@@ -656,6 +658,7 @@ def run(ctx: Context) -> StageResult:
                 )
     with ctx.progress.step(f"loading the warehouse (ingest_date={day})"):
         ctx.warehouse.replace_ingest(loads)
+        _record_landing(ctx, day, list(manifest.values()))
     lap("warehouse")
     rows_in = sum(r.rows_in for r in reports)
     accepted = sum(r.accepted for r in reports)
@@ -676,6 +679,16 @@ def run(ctx: Context) -> StageResult:
             "step_seconds": lap.timings,
         },
     )
+
+
+def _record_landing(ctx: Context, day: date, files: list[dict]) -> None:
+    """Remember which landing of the ingest date the warehouse now holds (`LOADED_STATE`), for
+    `grocery status`. After the load's transaction: a load stopped between the two leaves the landing
+    unrecorded, and status asks for a load again, which changes nothing."""
+    value = ctx.warehouse.read_state(LOADED_STATE)
+    landings = json.loads(value) if value else {}
+    landings[day.isoformat()] = landing_fingerprint(files)
+    ctx.warehouse.write_state(LOADED_STATE, json.dumps(landings, sort_keys=True))
 
 
 def _readable(path: Path | None, encoding: str, scratch: Path) -> Path:
