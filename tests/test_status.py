@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from grocery import extract, load, status
 from grocery.cli import app
+from grocery.errors import InputError
 from grocery.interval import DataInterval
 
 BAD_SALES = ["1,1,1,1,1,1.5,0.0,2018-05-09 10:00:00.000,T", "not,a,sale"]  # discount >= 1, malformed
@@ -269,3 +270,120 @@ def test_names_the_pipeline_does_not_write_are_no_deliveries_and_no_runs(home: P
         app, ["quarantine", "--home", str(copy)]
     )  # the latest delivery, 2018-05-12
     assert quarantine.exit_code == 1 and "ingest_date=2018-05-12 has not been loaded" in quarantine.output
+
+
+def _run(home: Path, day: date, stages, source_folder: Path | None = None, **changes) -> None:
+    ctx = make_context(
+        home, source_folder, interval=DataInterval.day(day), **{"source.scale": 0.001, **changes}
+    )
+    try:
+        for stage in stages:
+            stage.run(ctx)
+    finally:
+        ctx.close()
+
+
+def _transformed(home: Path) -> None:
+    """What a transform that passed leaves, without paying for dbt: core.fct_sales over the dated
+    lines of raw.sales, and the state naming the deliveries it was built from."""
+    from grocery import transform
+
+    ctx = make_context(home)
+    ctx.warehouse.query(
+        "create or replace table core.fct_sales as select SalesID as sales_id, cast(SalesDate as date) as "
+        "sales_date from raw.sales where SalesDate is not null"
+    )
+    state = {"deliveries": transform.sales_deliveries(ctx), "pending": []}
+    ctx.warehouse.write_state(transform.SALES_STATE, json.dumps(state))
+    ctx.close()
+
+
+def _next_steps(home: Path) -> tuple[status.Status, list[str]]:
+    ctx = make_context(home)
+    try:
+        found = status.collect(ctx)
+    finally:
+        ctx.close()
+    return found, found.next_steps()
+
+
+def test_sales_loaded_after_the_last_transform_and_a_landing_never_loaded_are_named(tmp_path: Path) -> None:
+    """A backfill loaded but not transformed (its day is older than the fact's last), then a day
+    delivered again and landed but not loaded: each is named, with the command that catches up."""
+    home = tmp_path / "home"
+    for day in (date(2018, 5, 2), date(2018, 5, 3)):
+        _run(home, day, (extract, load))
+    _transformed(home)
+    assert _next_steps(home)[1] == []
+
+    _run(home, date(2018, 5, 1), (extract, load))  # a backfill, loaded and not transformed
+    found, steps = _next_steps(home)
+    assert steps == [
+        "sales loaded but not modelled: raw.sales has deliveries core.fct_sales was not built from "
+        "(ingest_date 2018-05-01): run `grocery transform --date 2018-05-01`"
+    ]
+    assert found.unmodelled == [date(2018, 5, 1)] and found.raw_sales_last == found.fct_sales["last"]
+    _transformed(home)
+
+    _run(home, date(2018, 5, 3), (extract,), **{"source.seed": 8})  # delivered again: other lines
+    found, steps = _next_steps(home)
+    assert steps == [
+        "ingest_date=2018-05-03 was landed again after its last load, and the warehouse holds the earlier "
+        "landing: run `grocery load --date 2018-05-03`"
+    ]
+    again = found.deliveries[0]
+    assert (again.ingest_date, again.loaded, again.superseded) == (date(2018, 5, 3), True, True)
+    printed = CliRunner().invoke(app, ["status", "--home", str(home)], env={"COLUMNS": "200"})
+    rows = [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in printed.output.splitlines()
+        if line.startswith("│")
+    ]
+    assert rows[0][:4] == ["2018-05-03", "7", str(again.sales_lines), "earlier"]
+
+    _run(home, date(2018, 5, 3), (load,))  # now loaded: the transform is what is left to run
+    found, steps = _next_steps(home)
+    assert not found.deliveries[0].superseded
+    assert steps == [
+        "sales loaded but not modelled: raw.sales has deliveries core.fct_sales was not built from "
+        "(ingest_date 2018-05-03): run `grocery transform --date 2018-05-03`"
+    ]
+    _run(
+        home, date(2018, 5, 3), (extract,), **{"source.seed": 8}
+    )  # the same files landed again: no load to run
+    _transformed(home)
+    assert _next_steps(home)[1] == []
+
+
+def test_the_days_a_transform_that_did_not_pass_owes_are_named() -> None:
+    caught_up = {"rows": 9, "first": date(2018, 1, 1), "last": date(2018, 5, 11)}
+    quiet = dict(
+        fct_sales=caught_up, spark_runs={"segment": None, "recommend": None}, ingest_dates=[date(2018, 5, 11)]
+    )
+    assert behind(**quiet, unmodelled=[], owed=[date(2018, 5, 3), date(2018, 5, 11)]).next_steps() == [
+        "a transform that did not pass left 2018-05-03, 2018-05-11 to rebuild: run `grocery transform --date 2018-05-11`"
+    ]
+    assert behind(**quiet, unmodelled=[], owed="everything").next_steps() == [
+        "a transform over everything did not pass: run `grocery transform` again"
+    ]
+    # What the fact was built from is known, and it is all of raw.sales: no transform to run.
+    assert (
+        behind(unmodelled=[], ingest_dates=[date(2018, 5, 11)], spark_runs=quiet["spark_runs"]).next_steps()
+        == []
+    )
+
+
+def test_a_landing_load_cannot_load_sends_back_to_extract_not_to_load(tmp_path: Path, delivery: Path) -> None:
+    (delivery / "customers.csv").unlink()
+    (delivery / "employees.csv").write_text("")
+    home = tmp_path / "home"
+    _run(home, date(2018, 5, 9), (extract,), delivery)
+    found, steps = _next_steps(home)
+    assert steps == [
+        "ingest_date=2018-05-09 was landed with customers.csv missing and employees.csv empty, which load "
+        "cannot load: fix the delivery, land it again with `grocery extract --date 2018-05-09`, then run "
+        "`grocery load --date 2018-05-09`"
+    ]
+    assert found.deliveries[0].unloadable == "customers.csv missing and employees.csv empty"
+    with pytest.raises(InputError, match=r"customers\.csv is missing; employees\.csv is empty"):
+        _run(home, date(2018, 5, 9), (load,))

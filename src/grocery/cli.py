@@ -54,7 +54,7 @@ from grocery.progress import Progress, quiet_when_unread
 from grocery.visible import visible, visible_json
 
 if TYPE_CHECKING:
-    from grocery.status import Status
+    from grocery.status import Delivery, Status
 
 app = typer.Typer(
     name="grocery",
@@ -541,7 +541,7 @@ def _print_status(found: Status) -> None:
                 "ingest_date": d.ingest_date,
                 "files": "damaged" if d.damaged else d.files,
                 "sales_lines": d.sales_lines,
-                "loaded": "?" if found.warehouse_unreadable else "yes" if d.loaded else "no",
+                "loaded": _loaded_cell(found, d),
                 "accepted": d.accepted,
                 "quarantined": d.quarantined,
             }
@@ -549,7 +549,10 @@ def _print_status(found: Status) -> None:
         ]
         shown = "" if len(found.deliveries) == len(landed) else f" (the latest {len(found.deliveries)})"
         table = _rich_table(f"Deliveries{shown}", rows, money=set())
-        table.caption, table.caption_justify = "accepted, quarantined: rows of all seven tables", "left"
+        caption = "accepted, quarantined: rows of all seven tables"
+        if any(d.superseded for d in found.deliveries):
+            caption += "; loaded earlier: the rows are of an earlier landing of the date"
+        table.caption, table.caption_justify = caption, "left"
         out.print(table)
     else:
         _say("deliveries none")
@@ -564,6 +567,15 @@ def _print_status(found: Status) -> None:
     _say(f"dashboard  {found.dashboard or 'not rendered yet'}")
     for step in found.next_steps():
         _say(f"next: {step}")
+
+
+def _loaded_cell(found: Status, delivery: Delivery) -> str:
+    """Whether a delivery is loaded: `earlier` when the warehouse holds an earlier landing of its date."""
+    if found.warehouse_unreadable:
+        return "?"
+    if delivery.superseded:
+        return "earlier"
+    return "yes" if delivery.loaded else "no"
 
 
 @app.command("quarantine")
