@@ -126,7 +126,7 @@ def test_an_unknown_field_is_named_with_the_nearest_field_the_spec_has(
         ),
         (
             "startDate: 2018-05-01 06:00:00\n",
-            "startDate: '2018-05-01 06:00:00' is not of the form first data interval of the schedule",
+            "startDate: '2018-05-01 06:00:00' is not of the form first day of the schedule (YYYY-MM-DD)",
         ),
         (
             "spark: {driver: {memory: -4}}\n",
@@ -243,16 +243,17 @@ def test_kubernetes_mode_is_refused_unless_lake_and_warehouse_are_shared_service
 
 def test_a_name_too_long_for_an_airflow_dag_id_is_refused_with_the_length_it_may_have() -> None:
     """Kubernetes takes a name of 253 characters; Airflow's DAG id (grocery__<namespace>__<name>) at
-    most 250, and the ConfigMap keys <namespace>__<name>.yaml at most 253."""
-    longest = "n" * (250 - len("grocery__shop__"))
+    most 248 (its tasks log under a folder `dag_id=<DAG id>`), the ConfigMap keys <namespace>__<name>.yaml
+    at most 253."""
+    longest = "n" * (248 - len("grocery__shop__"))
     pipeline = NamedPipeline(name=longest, namespace="shop")
-    assert len(pipeline.dag_id) == 250 and len(pipeline.file_name) <= 253
+    assert len(pipeline.dag_id) == 248 and len(pipeline.file_name) <= 253
     text = pipeline.to_yaml().replace(longest, longest + "x")
     with pytest.raises(ConfigError) as raised:
         read_pipeline(text, "configmap/key")
     assert raised.value.message == (
         f"configmap/key: metadata.name is too long: in namespace shop, the DAG id grocery__shop__{'n' * 25}... "
-        "would be 251 characters, and Airflow takes at most 250; use a name of at most 235 characters"
+        "would be 249 characters, and Airflow runs (and logs) at most 248; use a name of at most 233 characters"
     )
     assert read_pipeline(pipeline.to_yaml(), "configmap/key") == pipeline
 

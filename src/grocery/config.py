@@ -261,7 +261,8 @@ class PipelineSpec(Model):
     start_date: str = Field(
         "2018-01-01",
         pattern=r"^\d{4}-\d{2}-\d{2}$",
-        description="First data interval of the schedule (YYYY-MM-DD).",
+        description="First day of the schedule (YYYY-MM-DD); its first data interval starts at the "
+        "schedule's first point on or after it.",
     )
     catchup: bool = Field(False, description="Run every missed interval since startDate (a backfill).")
     freshness_hours: Int = Field(
@@ -456,10 +457,12 @@ def load_spec(path: Path | None = None) -> PipelineSpec:
 API_GROUP = "grocery.io"
 API_VERSION = "v1alpha1"
 KIND = "GroceryPipeline"
-# Airflow's longest DAG id (airflow.models.base.ID_LEN). A Kubernetes name (up to 253 characters)
-# with its namespace can exceed it; the pipeline's ConfigMap keys (<namespace>__<name>.yaml and .py,
-# at most 253) are 4 characters shorter than its DAG id, so a name within this bound fits them too.
-DAG_ID_MAX = 250
+# The longest DAG id a task can run under. Airflow takes 250 characters (airflow.models.base.ID_LEN),
+# but a task's log goes to a folder named `dag_id=<DAG id>` (its default log_filename_template), and a
+# file name has at most 255 bytes. A Kubernetes name (up to 253 characters) with its namespace can
+# exceed it; the pipeline's ConfigMap keys (<namespace>__<name>.yaml and .py, at most 253) are 4
+# characters shorter than its DAG id, so a name within this bound fits them too.
+DAG_ID_MAX = 255 - len("dag_id=")
 
 
 class NamedPipeline(BaseModel):
@@ -479,7 +482,7 @@ class NamedPipeline(BaseModel):
             shortest = len(self.name) - (len(self.dag_id) - DAG_ID_MAX)
             raise ValueError(
                 f"metadata.name is too long: in namespace {self.namespace}, the DAG id {self.dag_id[:40]}... "
-                f"would be {len(self.dag_id)} characters, and Airflow takes at most {DAG_ID_MAX}; use a name "
+                f"would be {len(self.dag_id)} characters, and Airflow runs (and logs) at most {DAG_ID_MAX}; use a name "
                 f"of at most {shortest} characters"
             )
         return self

@@ -133,13 +133,18 @@ def test_the_schedule_comes_from_the_spec_and_null_means_only_on_request(schedul
     assert type(dag.timetable).__name__ == timetable
 
 
-def test_the_longest_name_the_spec_takes_makes_a_dag_id_airflow_takes():
+def test_the_longest_name_the_spec_takes_makes_a_dag_id_airflow_takes_and_logs_under():
+    from airflow.configuration import conf
     from airflow.models.base import ID_LEN
 
-    assert DAG_ID_MAX == ID_LEN
-    name = "n" * (ID_LEN - len("grocery__shop__"))
+    assert DAG_ID_MAX <= ID_LEN
+    name = "n" * (DAG_ID_MAX - len("grocery__shop__"))
     dag = build_dag(_pipeline(name=name, **SHARED_DATA, **{"execution.mode": "kubernetes"}))
-    assert len(dag.dag_id) == ID_LEN
+    assert len(dag.dag_id) == DAG_ID_MAX
+    # Each task's log folder is named after the DAG id: a file name takes at most 255 bytes.
+    template = conf.get("logging", "log_filename_template")
+    folder = template.split("/")[0].replace("{{ ti.dag_id }}", dag.dag_id)
+    assert folder.startswith("dag_id=") and len(folder.encode()) <= 255
     with pytest.raises(ValueError, match=r"metadata\.name is too long"):
         _pipeline(name=name + "n")
 

@@ -174,14 +174,23 @@ def test_a_scheduled_run_processes_every_day_of_its_data_interval(
 
 
 def test_consecutive_scheduled_runs_process_every_day_once():
-    """Across runs whose intervals start at midnight, no day is left out and none is processed twice."""
+    """Across runs, no day is left out and none is processed twice, whatever the time of day the
+    intervals start at (a cron at 03:00 covers the day before it)."""
     from airflow.sdk.execution_time.context import MacrosAccessor
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 
     from grocery.config import NamedPipeline, parse_spec
 
-    for schedule in ("@daily", "@weekly", "@monthly", "0 0 1,15 * *"):
+    for schedule in (
+        "@daily",
+        "@weekly",
+        "@monthly",
+        "0 0 1,15 * *",
+        "0 3 * * *",
+        "0 12 * * 1",
+        "30 1 1 * *",
+    ):
         spec = parse_spec({**CLUSTER, "schedule": schedule, "startDate": "2018-01-01", "catchup": True})
         dag = build_dag(NamedPipeline(name="periodic", namespace="shop", spec=spec))
         task, timetable = dag.get_task("extract"), coerce_to_core_timetable(dag.timetable)

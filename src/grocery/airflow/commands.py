@@ -7,10 +7,12 @@ its `/tmp`.
 
 `START` and `END` are the first and last day a run processes, both included. A scheduled run (the
 DAG's timetable is `CronDataIntervalTimetable`, see `grocery.airflow.factory`) covers the days of its
-data interval, which is one cron period: from `{{ ds }}`, the day the interval starts, to the day of its
-last instant (an @daily run covers D, an @weekly run its seven days, a @monthly run its month). An
-interval shorter than a day (@hourly) ends in the day it starts: its run processes that day, again each
-hour as the day's data grows. A run triggered for a logical date (a manual run, `dag.test()`) processes
+data interval, which is one cron period: from `{{ ds }}`, the day the interval starts, to the day
+before the one it ends in, so each day goes to the run whose interval holds the midnight that ends it
+(an @daily run covers D, an @weekly run its seven days, a @monthly run its month; a daily cron at
+03:00 covers the day that ended three hours before, and no day twice). An interval in which no day
+ends (@hourly, but for the hour before midnight) processes the day it starts in, again each hour as
+the day's data grows. A run triggered for a logical date (a manual run, `dag.test()`) processes
 that date's day: Airflow gives it the period before the date as its interval, whose days `ds` already
 starts after. A run triggered with no logical date (the operator's `grocery.io/run-now`, the only runs
 of a pipeline without a schedule) has no `ds` nor interval: it processes the last day over when it was
@@ -24,7 +26,7 @@ import sys
 from pathlib import Path
 
 _DAY_BEFORE_RUN = "(dag_run.run_after - macros.timedelta(days=1)).strftime('%Y-%m-%d')"
-_LAST_DAY = "(data_interval_end - macros.timedelta(microseconds=1)).strftime('%Y-%m-%d')"
+_LAST_DAY = "(data_interval_end - macros.timedelta(days=1)).strftime('%Y-%m-%d')"
 _START = f"(ds if ds is defined else {_DAY_BEFORE_RUN})"
 # ISO dates compare as text; `max` keeps the end from falling before the start.
 _END = f"(([ds, {_LAST_DAY}] | max) if ds is defined else {_DAY_BEFORE_RUN})"
