@@ -195,7 +195,7 @@ async def test_kubernetes_mode_with_a_local_lake_or_duckdb_is_refused_in_the_sta
 async def test_a_name_too_long_for_a_dag_id_is_refused_in_the_status_and_can_still_be_deleted(
     kmock: km.KubernetesEmulator, kubectl: Kubectl, airflow: FakeAirflow
 ) -> None:
-    """A valid Kubernetes name of 238 characters makes a DAG id of 256, which Airflow refuses (and
+    """A valid Kubernetes name of 238 characters makes a DAG id of 256, which Airflow cannot run (and
     ConfigMap keys over 253, which the API server refuses): the operator renders nothing and says so
     once, instead of retrying for ever, and the resource goes when deleted."""
     name = "nightly-" + "a" * 230
@@ -207,8 +207,8 @@ async def test_a_name_too_long_for_a_dag_id_is_refused_in_the_status_and_can_sti
         assert refused["status"]["phase"] == "Pending"
         assert condition(refused, "Ready")["message"] == (
             f"grocerypipeline default/{name}: metadata.name is too long: in namespace default, the DAG id "
-            f"grocery__default__nightly-{'a' * 14}... would be 256 characters, and Airflow takes at most "
-            "250; use a name of at most 232 characters (fix the spec and apply it again)"
+            f"grocery__default__nightly-{'a' * 14}... would be 256 characters, and Airflow runs (and logs) "
+            "at most 248; use a name of at most 230 characters (fix the spec and apply it again)"
         )
         assert await kubectl.configmaps("default") == []
 
