@@ -492,7 +492,7 @@ def test_a_landed_file_gone_from_the_lake_stops_the_load_with_one_line(
     ctx.close()
     assert str(raised.value) == (
         f"the lake lacks file://{landed}, which extract landed for ingest_date={DAY} "
-        f"(run `grocery extract --date {DAY}` again, then load)"
+        "(run `grocery extract` again, then load)"  # the run over everything that landed it
     )
     assert not (home / "warehouse.duckdb").exists()
 

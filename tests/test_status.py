@@ -200,7 +200,10 @@ def test_a_damaged_manifest_is_reported_and_the_rest_still_read(home: Path, tmp_
         line.startswith(
             f"next: the manifest {(copy / 'lake').as_uri()}/raw/_manifests/ingest_date=2018-05-11.json is damaged"
         )
-        and line.endswith("run `grocery extract --date 2018-05-11` again")
+        and line.endswith(
+            "run `grocery extract --date 2018-05-11` (or `--start A --end 2018-05-11`, for a delivery of "
+            "several days) again"
+        )
         for line in printed.output.splitlines()
     )
     load_again = CliRunner().invoke(app, ["load", "--home", str(copy), "--date", "2018-05-11"])
@@ -272,10 +275,9 @@ def test_names_the_pipeline_does_not_write_are_no_deliveries_and_no_runs(home: P
     assert quarantine.exit_code == 1 and "ingest_date=2018-05-12 has not been loaded" in quarantine.output
 
 
-def _run(home: Path, day: date, stages, source_folder: Path | None = None, **changes) -> None:
-    ctx = make_context(
-        home, source_folder, interval=DataInterval.day(day), **{"source.scale": 0.001, **changes}
-    )
+def _run(home: Path, day: date | DataInterval, stages, source_folder: Path | None = None, **changes) -> None:
+    interval = day if isinstance(day, DataInterval) else DataInterval.day(day)
+    ctx = make_context(home, source_folder, interval=interval, **{"source.scale": 0.001, **changes})
     try:
         for stage in stages:
             stage.run(ctx)
@@ -387,3 +389,35 @@ def test_a_landing_load_cannot_load_sends_back_to_extract_not_to_load(tmp_path: 
     assert found.deliveries[0].unloadable == "customers.csv missing and employees.csv empty"
     with pytest.raises(InputError, match=r"customers\.csv is missing; employees\.csv is empty"):
         _run(home, date(2018, 5, 9), (load,))
+
+
+def test_a_delivery_of_several_days_is_landed_again_over_all_of_them(tmp_path: Path, delivery: Path) -> None:
+    # A weekly run lands seven days under the last one's ingest date: landing only that day again
+    # would drop the other six at the next load, which replaces the ingest date whole.
+    (delivery / "customers.csv").unlink()
+    home = tmp_path / "home"
+    _run(home, DataInterval(date(2018, 5, 3), date(2018, 5, 9)), (extract,), delivery)
+    _, steps = _next_steps(home)
+    assert steps == [
+        "ingest_date=2018-05-09 was landed with customers.csv missing, which load cannot load: fix the "
+        "delivery, land it again with `grocery extract --start 2018-05-03 --end 2018-05-09`, then run "
+        "`grocery load --date 2018-05-09`"
+    ]
+
+
+@pytest.mark.parametrize(
+    "interval",
+    [
+        DataInterval.everything(),
+        DataInterval.day(date(2018, 5, 9)),
+        DataInterval(date(2018, 5, 3), date(2018, 5, 9)),
+    ],
+)
+def test_an_interval_reads_back_from_its_text_and_gives_its_options(interval: DataInterval) -> None:
+    assert DataInterval.parse(str(interval)) == interval
+    assert DataInterval.from_options(*_options(interval.options())) == interval
+
+
+def _options(text: str) -> tuple[date | None, date | None, date | None]:
+    words = dict(zip(text.split()[::2], map(date.fromisoformat, text.split()[1::2]), strict=True))
+    return words.get("--date"), words.get("--start"), words.get("--end")

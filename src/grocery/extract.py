@@ -25,7 +25,8 @@ import duckdb
 from grocery import encodings
 from grocery import lake as layout
 from grocery.context import Context
-from grocery.errors import SourceError, StageError
+from grocery.errors import ConfigError, SourceError, StageError
+from grocery.interval import DataInterval
 from grocery.sources import Delivery, open_source
 from grocery.stages import StageResult
 from grocery.tables import BY_NAME, SALES
@@ -64,6 +65,19 @@ def landing_fingerprint(files: list[dict]) -> str:
     same bytes landed again have the same fingerprint; a delivery of other files, another."""
     landed = sorted(f"{f['table']}:{f.get('sha256')}" for f in files if f["table"] in BY_NAME)
     return hashlib.sha256("\n".join(landed).encode()).hexdigest()
+
+
+def extract_again(day: date, manifest: dict[str, Any] | None = None) -> str:
+    """The command that lands the delivery of an ingest date again: over the interval its manifest
+    names (a delivery may hold several days, `--start A --end D`), or, with no manifest to read it
+    from, both forms."""
+    try:
+        interval = DataInterval.parse(manifest["interval"]) if manifest else None
+    except (KeyError, TypeError, ValueError, ConfigError):  # an older or hand-made manifest
+        interval = None
+    if interval is None:
+        return f"`grocery extract --date {day}` (or `--start A --end {day}`, for a delivery of several days)"
+    return f"`{f'grocery extract {interval.options()}'.strip()}`"
 
 
 def manifest_path(day: date) -> str:
@@ -266,7 +280,7 @@ def read_manifest(ctx: Context, day: date) -> dict:
     except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not a manifest
         raise StageError(
             f"the manifest {ctx.lake.uri(path)} is damaged ({type(exc).__name__}: {exc})",
-            hint=f"run `grocery extract --date {day}` again: it lands the delivery and writes the manifest anew",
+            hint=f"run {extract_again(day)} again: it lands the delivery and writes the manifest anew",
         ) from None
     return manifest
 

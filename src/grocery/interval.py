@@ -56,3 +56,19 @@ class DataInterval:
         if self.start == self.end:
             return self.start.isoformat()
         return f"{self.start} .. {self.end}"
+
+    @classmethod
+    def parse(cls, text: str) -> DataInterval:
+        """The interval `str()` wrote (a manifest keeps its delivery's so); ValueError when it is not one."""
+        if text == "everything":
+            return cls.everything()
+        first, _, last = text.partition(" .. ")
+        return cls(date.fromisoformat(first), date.fromisoformat(last or first))
+
+    def options(self) -> str:
+        """The command-line options of this interval: `--date D`, `--start A --end B`, or none."""
+        if self.is_everything:
+            return ""
+        if self.start == self.end:
+            return f"--date {self.start}"
+        return f"--start {self.start} --end {self.end}"

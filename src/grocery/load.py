@@ -39,7 +39,7 @@ from grocery.config import LATIN_1, UTF_8, WINDOWS_1252
 from grocery.context import Context
 from grocery.csv_lines import RecordStarts, parsed_record_starts, record_starts, with_lf_line_ends
 from grocery.errors import InputError, StageError
-from grocery.extract import LOADED_STATE, landing_fingerprint, measure, read_manifest
+from grocery.extract import LOADED_STATE, extract_again, landing_fingerprint, measure, read_manifest
 from grocery.interval import DataInterval
 from grocery.progress import Stopwatch
 from grocery.stages import StageResult
@@ -608,7 +608,7 @@ def _landed_files(ctx: Context, day: date, stack: ExitStack) -> dict[str, Path |
         raise StageError(
             f"the lake lacks {', '.join(ctx.lake.uri(path) for path in lost)}, which extract landed "
             f"for ingest_date={day}",
-            hint=f"run `grocery extract --date {day}` again, then load",
+            hint=f"run {extract_again(day, manifest)} again, then load",
         )
     files: dict[str, Path | None] = {}
     for table in TABLES:

@@ -29,7 +29,7 @@ from typing import Any
 from grocery import lake as layout
 from grocery.context import Context
 from grocery.errors import StageError
-from grocery.extract import LOADED_STATE, landing_fingerprint, read_manifest
+from grocery.extract import LOADED_STATE, extract_again, landing_fingerprint, read_manifest
 from grocery.tables import SALES, TABLES
 
 SHOWN_DELIVERIES = 10  # the latest deliveries shown in detail (each is a manifest to read)
@@ -49,6 +49,7 @@ class Delivery:
     damaged: str | None = None  # why its manifest cannot be read
     superseded: bool = False  # the rows loaded are of an earlier landing: this one was never loaded
     unloadable: str | None = None  # why load cannot load this landing (a file missing or empty)
+    extract_again: str = ""  # the command that lands it again (`grocery.extract.extract_again`)
 
     @property
     def loaded(self) -> bool:
@@ -148,11 +149,11 @@ def _delivery_step(d: Delivery) -> str | None:
     """What to run for one delivery, if anything."""
     day = d.ingest_date
     if d.damaged:
-        return f"{d.damaged}: run `grocery extract --date {day}` again"
+        return f"{d.damaged}: run {d.extract_again} again"
     if d.unloadable:  # load would stop on it, whatever was loaded before
         return (
             f"ingest_date={day} was landed with {d.unloadable}, which load cannot load: fix the delivery, "
-            f"land it again with `grocery extract --date {day}`, then run `grocery load --date {day}`"
+            f"land it again with {d.extract_again}, then run `grocery load --date {day}`"
         )
     if not d.loaded:
         return f"ingest_date={day} was landed but never loaded: run `grocery load --date {day}`"
@@ -290,9 +291,12 @@ def _delivery(
     """A delivery as its manifest says it landed, with what load made of it: `loaded_landing` is the
     fingerprint of the landing the warehouse holds (None: not recorded, as before load recorded it)."""
     try:
-        files = read_manifest(ctx, day)["files"]
+        manifest = read_manifest(ctx, day)
+        files = manifest["files"]
     except StageError as exc:  # one damaged manifest is reported, not the end of the status
-        return Delivery(day, None, None, accepted, quarantined, damaged=exc.message)
+        return Delivery(
+            day, None, None, accepted, quarantined, damaged=exc.message, extract_again=extract_again(day)
+        )
     sales = next((f for f in files if f["table"] == SALES.name), None)
     by_table = {f["table"]: f for f in files}
     problems = [
@@ -308,6 +312,7 @@ def _delivery(
     return Delivery(
         day, len(files), sales.get("rows") if sales else None, accepted, quarantined,
         superseded=superseded, unloadable=" and ".join(problems) or None,
+        extract_again=extract_again(day, manifest),
     )  # fmt: skip
 
 
