@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 from pipeline_support import make_context
@@ -147,3 +148,34 @@ def test_a_lake_the_spec_names_elsewhere_is_not_swept(tmp_path: Path) -> None:
     ctx = make_context(tmp_path / "home", lake=shared.as_uri())
     ctx.remove_leftovers()
     assert building.is_dir()
+
+
+def test_only_the_partition_folders_above_the_files_are_partitions() -> None:
+    from grocery.lake import partition_folders
+
+    assert partition_folders(
+        "file:///data/env=prod/lake/analytics/customer_rfm/run_date=2018-05-09/*.parquet"
+    ) == (
+        "file:///data/env=prod/lake/analytics/customer_rfm/",
+        [("run_date", "2018-05-09")],
+    )
+    assert partition_folders("gs://b/t/k=12/s=x/part.parquet") == ("gs://b/t/", [("k", "12"), ("s", "x")])
+    assert partition_folders("gs://b/segment=x/lake/exports/fct_sales/*.parquet") == ("", [])
+
+
+def test_a_folder_above_the_lake_named_like_a_partition_is_no_column_of_its_tables(tmp_path: Path) -> None:
+    # A home under `segment=Champions/`: DuckDB's own Hive reading made every customer a Champion.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from grocery.lake import local_uri
+    from grocery.warehouse.duckdb import DuckDBWarehouse
+
+    home = tmp_path / "segment=Champions" / "home"
+    folder = home / "lake" / "analytics" / "customer_rfm" / "run_date=2018-05-09"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"customer_id": [1], "segment": ["Lost"]}), folder / "part-0.parquet")
+    with DuckDBWarehouse(home / "warehouse.duckdb") as warehouse:
+        warehouse.load_table("analytics", "customer_rfm", f"{local_uri(folder)}/*.parquet")
+        rows = warehouse.query("select * from analytics.customer_rfm")
+    assert rows == [{"customer_id": 1, "segment": "Lost", "run_date": date(2018, 5, 9)}]

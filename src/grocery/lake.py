@@ -22,6 +22,7 @@ from typing import Any
 import fsspec
 
 from grocery.errors import make_folder
+from grocery.tables import Kind
 
 RAW = "raw"
 MANIFESTS = "raw/_manifests"
@@ -38,6 +39,29 @@ def partition(name: str, value: date | str) -> str:
     """A Hive-style partition folder name, e.g. ingest_date=2018-05-09."""
     text = value.isoformat() if isinstance(value, date) else value
     return f"{name}={text}"
+
+
+_PARTITION_FOLDER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
+
+
+def partition_folders(uri: str) -> tuple[str, list[tuple[str, str]]]:
+    """The partition folders (`name=value`) directly above the files a URI names
+    (`.../customer_rfm/run_date=2018-05-09/*.parquet`), as (name, value) pairs in order, and the URI
+    up to them (`.../customer_rfm/`; empty without any). Only those: a folder of that form higher up,
+    a home in `env=prod/` say, is where the lake is, not a column of its tables."""
+    parts = uri.rpartition("/")[0].split("/")
+    found: list[tuple[str, str]] = []
+    while parts and (folder := _PARTITION_FOLDER.match(parts[-1])):
+        found.insert(0, (folder.group(1), folder.group(2)))
+        parts.pop()
+    return ("/".join(parts) + "/" if found else ""), found
+
+
+def partition_kind(value: str) -> Kind:
+    """The type of a partition folder's value, as Hive readers infer it: a day, a number, else text."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return Kind.DATE
+    return Kind.INT if value.isdigit() else Kind.TEXT
 
 
 def ingest_partition(day: date) -> str:

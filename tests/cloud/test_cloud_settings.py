@@ -80,6 +80,13 @@ def test_hive_folders_become_typed_columns() -> None:
     assert keys == [("run_date", "DATE")]
     assert hive_partition_keys("gs://b/lake/exports/fct_sales/*.parquet") == ("", [])
     assert hive_partition_keys("gs://b/t/k=12/s=x/part.parquet")[1] == [("k", "INT64"), ("s", "STRING")]
+    # A folder of that form above the lake is where the lake is, not a column.
+    assert hive_partition_keys(
+        "gs://b/env=prod/lake/analytics/customer_rfm/run_date=2018-05-09/*.parquet"
+    ) == (
+        "gs://b/env=prod/lake/analytics/customer_rfm/",
+        [("run_date", "DATE")],
+    )
 
 
 def test_parquet_types_map_to_bigquery_types() -> None:

@@ -39,6 +39,15 @@ def one(ctx, sql: str):
     return next(iter(ctx.warehouse.query(sql)[0].values()))
 
 
+def test_the_homes_folder_named_like_a_partition_is_no_column_of_the_analytics_tables(published):
+    ctx, _ = published
+    columns = ctx.warehouse.query(
+        "select distinct column_name from information_schema.columns where table_schema = 'analytics'"
+    )
+    assert "run_date" in {c["column_name"] for c in columns}
+    assert not [c for c in columns if "home" in c["column_name"]]
+
+
 def test_every_customer_has_one_segment_row_and_buyers_without_dates_are_marked(published):
     ctx, results = published
     customers = ctx.warehouse.count("core", "dim_customers")

@@ -17,7 +17,6 @@ decorators; see `replace_ingest`.
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
 from grocery.errors import StageError
+from grocery.lake import partition_folders, partition_kind
 from grocery.tables import INGEST_DATE, Kind, Table
 from grocery.warehouse.base import SCHEMAS, STATE_TABLE, IngestLoad, Warehouse, table_columns
 
@@ -634,31 +634,15 @@ def _arrow_to_bigquery(name: str, arrow_type: Any, mode: str = "NULLABLE") -> bi
     raise StageError(f"column {name} has the Parquet type {arrow_type}, which the BigQuery load does not map")
 
 
-_HIVE_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
-
-
 def hive_partition_keys(uri: str) -> tuple[str, list[tuple[str, str]]]:
-    """The source URI prefix and the (name, BigQuery type) of each `name=value` folder in a file URI.
+    """The source URI prefix and the (name, BigQuery type) of each partition folder directly above the
+    files a URI names (`grocery.lake.partition_folders`), typed as BigQuery's AUTO mode and DuckDB
+    type them: a YYYY-MM-DD value is a DATE, digits an INT64, anything else a STRING."""
+    prefix, folders = partition_folders(uri)
+    return prefix, [(key, _BIGQUERY_KIND[partition_kind(value)]) for key, value in folders]
 
-    Types are inferred the way BigQuery's AUTO mode and DuckDB do it: a YYYY-MM-DD value is a DATE,
-    digits an INT64, anything else a STRING.
-    """
-    head, _, _ = uri.rpartition("/")
-    parts = head.split("/")
-    keys: list[tuple[str, str]] = []
-    first = None
-    for i, part in enumerate(parts):
-        m = _HIVE_SEGMENT.match(part)
-        if m is None or "://" in part:
-            continue
-        first = i if first is None else first
-        value = m.group(2)
-        kind = (
-            "DATE" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else "INT64" if value.isdigit() else "STRING"
-        )
-        keys.append((m.group(1), kind))
-    prefix = "/".join(parts[:first]) + "/" if first is not None else ""
-    return prefix, keys
+
+_BIGQUERY_KIND = {Kind.DATE: "DATE", Kind.INT: "INT64", Kind.TEXT: "STRING"}
 
 
 def parquet_schema_fields(parquet_uri: str) -> list[bigquery.SchemaField]:

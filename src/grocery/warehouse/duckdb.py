@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from grocery.errors import StageError, make_folder
+from grocery.lake import partition_folders, partition_kind
 from grocery.tables import INGEST_DATE, Table
 from grocery.warehouse import check_duckdb_path
 from grocery.warehouse.base import SCHEMAS, STATE_TABLE, IngestLoad, Warehouse
@@ -35,6 +36,10 @@ _REBUILD_HINT = (
     "move the file away; the lake keeps every delivery, so `grocery load --date D` for each one "
     "(`grocery status` lists them) and `grocery transform` build it anew"
 )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _quote(name: str) -> str:
@@ -107,7 +112,7 @@ class DuckDBWarehouse(Warehouse):
                 names = ", ".join(_quote(n) for n, _ in load.columns)
                 con.execute(f"delete from {rel} where {INGEST_DATE} = ?", [load.ingest_date])
                 con.execute(
-                    f"insert into {rel} ({names}) select {names} from read_parquet(?)",
+                    f"insert into {rel} ({names}) select {names} from read_parquet(?, hive_partitioning = false)",
                     [_local(load.parquet_uri)],
                 )
             con.execute("commit")
@@ -197,9 +202,17 @@ class DuckDBWarehouse(Warehouse):
         return buckets
 
     def load_table(self, schema: str, name: str, parquet_uri: str) -> None:
-        """Replace the table in one statement: `create or replace` swaps it atomically."""
+        """Replace the table in one statement: `create or replace` swaps it atomically. The partition
+        folders above the files become typed columns (`run_date=D` a DATE), and only those: DuckDB's
+        own Hive reading would take any `name=value` folder of the whole path for one."""
+        _, folders = partition_folders(parquet_uri)
+        columns = "".join(
+            f", cast({_literal(value)} as {partition_kind(value).value}) as {_quote(key)}"
+            for key, value in folders
+        )
         self.con.execute(
-            f"create or replace table {self.relation(schema, name)} as select * from read_parquet(?)",
+            f"create or replace table {self.relation(schema, name)} as "
+            f"select *{columns} from read_parquet(?, hive_partitioning = false)",
             [_local(parquet_uri)],
         )
 
