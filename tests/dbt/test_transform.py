@@ -527,6 +527,30 @@ def assert_day_grain_marts_equal_the_fact(p: Pipeline) -> None:
         ), mart
 
 
+def test_money_is_whole_millionths_so_a_total_is_the_same_whichever_runs_added_it_up(tmp_path: Path) -> None:
+    # A 12.5% discount on a four-decimal price: the line's revenue has seven decimals. The daily
+    # runs add each day to the customer's total; running the day again recomputes it from the
+    # history; a run over everything sums every line at once. All three give the same total.
+    products = [dict(r, Price=2.0001) if r["ProductID"] == 10 else r for r in DIMENSIONS["products"]]
+
+    def line(sales_id: int, day: str) -> dict[str, Any]:
+        return sale(sales_id, f"{day} 10:00:00", customer=1, product=10, quantity=1, discount=0.125)
+
+    p = make_pipeline(tmp_path / "home")
+    p.ingest("2018-01-01", [line(1, "2018-01-01")], products=products)
+    p.transform("2018-01-01", "2018-01-01")
+    p.ingest("2018-01-02", [line(2, "2018-01-02")], products=products)
+    p.transform("2018-01-02", "2018-01-02")
+    assert fact(p)[1][4] == 1.750088  # 1.7500875, to a millionth
+    spent = "select total_spent from marts.mart_customer_behavior where customer_id = 1"
+    assert p.query(spent) == [{"total_spent": 3.500176}]
+    p.transform("2018-01-02", "2018-01-02")
+    assert p.query(spent) == [{"total_spent": 3.500176}]
+    p.transform()
+    assert p.query(spent) == [{"total_spent": 3.500176}]
+    assert p.query("select net_revenue from marts.mart_city_revenue") == [{"net_revenue": 3.500176}]
+
+
 def test_a_sale_a_later_delivery_moves_to_another_day_is_in_the_fact_once_on_its_new_day(
     built: tuple[Pipeline, Any], tmp_path: Path
 ) -> None:
