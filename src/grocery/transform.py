@@ -25,9 +25,9 @@ When an interval run does rebuild the dimensions, it builds them first (the `dim
 then what follows from the sales. The day-grain marts (mart_sales_summary, mart_daily_category_sales,
 ...) keep the names and groups the members of each day's lines had when the day was built: a
 customer's city, a product's category, an employee's name. So every day with a line of a customer,
-product or employee whose row the rebuild changed (`changed_member_days`: each member's row hashed
-before and after) is replaced as well, and the marts agree with a build over everything. New members
-change no day. The rows as they were are kept in the warehouse (`staging.transform_dimension_members`)
+product or employee whose kept columns the rebuild changed (`changed_member_days`: those columns of
+each member hashed before and after) is replaced as well, and the marts agree with a build over
+everything. New members, and changes of other columns (a price, an address), change no day. The rows as they were are kept in the warehouse (`staging.transform_dimension_members`)
 until the run passes: a run that fails after rebuilding them leaves the next run the same days.
 
 An interval run also replaces, beyond its days, every day whose lines in `core.fct_sales` are not
@@ -102,13 +102,15 @@ FACT_COLUMNS = (
 )  # fmt: skip
 _NAMED_DAYS = 5  # extra days named in a summary
 DIMENSIONS_SELECTOR = "dimensions"  # dbt/selectors.yml: the dimension models and their tests
-# The dimension models that fact lines name a member of, by the fact's key (dbt/models/core). The
-# day-grain marts take a member's names and groups from these; dim_geography reaches them through
-# dim_customers, which carries the names of its city and country.
+# The dimension models that fact lines name a member of, by the fact's key (dbt/models/core), and the
+# columns of a member the day-grain marts keep on each day (dbt/models/marts: mart_sales_summary,
+# mart_daily_category_sales, mart_product_daily_sales, mart_employee_daily_sales). dim_geography
+# reaches them through dim_customers, which carries the names of its city and country. A change of
+# any other column (a price, an address) changes no day.
 DIMENSION_KEYS = {
-    "dim_customers": "customer_id",
-    "dim_products": "product_id",
-    "dim_employees": "employee_id",
+    "dim_customers": ("customer_id", ("city_id", "city_name", "country_name")),
+    "dim_products": ("product_id", ("product_name", "category_id", "category_name")),
+    "dim_employees": ("employee_id", ("full_name",)),
 }
 # Each member's row hash as the marts were built with, kept while an interval run rebuilds the dimensions.
 MEMBERS_BEFORE = ("staging", "transform_dimension_members")
@@ -243,7 +245,7 @@ class DbtRun:
             tests=self.tests + later.tests,
             unit_tests=self.unit_tests + later.unit_tests,
             warnings=self.warnings + later.warnings,
-            dbt_seconds=self.dbt_seconds + later.dbt_seconds,
+            dbt_seconds=round(self.dbt_seconds + later.dbt_seconds, 2),
             slowest=dict(slowest[:_SLOWEST]),
         )
 
@@ -449,12 +451,13 @@ def stale_sales_days(
 
 
 def _members_query(ctx: Context) -> str:
-    """Each member of the DIMENSION_KEYS models: its key's name, its key and a hash of its row."""
+    """Each member of the DIMENSION_KEYS models: its key's name, its key and a hash of the columns
+    the day-grain marts keep."""
     warehouse = ctx.warehouse
     return " union all ".join(
-        f"select '{key}' as key_column, {key} as k, {warehouse.whole_row_hash('m')} as h "
-        f"from {warehouse.relation('core', model)} as m"
-        for model, key in DIMENSION_KEYS.items()
+        f"select '{key}' as key_column, {key} as k, {warehouse.row_hash(kept)} as h "
+        f"from {warehouse.relation('core', model)}"
+        for model, (key, kept) in DIMENSION_KEYS.items()
     )
 
 
@@ -471,8 +474,9 @@ def _forget_members(ctx: Context) -> None:
 
 
 def changed_member_days(ctx: Context) -> set[date]:
-    """The days of `core.fct_sales` with a line whose customer, product or employee has another row
-    now than when `keep_members` kept them (a member that is new changes no day)."""
+    """The days of `core.fct_sales` with a line whose customer, product or employee has other values
+    in the columns the day-grain marts keep now than when `keep_members` kept them (a member that is
+    new changes no day)."""
     warehouse = ctx.warehouse
     changed = (
         f"select before.key_column, before.k from {warehouse.relation(*MEMBERS_BEFORE)} as before "
@@ -480,7 +484,7 @@ def changed_member_days(ctx: Context) -> set[date]:
         "where now.h <> before.h"
     )
     named = " or ".join(
-        f"{key} in (select k from changed where key_column = '{key}')" for key in DIMENSION_KEYS.values()
+        f"{key} in (select k from changed where key_column = '{key}')" for key, _ in DIMENSION_KEYS.values()
     )
     rows = warehouse.query(
         f"with changed as ({changed}) "
@@ -593,8 +597,9 @@ def build(ctx: Context, *, unit_tests: bool = False) -> StageResult:
     )
     if by_members:
         also += (
-            f"; and {len(by_members)} day{'s' if len(by_members) != 1 else ''} whose lines' customers, "
-            f"products or employees the new dimensions changed: {_named_days(by_members)}"
+            f"{'; and' if extra else '; also rebuilt'} {len(by_members)} day{'s' if len(by_members) != 1 else ''} "
+            "whose lines' customers, products or salespeople the new dimensions moved or renamed: "
+            f"{_named_days(by_members)}"
         )
     kept = "; dimensions unchanged, left as built" if keep_dimensions else ""
     if first:

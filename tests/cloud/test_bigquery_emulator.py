@@ -301,23 +301,6 @@ def test_the_export_fingerprint_follows_corrections_that_keep_every_count_and_su
             wh.query(f"drop table {fact}")
 
 
-def test_a_whole_row_hash_tells_rows_apart_by_any_column(cloud_module: Cloud, loaded) -> None:
-    # What the transform hashes a dimension's members by (grocery.transform.changed_member_days).
-    with cloud_module.warehouse() as wh:
-        table = wh.relation("raw", "members_hashed")
-        wh.query(
-            f"create or replace table {table} as select * from unnest(["
-            "struct(1 as k, 'Dayton' as city, 1 as category), struct(2, 'Dayton', 1), "
-            "struct(3, 'Dayton City', 1), struct(4, 'Dayton', 2)])"
-        )
-        try:
-            rows = wh.query(f"select k, {wh.whole_row_hash('m')} as h from {table} as m order by k")
-            again = wh.query(f"select k, {wh.whole_row_hash('m')} as h from {table} as m order by k")
-        finally:
-            wh.query(f"drop table {table}")
-    assert rows == again and len({r["h"] for r in rows}) == 4
-
-
 def test_state_values_are_kept_by_name_and_forgotten(cloud_module: Cloud, loaded) -> None:
     with cloud_module.warehouse() as wh:
         assert wh.read_state("test.first") is None

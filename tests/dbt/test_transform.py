@@ -875,9 +875,9 @@ def test_a_member_moved_to_another_city_or_category_moves_its_older_days_in_the_
     p.ingest("2018-01-03", DAY3, customers=moved, products=recategorized)
     result = p.transform("2018-01-03", "2018-01-03")
     assert result.metrics["member_dates"] == ["2018-01-01", "2018-01-02"]
-    assert (
-        "and 2 days whose lines' customers, products or employees the new dimensions changed"
-        in result.summary
+    assert result.summary.endswith(
+        "; also rebuilt 2 days whose lines' customers, products or salespeople the new dimensions moved "
+        "or renamed: 2018-01-01, 2018-01-02"
     )
     assert result.metrics["models"] == built[1].metrics["models"]  # the dimensions, then the sales
     assert_day_grain_marts_equal_the_fact(p)
@@ -891,6 +891,7 @@ def test_a_member_moved_to_another_city_or_category_moves_its_older_days_in_the_
         "select city_id, round(sum(net_revenue), 6) as r "
         "from core.fct_sales join core.dim_customers using (customer_id) group by 1 order by 1"
     )
+    assert_marts_equal_a_rebuild(p, tmp_path)
     with DuckDBWarehouse(p.warehouse_path) as warehouse:
         assert not warehouse.exists("staging", "transform_dimension_members")  # kept until the run passed
     # A member that is new changes no day.
@@ -898,6 +899,32 @@ def test_a_member_moved_to_another_city_or_category_moves_its_older_days_in_the_
     p.ingest("2018-01-04", [], customers=[*moved, newcomer], products=recategorized)
     result = p.transform("2018-01-04", "2018-01-04")
     assert result.metrics["dimensions_rebuilt"] and result.metrics["member_dates"] == []
+
+
+def assert_marts_equal_a_rebuild(p: Pipeline, tmp_path: Path) -> None:
+    """Every mart of the pipeline holds what a build over everything of the same deliveries makes."""
+    rebuilt = make_pipeline(shutil.copytree(p.home, tmp_path / "rebuilt"))
+    rebuilt.transform()
+    marts = [
+        r["table_name"] for r in p.query("select table_name from duckdb_tables() where schema_name = 'marts'")
+    ]
+    assert marts
+    for mart in marts:
+        query = f"select * from marts.{mart} order by all"
+        assert p.query(query) == rebuilt.query(query), mart
+
+
+def test_a_change_the_marts_do_not_keep_rebuilds_no_day(built: tuple[Pipeline, Any], tmp_path: Path) -> None:
+    # Day 3 changes a product's price and a customer's address: the dimensions are rebuilt, but no
+    # day-grain mart keeps either, so no day outside the interval is replaced, and the marts are
+    # still what a build over everything makes.
+    p = copy_of(built[0], tmp_path)
+    moved = [dict(c, Address="9 Pine St") if c["CustomerID"] == 1 else c for c in RENAMED]
+    repriced = [dict(r, Price=3.5) if r["ProductID"] == 12 else r for r in DIMENSIONS["products"]]
+    p.ingest("2018-01-03", DAY3, customers=moved, products=repriced)
+    result = p.transform("2018-01-03", "2018-01-03")
+    assert result.metrics["dimensions_rebuilt"] and result.metrics["member_dates"] == []
+    assert_marts_equal_a_rebuild(p, tmp_path)
 
 
 def test_the_days_of_changed_members_are_owed_by_a_run_that_failed_after_the_dimensions(

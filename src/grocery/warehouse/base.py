@@ -118,11 +118,6 @@ class Warehouse(ABC):
         `grocery.spark.export.fact_state`). Equal rows cancel out, so fingerprint rows by a key as well.
         Stable for one adapter, not across adapters."""
 
-    @abstractmethod
-    def whole_row_hash(self, alias: str) -> str:
-        """The SQL of a 64-bit hash of every column of a row, the row named by its table's alias in
-        the query (`from t as alias`): equal for equal rows. Stable for one adapter."""
-
     def deliveries_query(self, table: Table, columns: Sequence[str]) -> str:
         """Per ingest date (d) of `raw.<table>`: the delivery's rows (n) and the XOR of their hashes
         over `columns` (h), a fingerprint of each delivery (`row_hash`)."""

@@ -504,9 +504,6 @@ class BigQueryWarehouse(Warehouse):
     def row_hash(self, columns: Sequence[str]) -> str:
         return f"farm_fingerprint(to_json_string(struct({', '.join(quote(c) for c in columns)})))"
 
-    def whole_row_hash(self, alias: str) -> str:
-        return f"farm_fingerprint(to_json_string({alias}))"  # a table's alias is its row, as a struct
-
     def snapshot_fingerprint(self, tables: Sequence[Table]) -> str | None:
         try:
             rows = self.query(self._snapshot_query(tables))

@@ -131,9 +131,6 @@ class DuckDBWarehouse(Warehouse):
         # rows would go unseen. Hashing that hash again mixes every column into every bit.
         return f"hash(hash({', '.join(_quote(c) for c in columns)}))"
 
-    def whole_row_hash(self, alias: str) -> str:
-        return f"hash({alias})"  # a table's alias is its row, as a struct
-
     def snapshot_fingerprint(self, tables: Sequence[Table]) -> str | None:
         try:
             return self._snapshot_digest(self.con.execute(self._snapshot_query(tables)).fetchall())
