@@ -115,6 +115,10 @@ def test_an_unknown_field_is_named_with_the_nearest_field_the_spec_has(
             "lake: s3://bucket/x\n",
             "lake: 's3://bucket/x' is not of the form lake URI, file:///path or gs://bucket/prefix",
         ),
+        (  # a relative path: Spark would read it elsewhere than DuckDB writes it
+            "lake: file://mylake/sub\n",
+            "lake: 'file://mylake/sub' is not of the form lake URI, file:///path or gs://bucket/prefix",
+        ),
         (
             "startDate: '2018-02-30'\n",
             "startDate: 2018-02-30 is not a calendar date (day is out of range for month)",
