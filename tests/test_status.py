@@ -421,3 +421,13 @@ def test_an_interval_reads_back_from_its_text_and_gives_its_options(interval: Da
 def _options(text: str) -> tuple[date | None, date | None, date | None]:
     words = dict(zip(text.split()[::2], map(date.fromisoformat, text.split()[1::2]), strict=True))
     return words.get("--date"), words.get("--start"), words.get("--end")
+
+
+def test_the_dashboard_is_named_by_the_path_that_opens_it(tmp_path: Path) -> None:
+    # As a file:// URI, "%41" in the home's name would open "A" in a browser.
+    home = tmp_path / "pct %41 dir" / "home"
+    page = home / "lake" / "dashboard" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html></html>")
+    found, _ = _next_steps(home)
+    assert found.dashboard == str(page)

@@ -193,7 +193,7 @@ def collect(ctx: Context, working: str | None = None) -> Status:
         unreadable = f"a {ctx.warehouse.kind} warehouse is opened by one process at a time"
     else:
         facts = _warehouse_facts(ctx)
-    from grocery.dashboard import LAKE_PATH
+    from grocery.dashboard import LAKE_PATH, where
 
     return Status(
         lake=ctx.lake.uri() if lake_made else ctx.lake_uri,
@@ -209,7 +209,7 @@ def collect(ctx: Context, working: str | None = None) -> Status:
             stage: _latest_run(ctx, table) if lake_made else None for stage, table in SPARK_OUTPUTS.items()
         },
         segmented_customers=facts.segmented,
-        dashboard=ctx.lake.uri(LAKE_PATH) if lake_made and ctx.lake.exists(LAKE_PATH) else None,
+        dashboard=where(ctx.lake) if lake_made and ctx.lake.exists(LAKE_PATH) else None,
         working=working,
         warehouse_unreadable=unreadable,
         sales_days=facts.sales_days,

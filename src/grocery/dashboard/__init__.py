@@ -18,6 +18,7 @@ from grocery.errors import StageError, make_folder
 
 if TYPE_CHECKING:
     from grocery.context import Context
+    from grocery.lake import Lake
 
 LAKE_PATH = "dashboard/index.html"
 
@@ -51,4 +52,10 @@ def render(ctx: Context, output: Path | None = None) -> str:
         output.write_bytes(html)
         return str(output)
     ctx.lake.write_bytes(LAKE_PATH, html)
-    return str(ctx.lake.local_path(LAKE_PATH)) if ctx.lake.is_local else ctx.lake.uri(LAKE_PATH)
+    return where(ctx.lake)
+
+
+def where(lake: Lake) -> str:
+    """Where the page in a lake is, as a user opens it: a path on this machine (a file:// URI names
+    its path as written, which a browser would percent-decode), else the lake's URI."""
+    return str(lake.local_path(LAKE_PATH)) if lake.is_local else lake.uri(LAKE_PATH)
