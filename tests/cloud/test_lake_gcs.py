@@ -203,10 +203,16 @@ def test_a_bucket_folder_without_the_files_is_one_clear_error(cloud: Cloud, tmp_
 
     bucket_uri = cloud.lake_uri.removesuffix("/lake") + "/deliveries"
     Lake(bucket_uri).write_bytes("other/notes.txt", b"x")
-    for folder, problem in (("missing", "does not exist"), ("other", "holds none of the dataset's files")):
-        spec = PipelineSpec.model_validate(
-            {"lake": cloud.lake_uri, "source": {"kind": "path", "path": f"{bucket_uri}/{folder}"}}
-        )
+    Lake(bucket_uri).write_bytes("both/Sales.CSV", b"SalesID\n")
+    Lake(bucket_uri).write_bytes("both/sales.csv.gz", b"")
+    for folder, problem in (
+        ("missing", "input folder {} does not exist"),
+        ("other", "input folder {} holds none of the dataset's files"),
+        ("both", "{} holds both Sales.CSV and sales.csv.gz"),  # named in the bucket, not in a copy
+    ):
+        path = f"{bucket_uri}/{folder}"
+        spec = PipelineSpec.model_validate({"lake": cloud.lake_uri, "source": {"kind": "path", "path": path}})
         ctx = Context(spec=spec, home=tmp_path / folder, interval=DataInterval.everything())
-        with pytest.raises(SourceError, match=f"input folder {bucket_uri}/{folder} {problem}"):
+        with pytest.raises(SourceError) as raised:
             extract.run(ctx)
+        assert raised.value.message == problem.format(path)
