@@ -300,8 +300,8 @@ def test_control_characters_in_what_status_reads_are_printed_as_escapes(capsys) 
     printed = capsys.readouterr().out
     assert _raw_in(printed) == []
     assert (
-        f"next: manifest {SHOWN[0]}: bad: run `grocery extract --date 2018-05-09` again"
-        in printed.splitlines()
+        f"next: manifest {SHOWN[0]}: bad: run `grocery extract --date 2018-05-09` (or `--start A --end "
+        "2018-05-09`, for a delivery of several days) again" in printed.splitlines()
     )
     cli._print_json(found.to_json())
     printed = capsys.readouterr().out

@@ -244,7 +244,7 @@ class PipelineSpec(Model):
     source: SourceSpec = Field(default_factory=SourceSpec)
     lake: str | None = Field(
         None,
-        pattern=r"^(file:///|gs://).+",
+        pattern=r"^(file:///|gs://.)",
         description="Lake URI, file:///path or gs://bucket/prefix; default: <home>/lake. A file:// path is "
         "taken as written, not percent-decoded.",
     )

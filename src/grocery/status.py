@@ -49,7 +49,8 @@ class Delivery:
     damaged: str | None = None  # why its manifest cannot be read
     superseded: bool = False  # the rows loaded are of an earlier landing: this one was never loaded
     unloadable: str | None = None  # why load cannot load this landing (a file missing or empty)
-    extract_again: str = ""  # the command that lands it again (`grocery.extract.extract_again`)
+    # The command that lands it again, from its manifest (`grocery.extract.extract_again`).
+    extract_again: str | None = None
 
     @property
     def loaded(self) -> bool:
@@ -148,12 +149,13 @@ class Status:
 def _delivery_step(d: Delivery) -> str | None:
     """What to run for one delivery, if anything."""
     day = d.ingest_date
+    again = d.extract_again or extract_again(day)
     if d.damaged:
-        return f"{d.damaged}: run {d.extract_again} again"
+        return f"{d.damaged}: run {again} again"
     if d.unloadable:  # load would stop on it, whatever was loaded before
         return (
             f"ingest_date={day} was landed with {d.unloadable}, which load cannot load: fix the delivery, "
-            f"land it again with {d.extract_again}, then run `grocery load --date {day}`"
+            f"land it again with {again}, then run `grocery load --date {day}`"
         )
     if not d.loaded:
         return f"ingest_date={day} was landed but never loaded: run `grocery load --date {day}`"
@@ -294,9 +296,7 @@ def _delivery(
         manifest = read_manifest(ctx, day)
         files = manifest["files"]
     except StageError as exc:  # one damaged manifest is reported, not the end of the status
-        return Delivery(
-            day, None, None, accepted, quarantined, damaged=exc.message, extract_again=extract_again(day)
-        )
+        return Delivery(day, None, None, accepted, quarantined, damaged=exc.message)
     sales = next((f for f in files if f["table"] == SALES.name), None)
     by_table = {f["table"]: f for f in files}
     problems = [
