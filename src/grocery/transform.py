@@ -27,8 +27,9 @@ then what follows from the sales. The day-grain marts (mart_sales_summary, mart_
 customer's city, a product's category, an employee's name. So every day with a line of a customer,
 product or employee whose kept columns the rebuild changed (`changed_member_days`: those columns of
 each member hashed before and after) is replaced as well, and the marts agree with a build over
-everything. New members, and changes of other columns (a price, an address), change no day. The rows as they were are kept in the warehouse (`staging.transform_dimension_members`)
-until the run passes: a run that fails after rebuilding them leaves the next run the same days.
+everything. New members, and changes of other columns (a price, an address), change no day. The
+hashes as they were are kept in the warehouse (`staging.transform_dimension_members`) until the run
+passes: a run that fails after rebuilding the dimensions leaves the next run the same days.
 
 An interval run also replaces, beyond its days, every day whose lines in `core.fct_sales` are not
 the lines staging prices from the deliveries (`stale_sales_days`, passed to dbt as
@@ -112,7 +113,8 @@ DIMENSION_KEYS = {
     "dim_products": ("product_id", ("product_name", "category_id", "category_name")),
     "dim_employees": ("employee_id", ("full_name",)),
 }
-# Each member's row hash as the marts were built with, kept while an interval run rebuilds the dimensions.
+# Each member's hash of its kept columns as the marts were built with, kept while an interval run
+# rebuilds the dimensions.
 MEMBERS_BEFORE = ("staging", "transform_dimension_members")
 # Folders of a dbt project folder that dbt writes itself (when run there by hand): not the project.
 _NOT_PROJECT = frozenset({"target", "logs", "dbt_packages", "__pycache__"})
@@ -462,8 +464,9 @@ def _members_query(ctx: Context) -> str:
 
 
 def keep_members(ctx: Context) -> None:
-    """Before the dimension models are rebuilt: each member's row hash, as the marts were built with.
-    Left as it is when a run that did not pass kept it (it may have rebuilt them already)."""
+    """Before the dimension models are rebuilt: each member's hash of its kept columns, as the marts
+    were built with. Left as it is when a run that did not pass kept it (it may have rebuilt them
+    already)."""
     ctx.warehouse.query(
         f"create table if not exists {ctx.warehouse.relation(*MEMBERS_BEFORE)} as {_members_query(ctx)}"
     )
