@@ -20,6 +20,8 @@ class Delivery:
     description: str  # for the manifest, e.g. "generator scale=0.05 seed=42"
     # The last sales date delivered, when the source knows it without reading the files.
     last_sales_date: date | None = None
+    # How messages name the folder, when not by its path (a copy of a bucket's folder).
+    shown: str | None = None
 
     def files(self) -> dict[str, Path]:
         """The delivery's CSV files by table: a file's name, in any case, is its table's (an export
@@ -32,7 +34,7 @@ class Delivery:
                 continue
             if table in found:
                 raise SourceError(
-                    f"{self.folder} holds both {found[table].name} and {path.name}",
+                    f"{self.shown or self.folder} holds both {found[table].name} and {path.name}",
                     hint=f"keep one of them, as {table}.csv or {table}.csv{GZIP}, and extract again",
                 )
             found[table] = path

@@ -16,7 +16,6 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from grocery.encodings import GZIP
 from grocery.errors import SourceError
 from grocery.interval import DataInterval
 from grocery.sources.archive import find_folder, is_archive, unpack
@@ -45,7 +44,7 @@ class FolderSource:
                 hint="pass a folder holding the seven CSV files, or a .zip of them, with --input",
             )
         expected = [table.file_name for table in TABLES]
-        delivery = Delivery(folder=self.path, description=description)
+        delivery = Delivery(folder=self.path, description=description, shown=self.shown)
         if not {table.name for table in TABLES} & delivery.files().keys():
             archives = sorted(self.path.glob("*.zip"))  # the dataset as Kaggle's page downloads it
             raise SourceError(
@@ -82,16 +81,6 @@ class BucketFolderSource:
                 + ("holds none of the dataset's files" if objects else "does not exist"),
                 hint="set source.path to the gs:// folder of the seven CSV files, or to a .zip of them",
             )
-        by_table: dict[str, str] = {}
-        for remote in wanted:  # before any copy: a copy's folder is not where the user looks
-            table = table_of(Path(remote))
-            if table in by_table:
-                first, second = posixpath.basename(by_table[table]), posixpath.basename(remote)
-                raise SourceError(
-                    f"{self.uri} holds both {first} and {second}",
-                    hint=f"keep one of them, as {table}.csv or {table}.csv{GZIP}, and extract again",
-                )
-            by_table[str(table)] = remote
         for remote in wanted:
             fs.get_file(remote, copied / posixpath.basename(remote))
         return FolderSource(copied, shown=self.uri).fetch(workdir, interval)
