@@ -31,6 +31,7 @@ from grocery.context import Context
 from grocery.errors import StageError
 from grocery.extract import LOADED_STATE, extract_again, landing_fingerprint, read_manifest
 from grocery.tables import SALES, TABLES
+from grocery.transform import EVERYTHING_OWED, SALES_STATE, sales_deliveries
 
 SHOWN_DELIVERIES = 10  # the latest deliveries shown in detail (each is a manifest to read)
 SPARK_OUTPUTS = {"segment": "customer_rfm", "recommend": "recommendations"}  # stage: analytics table
@@ -96,7 +97,7 @@ class Status:
         fct_last = self.fct_sales["last"] if self.fct_sales else None
         if self.raw_sales_last and not fct_last:
             steps.append("nothing is modelled yet: run `grocery transform`")
-        elif self.owed == "everything":  # grocery.transform.EVERYTHING_OWED
+        elif self.owed == EVERYTHING_OWED:
             steps.append("a transform over everything did not pass: run `grocery transform` again")
         elif self.unmodelled or self.owed:
             steps.append(self._transform_step())
@@ -271,18 +272,16 @@ def _warehouse_facts(ctx: Context) -> _WarehouseFacts:
 def _unmodelled(ctx: Context) -> tuple[list[date] | None, list[date] | str]:
     """The ingest dates of `raw.sales` whose delivery is not the one core.fct_sales was last built
     from (None when that is not known), and the days a transform that did not pass owes."""
-    from grocery import transform
-
-    value = ctx.warehouse.read_state(transform.SALES_STATE)
+    value = ctx.warehouse.read_state(SALES_STATE)
     if not value:
         return None, []
     state = json.loads(value)
     pending = state.get("pending") or []
-    owed = pending if pending == transform.EVERYTHING_OWED else [date.fromisoformat(day) for day in pending]
+    owed = pending if pending == EVERYTHING_OWED else [date.fromisoformat(day) for day in pending]
     built_from = state.get("deliveries")
     if built_from is None:
         return None, owed
-    now = transform.sales_deliveries(ctx) or {}  # one scan of raw.sales
+    now = sales_deliveries(ctx) or {}  # one scan of raw.sales
     changed = {day for day in {*now, *built_from} if now.get(day) != built_from.get(day)}
     return sorted(date.fromisoformat(day) for day in changed), owed
 
